@@ -1,0 +1,48 @@
+# theraflow: set-up, demo, tests, benchmarks. The README's two commands call these.
+#
+#   make demo    set up .venv and run the demo workflow (offline, minutes)
+#   make test    set up .venv and run the test suite
+#
+# PyTorch is installed before theraflow (a bare `torch` requirement resolved first
+# would pull a multi-GB CUDA build). CPU 2.13.0 by default; for a GPU build:
+#   make venv TORCH_VERSION=2.6.0 TORCH_INDEX_URL=https://download.pytorch.org/whl/cu124
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_VERSION ?= 2.13.0
+TORCH_INDEX_URL ?=
+PYTEST_ARGS ?=
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.theraflow-installed
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: venv demo test bench lint clean-results
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "torch==$(TORCH_VERSION)" $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+demo: venv
+	@start=$$(date +%s); \
+	$(BIN)/snakemake --profile profiles/default && \
+	$(BIN)/theraflow summary results && \
+	echo "demo finished in $$(( $$(date +%s) - start )) s (results/, logs/, feature store in resources/)"
+
+test: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: venv
+	$(BIN)/python benchmarks/featurize.py
+
+lint: venv
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/snakemake --lint
+
+clean-results:
+	rm -rf results logs .snakemake

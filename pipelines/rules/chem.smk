@@ -1,0 +1,80 @@
+# Molecules: standardize (sharded) → featurize into the feature store (sharded) → gather.
+
+
+rule chem_standardize:
+    input:
+        molecule_path,
+    output:
+        table=f"{RESULTS}/chem/{{lib}}/shards/{{shard}}.standardized.parquet",
+        rejects=f"{RESULTS}/chem/{{lib}}/shards/{{shard}}.standardize-rejects.parquet",
+        stats=f"{RESULTS}/chem/{{lib}}/shards/{{shard}}.standardize.json",
+    params:
+        shard=lambda wc: f"{int(wc.shard)}/{molecule_set(wc.lib)['shards']}",
+        read=lambda wc: read_args(wc.lib),
+        options=standardize_args(),
+    log:
+        f"{LOGS}/chem/{{lib}}/standardize.{{shard}}.log",
+    benchmark:
+        f"{BENCH}/chem/{{lib}}/standardize.{{shard}}.tsv"
+    threads: 1
+    conda:
+        "../envs/theraflow.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    shell:
+        "theraflow --no-progress standardize {input:q} --shard {params.shard} {params.read} {params.options}"
+        " -o {output.table:q} --rejects {output.rejects:q} --stats {output.stats:q} > {log:q} 2>&1"
+
+
+rule chem_featurize:
+    input:
+        rules.chem_standardize.output.table,
+    output:
+        index=f"{RESULTS}/chem/{{lib}}/shards/{{shard}}.features.parquet",
+        rejects=f"{RESULTS}/chem/{{lib}}/shards/{{shard}}.featurize-rejects.parquet",
+        stats=f"{RESULTS}/chem/{{lib}}/shards/{{shard}}.featurize.json",
+    params:
+        featurizer=featurize_args(),
+        store=STORE,
+    log:
+        f"{LOGS}/chem/{{lib}}/featurize.{{shard}}.log",
+    benchmark:
+        f"{BENCH}/chem/{{lib}}/featurize.{{shard}}.tsv"
+    threads: 1
+    conda:
+        "../envs/theraflow.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "theraflow --no-progress featurize {input:q} {params.featurizer} --store {params.store:q}"
+        " --threads {threads} -o {output.index:q} --rejects {output.rejects:q} --stats {output.stats:q}"
+        " > {log:q} 2>&1"
+
+
+rule chem_gather:
+    input:
+        standardized=shard_files("standardized.parquet"),
+        features=shard_files("features.parquet"),
+        rejects=shard_files("standardize-rejects.parquet", "featurize-rejects.parquet"),
+        stats=shard_files("standardize.json", "featurize.json"),
+    output:
+        molecules=f"{RESULTS}/chem/{{lib}}/molecules.parquet",
+        rejects=f"{RESULTS}/chem/{{lib}}/rejects.tsv",
+        summary=f"{RESULTS}/chem/{{lib}}/summary.json",
+    log:
+        f"{LOGS}/chem/{{lib}}/gather.log",
+    benchmark:
+        f"{BENCH}/chem/{{lib}}/gather.tsv"
+    threads: 1
+    conda:
+        "../envs/theraflow.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "theraflow --no-progress gather --name {wildcards.lib} --standardized {input.standardized:q}"
+        " --features {input.features:q} --rejects {input.rejects:q} --stats {input.stats:q}"
+        " --molecules {output.molecules:q} --rejects-out {output.rejects:q} --summary {output.summary:q}"
+        " --print > {log:q} 2>&1"

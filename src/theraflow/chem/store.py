@@ -1,0 +1,451 @@
+"""Content-addressed feature store for molecular graphs.
+
+Layout::
+
+    <root>/v1/<fid>/featurizer.json              what produced the entries (name, params,
+                                                  featurizer code version, RDKit version)
+    <root>/v1/<fid>/packs/<sha256>.safetensors    immutable packs of graphs, named by the
+                                                  sha256 of their own bytes
+    <root>/tmp/                                   packs being written (renamed into place)
+    <root>/quarantine/                            packs `verify --repair` found corrupt
+
+``fid`` hashes the featurizer identity (name, parameters, code version) and the RDKit
+version. An entry's key is ``sha256(fid, standardized SMILES)`` (first 16 bytes), so
+the key changes whenever the molecule, the featurizer, its parameters, its code
+version or RDKit changes, and a stale feature can never be read back.
+
+Writers never modify a file another process may read: each ``put`` writes a new pack
+to ``tmp/``, fsyncs it and renames it into ``packs/``. Two processes featurizing
+overlapping sets at once each write their own packs; a key present in several packs
+maps to identical graphs, and readers use the first. No pickle anywhere: packs are
+safetensors (raw arrays plus a JSON header).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import rdkit
+from safetensors import safe_open
+from safetensors.numpy import save as st_save
+
+from theraflow.chem.graphs import GraphSet
+from theraflow.io import atomic_write, fsync_dir, sha256_file, write_json
+
+log = logging.getLogger(__name__)
+
+FORMAT = "theraflow-feature-pack-1"
+KEY_BYTES = 16
+MAX_PACK_GRAPHS = 50_000
+_ARRAYS = ("keys", "x", "edge_index", "edge_attr", "x_ptr", "e_ptr")
+
+
+class StoreError(RuntimeError):
+    """The store directory cannot be used (read-only, full, not a store)."""
+
+
+def featurizer_id(identity: dict) -> str:
+    """The store's id for a featurizer identity under the installed RDKit."""
+    full = {**identity, "rdkit": rdkit.__version__}
+    blob = json.dumps(full, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def entry_keys(fid: str, smiles: Iterable[str]) -> np.ndarray:
+    """[n, 16] uint8 keys of standardized SMILES under featurizer ``fid``."""
+    prefix = fid.encode() + b"\x00"
+    sha = hashlib.sha256
+    digests = b"".join(sha(prefix + s.encode("utf-8", "surrogatepass")).digest()[:KEY_BYTES] for s in smiles)
+    return np.frombuffer(digests, dtype=np.uint8).reshape(-1, KEY_BYTES)
+
+
+def keys_to_hex(keys: np.ndarray) -> list[str]:
+    return [bytes(k).hex() for k in keys]
+
+
+def hex_to_keys(hexes: Sequence[str]) -> np.ndarray:
+    return np.frombuffer(b"".join(bytes.fromhex(h) for h in hexes), dtype=np.uint8).reshape(-1, KEY_BYTES)
+
+
+def _split_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    k = np.ascontiguousarray(keys).view(">u8").reshape(-1, 2)
+    return k[:, 0].astype(np.uint64), k[:, 1].astype(np.uint64)
+
+
+@dataclass
+class _Index:
+    """Sorted (hi, lo) key halves with the pack and row of each entry."""
+
+    packs: list[Path] = field(default_factory=list)
+    hi: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    lo: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    pack: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    row: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def add(self, items: Sequence[tuple[Path, np.ndarray]]) -> None:
+        """Add packs (path, keys) and re-sort once."""
+        if not items:
+            return
+        his, los, packs, rows = [self.hi], [self.lo], [self.pack], [self.row]
+        for pack_path, keys in items:
+            hi, lo = _split_keys(keys)
+            his.append(hi)
+            los.append(lo)
+            packs.append(np.full(len(keys), len(self.packs), np.int64))
+            rows.append(np.arange(len(keys), dtype=np.int64))
+            self.packs.append(pack_path)
+        hi, lo = np.concatenate(his), np.concatenate(los)
+        pack, row = np.concatenate(packs), np.concatenate(rows)
+        order = np.lexsort((row, pack, lo, hi))  # first pack wins among duplicates
+        self.hi, self.lo, self.pack, self.row = hi[order], lo[order], pack[order], row[order]
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """Position in the index of each key's first entry, or -1."""
+        qhi, qlo = _split_keys(keys)
+        out = np.full(len(keys), -1, dtype=np.int64)
+        if len(self.hi) == 0 or len(keys) == 0:
+            return out
+        pos = np.searchsorted(self.hi, qhi, side="left")
+        inb = pos < len(self.hi)
+        cand = np.where(inb, pos, 0)
+        same_hi = inb & (self.hi[cand] == qhi)
+        exact = same_hi & (self.lo[cand] == qlo)
+        out[exact] = cand[exact]
+        # Another key with the same first 8 bytes sorts first (astronomically rare):
+        # scan the short run of equal `hi` for the matching `lo`.
+        for i in np.nonzero(same_hi & ~exact)[0]:
+            j = int(cand[i]) + 1
+            while j < len(self.hi) and self.hi[j] == qhi[i]:
+                if self.lo[j] == qlo[i]:
+                    out[i] = j
+                    break
+                j += 1
+        return out
+
+    def __len__(self) -> int:
+        return len(self.hi)
+
+
+class FeatureStore:
+    """A directory of featurized graphs shared by runs, datasets and notebooks."""
+
+    def __init__(self, root: str | os.PathLike, *, cache_packs: int = 8) -> None:
+        self.root = Path(root)
+        self._indexes: dict[str, _Index] = {}
+        self._cache: OrderedDict[Path, dict[str, np.ndarray]] = OrderedDict()
+        self._cache_packs = cache_packs
+        self.hits = 0
+        self.misses = 0
+
+    # ----------------------------------------------------------------- paths
+    def fid_dir(self, fid: str) -> Path:
+        return self.root / "v1" / fid
+
+    def _packs_dir(self, fid: str) -> Path:
+        return self.fid_dir(fid) / "packs"
+
+    def fids(self) -> list[str]:
+        base = self.root / "v1"
+        if not base.is_dir():
+            return []
+        return sorted(p.name for p in base.iterdir() if p.is_dir())
+
+    def _pack_paths(self, fid: str) -> list[Path]:
+        d = self._packs_dir(fid)
+        if not d.is_dir():
+            return []
+        return sorted(d.glob("*.safetensors"))
+
+    # ----------------------------------------------------------------- index
+    def _index(self, fid: str, refresh: bool = False) -> _Index:
+        idx = self._indexes.get(fid)
+        if idx is None or refresh:
+            idx = _Index()
+            items = []
+            for path in self._pack_paths(fid):
+                try:
+                    with safe_open(str(path), framework="np") as fh:
+                        keys = fh.get_tensor("keys")
+                except FileNotFoundError:
+                    continue  # removed by a concurrent gc
+                except Exception as exc:  # corrupt pack: skip it; `verify` reports it
+                    log.warning("feature store: skipping unreadable pack %s (%s)", path, exc)
+                    continue
+                items.append((path, keys))
+            idx.add(items)
+            self._indexes[fid] = idx
+        return idx
+
+    def _load_pack(self, path: Path) -> dict[str, np.ndarray]:
+        arrays = self._cache.get(path)
+        if arrays is not None:
+            self._cache.move_to_end(path)
+            return arrays
+        with safe_open(str(path), framework="np") as fh:
+            arrays = {name: fh.get_tensor(name) for name in _ARRAYS}
+            arrays["__meta__"] = fh.metadata() or {}
+        self._cache[path] = arrays
+        while len(self._cache) > self._cache_packs:
+            self._cache.popitem(last=False)
+        return arrays
+
+    # ------------------------------------------------------------------- API
+    def register(self, fid: str, identity: dict) -> None:
+        """Record what ``fid`` stands for (idempotent; same content from every writer)."""
+        path = self.fid_dir(fid) / "featurizer.json"
+        if path.exists():
+            return
+        self._writable()
+        write_json(path, {**identity, "rdkit": rdkit.__version__, "fid": fid})
+
+    def contains(self, fid: str, keys: np.ndarray) -> np.ndarray:
+        return self._index(fid).lookup(keys) >= 0
+
+    def get(self, fid: str, keys: np.ndarray) -> tuple[GraphSet | None, np.ndarray]:
+        """Graphs for the keys found (in query order) and a boolean mask of found keys."""
+        for attempt in (0, 1):
+            idx = self._index(fid, refresh=attempt == 1)
+            pos = idx.lookup(keys)
+            found = pos >= 0
+            if not found.any():
+                return None, found
+            try:
+                graphs = self._gather(idx, pos[found])
+            except FileNotFoundError:  # a pack went away under us (gc); re-index once
+                if attempt == 1:
+                    raise
+                self._cache.clear()
+                continue
+            return graphs, found
+        raise AssertionError("unreachable")
+
+    def _gather(self, idx: _Index, pos: np.ndarray) -> GraphSet:
+        packs = idx.pack[pos]
+        rows = idx.row[pos]
+        parts: list[GraphSet] = []
+        order_parts: list[np.ndarray] = []
+        for p in np.unique(packs):
+            sel = np.nonzero(packs == p)[0]
+            arrays = self._load_pack(idx.packs[p])
+            meta = arrays["__meta__"]
+            whole = GraphSet(
+                x=arrays["x"], edge_index=arrays["edge_index"], edge_attr=arrays["edge_attr"],
+                x_ptr=arrays["x_ptr"], e_ptr=arrays["e_ptr"],
+                x_dtype=meta.get("x_dtype", "float32"),
+                edge_attr_dtype=meta.get("edge_attr_dtype", "float32"),
+            )
+            parts.append(whole.take(rows[sel]))
+            order_parts.append(sel)
+        merged = GraphSet.concat(parts) if len(parts) > 1 else parts[0]
+        order = np.concatenate(order_parts)
+        if len(parts) > 1 or not np.array_equal(order, np.arange(len(order))):
+            inverse = np.empty_like(order)
+            inverse[order] = np.arange(len(order))
+            merged = merged.take(inverse)
+        return merged
+
+    def put(self, fid: str, keys: np.ndarray, graphs: GraphSet) -> list[Path]:
+        """Store ``graphs`` under ``keys``; returns the packs written."""
+        if len(keys) != len(graphs):
+            raise ValueError("one key per graph is required")
+        if len(keys) == 0:
+            return []
+        self._writable()
+        written = []
+        for start in range(0, len(keys), MAX_PACK_GRAPHS):
+            stop = min(start + MAX_PACK_GRAPHS, len(keys))
+            part = graphs if (start, stop) == (0, len(keys)) else graphs.take(np.arange(start, stop))
+            written.append(self._write_pack(fid, np.ascontiguousarray(keys[start:stop]), part))
+        return written
+
+    def _writable(self) -> None:
+        for d in (self.root, self.root / "tmp"):
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"feature store {self.root}: cannot create {d} ({exc.strerror})") from None
+        if not os.access(self.root / "tmp", os.W_OK):
+            raise StoreError(f"feature store {self.root} is not writable (read-only directory?)")
+
+    def _write_pack(self, fid: str, keys: np.ndarray, graphs: GraphSet) -> Path:
+        tensors = {"keys": keys, **graphs.arrays()}
+        meta = {
+            "format": FORMAT,
+            "fid": fid,
+            "x_dtype": graphs.x_dtype,
+            "edge_attr_dtype": graphs.edge_attr_dtype,
+        }
+        blob = st_save(tensors, metadata=meta)
+        name = hashlib.sha256(blob).hexdigest()
+        dest_dir = self._packs_dir(fid)
+        try:
+            dest_dir.mkdir(parents=True, exist_ok=True)
+            dest = dest_dir / f"{name}.safetensors"
+            with atomic_write(dest, "wb", tmp_dir=self.root / "tmp") as fh:
+                fh.write(blob)
+        except OSError as exc:
+            raise StoreError(
+                f"feature store {self.root}: could not write a pack ({exc.strerror or exc}); "
+                "nothing was changed"
+            ) from None
+        idx = self._indexes.get(fid)
+        if idx is not None and dest not in idx.packs:
+            idx.add([(dest, keys)])
+        return dest
+
+    # ---------------------------------------------------------- maintenance
+    def stats(self) -> list[dict]:
+        """One row per featurizer id: what it is, packs, entries, bytes on disk."""
+        from theraflow.chem.featurize import get_featurizer
+
+        rows = []
+        for fid in self.fids():
+            info_path = self.fid_dir(fid) / "featurizer.json"
+            info = json.loads(info_path.read_text()) if info_path.exists() else {}
+            packs = self._pack_paths(fid)
+            idx = self._index(fid, refresh=True)
+            unique = int(len(np.unique(np.stack([idx.hi, idx.lo], axis=1), axis=0))) if len(idx) else 0
+            current = False
+            try:
+                feat = get_featurizer(info.get("name", ""), **info.get("params", {}))
+                current = featurizer_id(feat.identity()) == fid
+            except Exception:
+                pass
+            rows.append({
+                "fid": fid,
+                "featurizer": info.get("name", "?"),
+                "params": json.dumps(info.get("params", {}), sort_keys=True),
+                "version": info.get("version", "?"),
+                "rdkit": info.get("rdkit", "?"),
+                "current": current,
+                "packs": len(packs),
+                "entries": unique,
+                "duplicates": len(idx) - unique,
+                "bytes": sum(p.stat().st_size for p in packs),
+            })
+        return rows
+
+    def verify(self, repair: bool = False) -> list[dict]:
+        """Check every pack; returns one problem row per corrupt pack (empty: all good).
+
+        A pack is corrupt when its bytes no longer hash to its name, its header or
+        arrays cannot be read, or its offsets/indices are inconsistent. With
+        ``repair`` such packs move to ``quarantine/``; their entries become misses and
+        are recomputed by the next featurize run.
+        """
+        problems = []
+        for fid in self.fids():
+            for path in self._pack_paths(fid):
+                reason = _check_pack(path, fid)
+                if reason is None:
+                    continue
+                problems.append({"fid": fid, "pack": str(path), "reason": reason})
+                if repair:
+                    q = self.root / "quarantine"
+                    q.mkdir(parents=True, exist_ok=True)
+                    shutil.move(str(path), q / f"{fid}-{path.name}")
+        if repair:
+            self._indexes.clear()
+            self._cache.clear()
+        return problems
+
+    def gc(self, *, remove_stale: bool = False, compact: bool = False, tmp_age_s: float = 3600,
+           dry_run: bool = False) -> dict:
+        """Remove leftovers of crashed writers; optionally stale featurizers; compact.
+
+        - temporary files older than ``tmp_age_s`` (a running writer's are younger);
+        - ``remove_stale``: featurizer ids this installation can never hit again
+          (another RDKit version or featurizer code version);
+        - ``compact``: rewrite each featurizer's packs as one set without duplicates.
+        """
+        report = {"tmp_removed": 0, "stale_removed": [], "compacted": [], "bytes_freed": 0}
+        tmp = self.root / "tmp"
+        now = time.time()
+        if tmp.is_dir():
+            for p in tmp.iterdir():
+                try:
+                    st = p.stat()
+                except FileNotFoundError:
+                    continue
+                if now - st.st_mtime > tmp_age_s:
+                    report["tmp_removed"] += 1
+                    report["bytes_freed"] += st.st_size
+                    if not dry_run:
+                        p.unlink(missing_ok=True)
+        if remove_stale:
+            for row in self.stats():
+                if not row["current"]:
+                    report["stale_removed"].append(row["fid"])
+                    report["bytes_freed"] += row["bytes"]
+                    if not dry_run:
+                        shutil.rmtree(self.fid_dir(row["fid"]), ignore_errors=True)
+                        self._indexes.pop(row["fid"], None)
+        if compact:
+            for fid in self.fids():
+                packs = self._pack_paths(fid)
+                idx = self._index(fid, refresh=True)
+                has_dupes = len(idx) > 1 and bool(
+                    np.any((idx.hi[1:] == idx.hi[:-1]) & (idx.lo[1:] == idx.lo[:-1]))
+                )
+                if len(packs) < 2 and not has_dupes:
+                    continue
+                report["compacted"].append(fid)
+                if dry_run:
+                    continue
+                keep = np.ones(len(idx), dtype=bool)
+                keep[1:] = (idx.hi[1:] != idx.hi[:-1]) | (idx.lo[1:] != idx.lo[:-1])
+                pos = np.nonzero(keep)[0]
+                graphs = self._gather(idx, pos)
+                keys = np.stack([idx.hi[pos], idx.lo[pos]], axis=1).astype(">u8").view(np.uint8)
+                new = set(self.put(fid, keys.reshape(-1, KEY_BYTES), graphs))
+                for p in packs:  # new packs are in place before old ones go
+                    if p not in new:
+                        report["bytes_freed"] += p.stat().st_size
+                        p.unlink(missing_ok=True)
+                self._indexes.pop(fid, None)
+                self._cache.clear()
+        if not dry_run and (self.root / "v1").is_dir():
+            fsync_dir(self.root / "v1")
+        return report
+
+
+def _check_pack(path: Path, fid: str) -> str | None:
+    try:
+        digest = sha256_file(path)
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+    if digest != path.stem:
+        return "content does not match its checksum name (bytes changed or truncated)"
+    try:
+        with safe_open(str(path), framework="np") as fh:
+            meta = fh.metadata() or {}
+            arrays = {name: fh.get_tensor(name) for name in _ARRAYS}
+    except Exception as exc:
+        return f"cannot be decoded ({exc})"
+    if meta.get("format") != FORMAT or meta.get("fid") != fid:
+        return "header does not describe a pack of this featurizer"
+    n = len(arrays["keys"])
+    x_ptr, e_ptr = arrays["x_ptr"], arrays["e_ptr"]
+    if len(x_ptr) != n + 1 or len(e_ptr) != n + 1:
+        return "offset arrays do not match the number of keys"
+    if x_ptr[0] != 0 or e_ptr[0] != 0 or np.any(np.diff(x_ptr) < 0) or np.any(np.diff(e_ptr) < 0):
+        return "offsets are not increasing"
+    if x_ptr[-1] != len(arrays["x"]) or e_ptr[-1] != arrays["edge_index"].shape[1]:
+        return "offsets do not cover the node/edge arrays"
+    if len(arrays["edge_attr"]) != arrays["edge_index"].shape[1]:
+        return "edge features and edges differ in number"
+    n_nodes = np.repeat(np.diff(x_ptr), np.diff(e_ptr))
+    ei = arrays["edge_index"]
+    if ei.size and (ei.min() < 0 or np.any(ei >= n_nodes[None, :])):
+        return "an edge points outside its graph"
+    return None

@@ -1,0 +1,155 @@
+"""Atomic writes, table readers/writers and checksums.
+
+Every file theraflow writes goes through :func:`atomic_write` (or a helper built on
+it): the content is written to a temporary file in the target's directory, flushed
+and fsynced, then renamed over the target, so a reader sees the old file or the new
+one, never half of one, and a killed job leaves no truncated output behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+import pandas as pd
+
+TABLE_SUFFIXES = (".parquet", ".csv", ".tsv", ".csv.gz", ".tsv.gz")
+
+
+class InputError(ValueError):
+    """Bad user input: the message names the file, the record and what was expected."""
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable (no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb", *, tmp_dir: str | os.PathLike | None = None,
+                 encoding: str | None = None) -> Iterator[IO]:
+    """Open a temporary file for writing; on success rename it to ``path``.
+
+    ``tmp_dir`` must be on the same filesystem as ``path`` (default: its directory).
+    On an exception the temporary file is removed and ``path`` is left untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    directory = Path(tmp_dir) if tmp_dir is not None else path.parent
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, mode, encoding=encoding) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_write(path, "wb") as fh:
+        fh.write(data)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_write(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "item"):  # numpy scalars
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from None
+
+
+def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write a table atomically; the format follows the suffix (.parquet, .csv, .tsv[.gz])."""
+    path = Path(path)
+    name = path.name.lower()
+    with atomic_write(path, "wb") as fh:
+        if name.endswith(".parquet"):
+            df.to_parquet(fh, index=False)
+        elif name.endswith((".tsv", ".tsv.gz")):
+            df.to_csv(fh, sep="\t", index=False, compression="gzip" if name.endswith(".gz") else None)
+        elif name.endswith((".csv", ".csv.gz")):
+            df.to_csv(fh, index=False, compression="gzip" if name.endswith(".gz") else None)
+        else:
+            raise ValueError(f"{path}: unknown table format (use one of {', '.join(TABLE_SUFFIXES)})")
+
+
+def read_table(path: str | os.PathLike, **kwargs: Any) -> pd.DataFrame:
+    """Read a table written by :func:`write_table` (or any CSV/TSV/Parquet)."""
+    path = Path(path)
+    name = path.name.lower()
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    try:
+        if name.endswith(".parquet"):
+            return pd.read_parquet(path, **kwargs)
+        sep = "\t" if name.endswith((".tsv", ".tsv.gz", ".txt")) else ","
+        return pd.read_csv(path, sep=sep, **kwargs)
+    except (ValueError, OSError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"{path}: cannot be read as a table ({exc})") from None
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(identifier: str, max_len: int = 80) -> str:
+    """A file-name-safe form of an identifier (never a path: no separators, no '..').
+
+    Characters outside [A-Za-z0-9._-] become '_'; a short hash of the original keeps
+    distinct identifiers distinct after that replacement.
+    """
+    cleaned = _UNSAFE.sub("_", identifier).strip("._") or "id"
+    if cleaned != identifier or len(cleaned) > max_len:
+        digest = hashlib.sha256(identifier.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+        cleaned = f"{cleaned[: max_len - 11]}-{digest}"
+    return cleaned
