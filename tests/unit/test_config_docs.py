@@ -12,6 +12,8 @@ def _keys(schema, prefix=""):
         extra = sub.get("additionalProperties")
         if isinstance(extra, dict):
             yield from _keys(extra, path + ".<name>.")
+        if isinstance(sub.get("items"), dict):
+            yield from _keys(sub["items"], path + "[].")
 
 
 def test_every_schema_key_is_documented(repo):
@@ -30,6 +32,8 @@ def test_every_schema_key_has_a_description(repo):
             walk(sub, f"{path}{name}.")
             if isinstance(sub.get("additionalProperties"), dict):
                 walk(sub["additionalProperties"], f"{path}{name}.<name>.")
+            if isinstance(sub.get("items"), dict):
+                walk(sub["items"], f"{path}{name}[].")
 
     walk(schema, "")
 
