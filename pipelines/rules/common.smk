@@ -97,6 +97,20 @@ def dti_split(name):
     raise ValueError(f"no split named {name!r} in config dti.splits")
 
 
+def dti_seeds(split_name):
+    seeds = dti_split(split_name)["seeds"]
+    return DTI["seeds"] if seeds is None else seeds
+
+
+def dti_metrics_files(ds):
+    return [
+        f"{RESULTS}/dti/{ds}/{split}/{model}/seed{seed}/metrics.json"
+        for split in dti_split_names()
+        for model in DTI["models"]
+        for seed in dti_seeds(split)
+    ]
+
+
 def dti_dataset(ds):
     return DTI["datasets"][ds]
 

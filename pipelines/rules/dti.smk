@@ -145,12 +145,7 @@ rule dti_evaluate:
 
 rule dti_table:
     input:
-        lambda wc: expand(
-            f"{RESULTS}/dti/{wc.ds}/{{split}}/{{model}}/seed{{seed}}/metrics.json",
-            split=dti_split_names(),
-            model=DTI["models"],
-            seed=DTI["seeds"],
-        ),
+        lambda wc: dti_metrics_files(wc.ds),
     output:
         table=f"{RESULTS}/dti/{{ds}}/metrics.tsv",
         plot=f"{RESULTS}/dti/{{ds}}/metrics.png",
