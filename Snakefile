@@ -16,6 +16,7 @@ if not config:
 include: "pipelines/rules/common.smk"
 include: "pipelines/rules/chem.smk"
 include: "pipelines/rules/dti.smk"
+include: "pipelines/rules/score.smk"
 
 
 rule all:

@@ -9,6 +9,7 @@ validate(config, "../schemas/config.schema.yaml", set_default=True)
 
 RESULTS = config["results"]
 DTI = config["dti"]
+SCORE = config["score"]
 LOGS = "logs"
 BENCH = "logs/benchmarks"
 STORE = config["store"]
@@ -161,14 +162,92 @@ for _ds in DTI["datasets"]:
     )
 
 
+def record_count(path, lib_cfg):
+    """Records in a library (cached on size and mtime: a rescan only when the file changes)."""
+    import json
+
+    from theraflow.chem.readers import count_records
+
+    st = os.stat(path)
+    key = f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}"
+    cache_path = ".snakemake/theraflow/record_counts.json"
+    cache = json.load(open(cache_path)) if os.path.exists(cache_path) else {}
+    if key not in cache:
+        opts = {k: lib_cfg.get(k) for k in ("format", "smiles_column", "id_column", "sdf_id_property")}
+        cache[key] = count_records(path, **{k: v for k, v in opts.items() if v is not None})
+        os.makedirs(os.path.dirname(cache_path), exist_ok=True)
+        with open(cache_path, "w") as fh:
+            json.dump(cache, fh)
+    return cache[key]
+
+
+def score_model_dirs():
+    if SCORE["model_dirs"]:
+        return SCORE["model_dirs"]
+    m = SCORE["model"]
+    if m is None:
+        raise ValueError("score: set either score.model (trained here) or score.model_dirs")
+    seeds = m.get("seeds") or DTI["seeds"]
+    return [f"{RESULTS}/dti/{m['dataset']}/{m['split']}/{m['name']}/seed{s}" for s in seeds]
+
+
+def score_model_files(wildcards):
+    files = []
+    for d in score_model_dirs():
+        files.extend([f"{d}/model.safetensors", f"{d}/model.json"])
+    return files
+
+
+def score_shards(lib):
+    return [f"{i:04d}" for i in range(config["molecules"][f"score_{lib}"]["shards"])]
+
+
+def score_shard_files(*kinds):
+    def files(wildcards):
+        return [f"{RESULTS}/score/{wildcards.lib}/shards/{s}.{kind}" for kind in kinds for s in score_shards(wildcards.lib)]
+
+    return files
+
+
+def score_chem_files(*kinds):
+    def files(wildcards):
+        return [
+            f"{RESULTS}/chem/score_{wildcards.lib}/shards/{s}.{kind}" for kind in kinds for s in score_shards(wildcards.lib)
+        ]
+
+    return files
+
+
+# Each library is standardized by the chemistry rules, as molecule set "score_<lib>", in
+# shards of chunk_size records (the count is read once per file version).
+SCORE_SETS = set()
+for _lib, _cfg in SCORE["libraries"].items():
+    _path = expand_path(_cfg["path"])
+    _n = record_count(_path, _cfg) if os.path.exists(_path) else 1
+    SCORE_SETS.add(f"score_{_lib}")
+    config["molecules"].setdefault(
+        f"score_{_lib}",
+        {
+            "path": _cfg["path"],
+            "format": _cfg.get("format"),
+            "shards": max(1, -(-_n // _cfg["chunk_size"])),
+            "smiles_column": _cfg["smiles_column"],
+            "id_column": _cfg["id_column"],
+            "sdf_id_property": _cfg["sdf_id_property"],
+        },
+    )
+
+
 def all_targets():
-    targets = []
+    targets = [f"{RESULTS}/score/{lib}/{name}" for lib in SCORE["libraries"] for name in ("report.html", "topk.html")]
     for ds in DTI["datasets"]:
         if DTI["splits"] and DTI["models"]:
             targets.extend([f"{RESULTS}/dti/{ds}/metrics.tsv", f"{RESULTS}/dti/{ds}/metrics.png"])
         else:
             targets.append(f"{RESULTS}/dti/{ds}/dataset.json")
     for lib in config["molecules"]:
+        if lib in SCORE_SETS:  # scored libraries are gathered by the score rules
+            continue
         targets.extend(
             [
                 f"{RESULTS}/chem/{lib}/molecules.parquet",

@@ -17,10 +17,13 @@ every run.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import logging
+from array import array
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pandas as pd
 
 from theraflow.io import InputError
@@ -78,9 +81,14 @@ def _decode(raw: bytes) -> tuple[str | None, str]:
 
 
 class _Collector:
-    """Builds the records and rejects tables; assigns ids; catches duplicate ids."""
+    """Builds the records and rejects tables; assigns ids; catches duplicate ids.
 
-    def __init__(self, path: Path, kind: str, max_input_length: int) -> None:
+    ``duplicates`` (record → record first seen with the same id) replaces the
+    collector's own bookkeeping when records are read one shard at a time.
+    """
+
+    def __init__(self, path: Path, kind: str, max_input_length: int,
+                 duplicates: dict[int, int] | None = None) -> None:
         self.path = path
         self.kind = kind
         self.max_len = max_input_length
@@ -88,10 +96,11 @@ class _Collector:
         self.records: list[tuple[int, str, str, str]] = []
         self.rejects: list[tuple[str, int, str, str, str]] = []
         self.first_seen: dict[str, int] = {}
+        self.duplicates = duplicates
 
     def add(self, record: int, mol_id: str | None, text: str | None, problem: str = "",
             shown: str | None = None) -> None:
-        mol_id = (mol_id or "").strip() or f"{self.stem}-{record:06d}"
+        mol_id = _final_id(mol_id, self.stem, record)
         shown = shown if shown is not None else (text or "")
         if problem:
             self.rejects.append((mol_id, record, _clip(shown), "read", problem))
@@ -104,16 +113,20 @@ class _Collector:
             self.rejects.append((mol_id, record, _clip(shown), "read",
                                  f"input is {len(text)} characters long (limit {self.max_len})"))
             return
-        seen = self.first_seen.get(mol_id)
+        if self.duplicates is not None:
+            seen = self.duplicates.get(record)
+        else:
+            seen = self.first_seen.get(mol_id)
+            if seen is None:
+                self.first_seen[mol_id] = record
         if seen is not None:
             self.rejects.append((mol_id, record, _clip(shown), "read",
                                  f"duplicate id {mol_id!r} (first seen at record {seen})"))
             return
-        self.first_seen[mol_id] = record
         self.records.append((record, mol_id, text.strip() if self.kind == "smiles" else text, self.kind))
 
-    def tables(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        if not self.records and not self.rejects:
+    def tables(self, allow_empty: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+        if not self.records and not self.rejects and not allow_empty:
             raise InputError(f"{self.path}: contains no records")
         recs = pd.DataFrame(self.records, columns=RECORD_COLUMNS)
         recs["record"] = recs["record"].astype("int64")
@@ -124,12 +137,20 @@ class _Collector:
         return recs, rej
 
 
+def _final_id(mol_id: str | None, stem: str, record: int) -> str:
+    return (mol_id or "").strip() or f"{stem}-{record:06d}"
+
+
 def _clip(text: str, limit: int = 500) -> str:
     text = text.replace("\r", "").replace("\n", "\\n")
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _read_smi(path: Path, col: _Collector) -> None:
+# A raw record: (record number, id as given or None, text or None, read problem, text to show)
+Raw = tuple[int, "str | None", "str | None", str, "str | None"]
+
+
+def _raw_smi(path: Path) -> Iterator[Raw]:
     data = _read_bytes(path)
     if not data.strip():
         raise InputError(f"{path}: the file is empty; expected one SMILES (and optional id) per line")
@@ -138,19 +159,19 @@ def _read_smi(path: Path, col: _Collector) -> None:
     start = 0
     if first_text is not None and first_text.split() and first_text.split()[0].lower() in ("smiles", "smi"):
         start = 1  # a header line
-    body = [(n, raw) for n, raw in enumerate(lines[start:], start=start + 1) if raw.strip()]
-    if not body:
-        raise InputError(f"{path}: has a header line but no molecules")
-    for record, (line_no, raw) in enumerate(body, start=1):
+    record = 0
+    for line_no, raw in enumerate(lines[start:], start=start + 1):
+        if not raw.strip():
+            continue
+        record += 1
         text, problem = _decode(raw)
         if problem:
-            col.add(record, None, None, f"line {line_no}: {problem}",
-                    shown=raw.decode("utf-8", "backslashreplace"))
+            yield record, None, None, f"line {line_no}: {problem}", raw.decode("utf-8", "backslashreplace")
             continue
         parts = text.split(None, 1)
-        smiles = parts[0] if parts else ""
-        mol_id = parts[1].strip() if len(parts) > 1 else None
-        col.add(record, mol_id, smiles)
+        yield record, (parts[1].strip() if len(parts) > 1 else None), (parts[0] if parts else ""), "", None
+    if record == 0:
+        raise InputError(f"{path}: has a header line but no molecules")
 
 
 def _find_column(df: pd.DataFrame, wanted: str | None, path: Path, what: str,
@@ -161,55 +182,75 @@ def _find_column(df: pd.DataFrame, wanted: str | None, path: Path, what: str,
             return wanted
         if wanted.lower() in lower:
             return lower[wanted.lower()]
-        if what == "SMILES":
-            raise InputError(
-                f"{path}: no {what} column {wanted!r}; the columns are "
-                f"{', '.join(map(str, df.columns)) or '(none)'} (set the SMILES column name)"
-            )
-        raise InputError(f"{path}: no {what} column {wanted!r}; the columns are {', '.join(map(str, df.columns))}")
+        hint = " (set the SMILES column name)" if what == "SMILES" else ""
+        raise InputError(
+            f"{path}: no {what} column {wanted!r}; the columns are "
+            f"{', '.join(map(str, df.columns)) or '(none)'}{hint}"
+        )
     for c in candidates:
         if c in lower:
             return lower[c]
     return None
 
 
-def _read_table(path: Path, fmt: str, col: _Collector, smiles_column: str, id_column: str | None) -> None:
+def _raw_table(path: Path, fmt: str, smiles_column: str, id_column: str | None,
+               chunksize: int = 100_000) -> Iterator[Raw]:
+    import io
+
     if fmt == "parquet":
+        import pyarrow.parquet as pq
+
         if not path.exists():
             raise InputError(f"{path}: file not found")
         try:
-            df = pd.read_parquet(path)
+            pf = pq.ParquetFile(path)
         except Exception as exc:
             raise InputError(f"{path}: cannot be read as Parquet ({exc})") from None
-        df = df.astype(object).where(df.notna(), None)
+        header = pd.DataFrame(columns=pf.schema_arrow.names)
+        smiles_col = _find_column(header, smiles_column, path, "SMILES")
+        id_col = _find_column(header, id_column, path, "id", ID_CANDIDATES)
+        if pf.metadata.num_rows == 0:
+            raise InputError(f"{path}: has a header but no records")
+        cols = [c for c in (smiles_col, id_col) if c is not None]
+        chunks = (b.to_pandas() for b in pf.iter_batches(batch_size=chunksize, columns=cols))
     else:
         data = _read_bytes(path)
         if not data.strip():
             raise InputError(f"{path}: the file is empty; expected a header with a {smiles_column!r} column")
-        import io
-
+        sep = "\t" if fmt == "tsv" else ","
         try:
-            df = pd.read_csv(io.BytesIO(data), sep="\t" if fmt == "tsv" else ",", dtype=object,
-                             keep_default_na=False, encoding="utf-8", encoding_errors="surrogateescape")
+            header = pd.read_csv(io.BytesIO(data), sep=sep, nrows=0, encoding="utf-8",
+                                 encoding_errors="surrogateescape")
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise InputError(f"{path}: not a valid {fmt.upper()} table ({exc})") from None
+        smiles_col = _find_column(header, smiles_column, path, "SMILES")
+        id_col = _find_column(header, id_column, path, "id", ID_CANDIDATES)
+        cols = [c for c in (smiles_col, id_col) if c is not None]
+        try:
+            chunks = pd.read_csv(io.BytesIO(data), sep=sep, dtype=object, keep_default_na=False, usecols=cols,
+                                 encoding="utf-8", encoding_errors="surrogateescape", chunksize=chunksize)
         except pd.errors.ParserError as exc:
             raise InputError(f"{path}: not a valid {fmt.upper()} table ({exc})") from None
-    smiles_col = _find_column(df, smiles_column, path, "SMILES")
-    id_col = _find_column(df, id_column, path, "id", ID_CANDIDATES)
-    if len(df) == 0:
+    record = 0
+    try:
+        for df in chunks:
+            ids = df[id_col].tolist() if id_col is not None else [None] * len(df)
+            for smi, mol_id in zip(df[smiles_col].tolist(), ids):
+                record += 1
+                smi = "" if smi is None or (isinstance(smi, float) and smi != smi) else str(smi)
+                mol_id = None if mol_id is None or (isinstance(mol_id, float) and mol_id != mol_id) else str(mol_id)
+                bad = _surrogate_problem(smi) or (mol_id is not None and _surrogate_problem(mol_id))
+                if bad:
+                    shown = smi.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                    if mol_id is not None:
+                        mol_id = mol_id.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                    yield record, mol_id, None, f"row {record + 1}: {bad}", shown
+                    continue
+                yield record, mol_id, smi, "", None
+    except pd.errors.ParserError as exc:
+        raise InputError(f"{path}: not a valid {fmt.upper()} table after record {record} ({exc})") from None
+    if record == 0:
         raise InputError(f"{path}: has a header but no records")
-    ids = df[id_col].tolist() if id_col is not None else [None] * len(df)
-    for record, (smi, mol_id) in enumerate(zip(df[smiles_col].tolist(), ids), start=1):
-        smi = "" if smi is None else str(smi)
-        mol_id = None if mol_id is None else str(mol_id)
-        bad = _surrogate_problem(smi) or (mol_id is not None and _surrogate_problem(mol_id))
-        if bad:
-            shown = smi.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-            shown_id = None
-            if mol_id is not None:
-                shown_id = mol_id.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-            col.add(record, shown_id, None, f"row {record + 1}: {bad}", shown=shown)
-            continue
-        col.add(record, mol_id, smi)
 
 
 def _surrogate_problem(text: str) -> str:
@@ -231,24 +272,22 @@ def _sdf_blocks(data: bytes) -> Iterator[bytes]:
         yield b"".join(block)  # last record without a terminator
 
 
-def _read_sdf(path: Path, col: _Collector, id_property: str | None) -> None:
+def _raw_sdf(path: Path, id_property: str | None) -> Iterator[Raw]:
     data = _read_bytes(path)
     if not data.strip():
         raise InputError(f"{path}: the file is empty; expected SDF records separated by $$$$")
     for record, raw in enumerate(_sdf_blocks(data), start=1):
         text, problem = _decode(raw)
         if problem:
-            col.add(record, None, None, f"SDF record {record}: {problem}",
-                    shown=raw.decode("utf-8", "backslashreplace"))
+            yield record, None, None, f"SDF record {record}: {problem}", raw.decode("utf-8", "backslashreplace")
             continue
         lines = text.splitlines()
-        title = lines[0].strip() if lines else ""
-        mol_id = title or None
+        mol_id = (lines[0].strip() if lines else "") or None
         if id_property:
             mol_id = _sd_tag(text, id_property) or None
         end = text.find("M  END")
         block = text[: end + len("M  END")] + "\n" if end >= 0 else text
-        col.add(record, mol_id, block)
+        yield record, mol_id, block, "", None
 
 
 def _sd_tag(text: str, name: str) -> str:
@@ -257,6 +296,69 @@ def _sd_tag(text: str, name: str) -> str:
         if line.startswith(">") and f"<{name}>" in line and i + 1 < len(lines):
             return lines[i + 1].strip()
     return ""
+
+
+def _raw_records(path: Path, fmt: str, smiles_column: str, id_column: str | None,
+                 sdf_id_property: str | None) -> Iterator[Raw]:
+    if fmt == "smi":
+        return _raw_smi(path)
+    if fmt == "sdf":
+        return _raw_sdf(path, sdf_id_property)
+    return _raw_table(path, fmt, smiles_column, id_column)
+
+
+def _resolve_format(path: Path, format: str | None) -> str:
+    fmt = format or detect_format(path)
+    if fmt not in FORMATS:
+        raise InputError(f"{path}: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    return fmt
+
+
+def scan_ids(path: str | Path, *, format: str | None = None, smiles_column: str = "smiles",
+             id_column: str | None = None, sdf_id_property: str | None = None) -> tuple[int, dict[int, int]]:
+    """(number of records, {record: first record with the same id} for duplicate ids).
+
+    Keeps 8 bytes per record (a hash of its id), so a shard job can check ids across a
+    library of millions without holding the library.
+    """
+    path = Path(path)
+    fmt = _resolve_format(path, format)
+    stem = path.name.split(".")[0] or "mol"
+    hashes = array("q")
+    for record, mol_id, *_ in _raw_records(path, fmt, smiles_column, id_column, sdf_id_property):
+        digest = hashlib.blake2b(_final_id(mol_id, stem, record).encode("utf-8", "surrogatepass"), digest_size=8)
+        hashes.append(int.from_bytes(digest.digest(), "little", signed=True))
+    h = np.frombuffer(hashes, dtype=np.int64) if len(hashes) else np.zeros(0, np.int64)
+    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
+    first_of = first[inverse]
+    dup = np.nonzero(first_of != np.arange(len(h)))[0]
+    return len(h), {int(i) + 1: int(first_of[i]) + 1 for i in dup}
+
+
+def count_records(path: str | Path, **options) -> int:
+    return scan_ids(path, **options)[0]
+
+
+def read_molecule_shard(path: str | Path, start: int, stop: int, *, format: str | None = None,
+                        smiles_column: str = "smiles", id_column: str | None = None,
+                        sdf_id_property: str | None = None,
+                        max_input_length: int = DEFAULT_MAX_INPUT_LENGTH,
+                        scan: tuple[int, dict[int, int]] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """Records ``start`` ≤ record < ``stop`` (1-based) of a molecule file, ids checked against
+    the whole file; returns (records, rejects, number of records in the file)."""
+    path = Path(path)
+    fmt = _resolve_format(path, format)
+    n_total, duplicates = scan or scan_ids(path, format=fmt, smiles_column=smiles_column, id_column=id_column,
+                                           sdf_id_property=sdf_id_property)
+    col = _Collector(path, "molblock" if fmt == "sdf" else "smiles", max_input_length, duplicates)
+    for record, mol_id, text, problem, shown in _raw_records(path, fmt, smiles_column, id_column, sdf_id_property):
+        if record < start:
+            continue
+        if record >= stop:
+            break
+        col.add(record, mol_id, text, problem, shown)
+    recs, rej = col.tables(allow_empty=True)
+    return recs, rej, n_total
 
 
 def read_molecules(
@@ -270,14 +372,8 @@ def read_molecules(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read a molecule file into (records, rejects) tables; see the module docstring."""
     path = Path(path)
-    fmt = format or detect_format(path)
-    if fmt not in FORMATS:
-        raise InputError(f"{path}: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    fmt = _resolve_format(path, format)
     col = _Collector(path, "molblock" if fmt == "sdf" else "smiles", max_input_length)
-    if fmt == "smi":
-        _read_smi(path, col)
-    elif fmt == "sdf":
-        _read_sdf(path, col, sdf_id_property)
-    else:
-        _read_table(path, fmt, col, smiles_column, id_column)
+    for record, mol_id, text, problem, shown in _raw_records(path, fmt, smiles_column, id_column, sdf_id_property):
+        col.add(record, mol_id, text, problem, shown)
     return col.tables()

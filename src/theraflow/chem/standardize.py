@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 KEPT_COLUMNS = ["id", "record", "smiles", "inchikey", "heavy_atoms", "changes", "input"]
 STAGES = ("read", "parse", "sanitize", "fragment", "neutralize", "normalize", "tautomer", "size", "featurize")
 _CHARGE = re.compile(r"\[[^\]]*[+-]")
+_CARBON = Chem.MolFromSmarts("[#6]")
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,7 @@ class Standardizer:
             except Exception as exc:
                 raise Rejected("fragment", _first_line(exc)) from None
             changes.append(f"kept largest organic fragment of {n_frags}")
-        if opts.require_carbon and not any(a.GetAtomicNum() == 6 for a in mol.GetAtoms()):
+        if opts.require_carbon and not mol.HasSubstructMatch(_CARBON):
             raise Rejected("fragment", "no organic (carbon-containing) fragment")
         if opts.neutralize and (kind == "molblock" or _CHARGE.search(text)):
             before = _charge_signature(mol)
@@ -194,8 +195,14 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0]
 
 
-def standardize(records: pd.DataFrame, options: StandardizeOptions | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Standardize a records table (from :func:`read_molecules`) into (kept, rejects)."""
+def standardize(records: pd.DataFrame, options: StandardizeOptions | None = None, *,
+                on_mol=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Standardize a records table (from :func:`read_molecules`) into (kept, rejects).
+
+    ``on_mol(position, mol)`` is called with each kept record's standardized molecule
+    (position = its row in ``kept``), for callers that want more from it without
+    parsing again (e.g. fingerprints).
+    """
     std = Standardizer(options)
     opts = std.options
     kept, rejects = [], []
@@ -211,6 +218,8 @@ def standardize(records: pd.DataFrame, options: StandardizeOptions | None = None
                     messages.take()  # InChI warnings are not errors
                     if not inchikey:
                         changes.append("no InChIKey")
+                if on_mol is not None:
+                    on_mol(len(kept), mol)
                 kept.append((mol_id, record, smiles, inchikey, mol.GetNumHeavyAtoms(), "; ".join(changes),
                              text if kind == "smiles" else f"molblock of record {record}"))
             except Rejected as rej:
@@ -245,14 +254,16 @@ def standardize_file(input_path: str | Path, output: str | Path, rejects_path: s
     records rejected while reading go to the rejects table of their shard.
     Returns counts.
     """
+    from theraflow.chem.readers import read_molecule_shard, scan_ids
     from theraflow.chem.shards import shard_bounds
 
-    records, read_rejects = read_molecules(input_path, **read_options)
     if n_shards > 1:
-        n_total = len(records) + len(read_rejects)
-        lo, hi = shard_bounds(n_total, shard, n_shards)
-        records = records[(records["record"] >= lo) & (records["record"] < hi)]
-        read_rejects = read_rejects[(read_rejects["record"] >= lo) & (read_rejects["record"] < hi)]
+        # read only this shard's records; ids are checked across the whole file (8 bytes per record)
+        scan = scan_ids(input_path, **{k: v for k, v in read_options.items() if k != "max_input_length"})
+        lo, hi = shard_bounds(scan[0], shard, n_shards)
+        records, read_rejects, _ = read_molecule_shard(input_path, lo, hi, scan=scan, **read_options)
+    else:
+        records, read_rejects = read_molecules(input_path, **read_options)
     kept, rejects = standardize(records, options)
     if len(read_rejects):
         rejects = pd.concat([read_rejects, rejects], ignore_index=True)

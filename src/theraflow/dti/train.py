@@ -254,7 +254,19 @@ def train_model(pairset: PairSet, parts: np.ndarray, model_cfg: dict, outdir: st
         **(extra_meta or {}),
     }
     save_model(module.model, meta, outdir)
+    _write_train_drugs(pairset, train_idx, outdir)
     return meta
+
+
+def _write_train_drugs(pairset: PairSet, train_idx: np.ndarray, outdir: Path) -> None:
+    """The training drugs (standardized SMILES, id): scoring measures applicability against them."""
+    from theraflow.io import write_text
+
+    smiles = pairset.graphs.smiles
+    if smiles is None:
+        return
+    drugs = np.unique(pairset.pair_drug[train_idx])
+    write_text(outdir / "train_drugs.smi", "".join(f"{smiles[i]} {pairset.drug_ids[i]}\n" for i in drugs))
 
 
 def _fingerprint(model_cfg: dict, training: dict, seed: int, train_idx, valid_idx, dims: dict) -> dict:

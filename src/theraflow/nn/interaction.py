@@ -60,9 +60,16 @@ class InteractionHead(nn.Module):
         layers.append(nn.Linear(dims[-1], 1))
         self.mlp = nn.Sequential(*layers)
 
+    def project(self, d: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-entity projections: computed once per unique drug and target."""
+        return self.pd(d), self.pt(t)
+
+    def combine(self, dp: torch.Tensor, tp: torch.Tensor) -> torch.Tensor:
+        """Pair scores from projected drug and target rows (one row per pair)."""
+        return self.mlp(torch.cat([dp, tp, dp * tp], dim=-1)).squeeze(-1)
+
     def forward(self, d: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        d, t = self.pd(d), self.pt(t)
-        return self.mlp(torch.cat([d, t, d * t], dim=-1)).squeeze(-1)
+        return self.combine(*self.project(d, t))
 
 
 class DTIModel(nn.Module):
@@ -79,6 +86,5 @@ class DTIModel(nn.Module):
         return self.target(tokens, target_index)
 
     def forward(self, drug_batch, tokens, target_index, pair_drug, pair_target) -> torch.Tensor:
-        d = self.encode_drugs(drug_batch)
-        t = self.encode_targets(tokens, target_index)
-        return self.head(d[pair_drug], t[pair_target])
+        dp, tp = self.head.project(self.encode_drugs(drug_batch), self.encode_targets(tokens, target_index))
+        return self.head.combine(dp[pair_drug], tp[pair_target])

@@ -42,3 +42,31 @@ def seq_pairset():
     pairs = pd.DataFrame(rows, columns=["drug_id", "smiles", "target_id", "sequence", "label"])
     res = featurize(smiles, "default")
     return pairs, build_pairset(pairs, {f"d{i}": i for i in range(6)}, res.graphs, max_len=64)
+
+
+@pytest.fixture(scope="session")
+def demo_model(tmp_path_factory, demo_pairset):
+    """A tiny trained demo model directory (3 epochs)."""
+    from theraflow.dti.train import train_model
+
+    _, ps, part = demo_pairset
+    cfg = {"name": "tiny", "drug_encoder": {"type": "gin", "hidden": 32, "layers": 2, "pool": "add+max"},
+           "target_encoder": {"type": "id", "id_dim": 8}, "head": {"hidden": [32], "proj": 16},
+           "training": {"max_epochs": 3, "batch_mode": "random", "batch_size": 128, "threads": 1}}
+    out = tmp_path_factory.mktemp("model") / "seed0"
+    train_model(ps, part, cfg, out, seed=0, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def demo_ensemble(tmp_path_factory, demo_pairset, demo_model):
+    """Two seeds of the tiny demo model."""
+    from theraflow.dti.train import train_model
+
+    _, ps, part = demo_pairset
+    import json
+
+    cfg = json.loads((demo_model / "model.json").read_text())["model_config"]
+    out = tmp_path_factory.mktemp("model2") / "seed1"
+    train_model(ps, part, cfg, out, seed=1, progress=False)
+    return [demo_model, out]

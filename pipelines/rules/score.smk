@@ -1,0 +1,121 @@
+# Batch scoring: library shards (standardized by the chemistry rules) → score_shard (feature
+# store + model ensemble) → score_gather (ranked tables, top-k) → score_report (HTML).
+
+
+rule score_shard:
+    input:
+        standardized=f"{RESULTS}/chem/score_{{lib}}/shards/{{shard}}.standardized.parquet",
+        models=score_model_files,
+    output:
+        scores=f"{RESULTS}/score/{{lib}}/shards/{{shard}}.scores.parquet",
+        rejects=f"{RESULTS}/score/{{lib}}/shards/{{shard}}.rejects.parquet",
+        stats=f"{RESULTS}/score/{{lib}}/shards/{{shard}}.stats.json",
+    params:
+        models=" ".join(f"--model {shlex.quote(d)}" for d in score_model_dirs()),
+        targets=f"--targets {shlex.quote(SCORE['targets'])}" if SCORE["targets"] else "",
+        store=STORE,
+        ad=SCORE["ad_threshold"],
+    log:
+        f"{LOGS}/score/{{lib}}/shard.{{shard}}.log",
+    benchmark:
+        f"{BENCH}/score/{{lib}}/shard.{{shard}}.tsv"
+    threads: 1
+    conda:
+        "../envs/theraflow.yaml"
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    shell:
+        "theraflow --no-progress score shard --standardized {input.standardized:q} {params.models} {params.targets}"
+        " --store {params.store:q} --ad-threshold {params.ad} --threads {threads} --shard {wildcards.shard}"
+        " --out-scores {output.scores:q} --out-rejects {output.rejects:q} --out-stats {output.stats:q} > {log:q} 2>&1"
+
+
+rule score_gather:
+    input:
+        scores=score_shard_files("scores.parquet"),
+        stats=score_shard_files("stats.json"),
+        rejects=score_shard_files("rejects.parquet"),
+        chem_rejects=score_chem_files("standardize-rejects.parquet"),
+        chem_stats=score_chem_files("standardize.json"),
+    output:
+        ranked=directory(f"{RESULTS}/score/{{lib}}/ranked"),
+        topk=f"{RESULTS}/score/{{lib}}/topk.tsv",
+        topk_in=f"{RESULTS}/score/{{lib}}/topk_in_domain.tsv",
+        hist=f"{RESULTS}/score/{{lib}}/histograms.json",
+        sample=f"{RESULTS}/score/{{lib}}/ad_sample.parquet",
+        rejects=f"{RESULTS}/score/{{lib}}/rejects.tsv",
+        summary=f"{RESULTS}/score/{{lib}}/summary.json",
+    params:
+        outdir=lambda wc, output: os.path.dirname(output.summary),
+        top_k=SCORE["top_k"],
+    log:
+        f"{LOGS}/score/{{lib}}/gather.log",
+    benchmark:
+        f"{BENCH}/score/{{lib}}/gather.tsv"
+    threads: 1
+    conda:
+        "../envs/theraflow.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "theraflow --no-progress score gather --scores {input.scores:q} --stats {input.stats:q}"
+        " --rejects {input.chem_rejects:q} {input.rejects:q} --chem-stats {input.chem_stats:q}"
+        " --outdir {params.outdir:q} --top-k {params.top_k} > {log:q} 2>&1"
+
+
+rule score_report:
+    input:
+        summary=rules.score_gather.output.summary,
+        topk=rules.score_gather.output.topk,
+        models=score_model_files,
+    output:
+        report(
+            f"{RESULTS}/score/{{lib}}/report.html",
+            caption="../report/score_report.rst",
+            category="Scoring",
+            labels={"library": "{lib}", "file": "HTML report"},
+        ),
+    params:
+        screen=lambda wc, input: os.path.dirname(input.summary),
+        models=" ".join(f"--model {shlex.quote(d)}" for d in score_model_dirs()),
+        library=lambda wc: expand_path(SCORE["libraries"][wc.lib]["path"]),
+        targets=f"--targets {shlex.quote(SCORE['targets'])}" if SCORE["targets"] else "",
+        configs=" ".join(f"--config {shlex.quote(str(c))}" for c in workflow.configfiles[:1]),
+    log:
+        f"{LOGS}/score/{{lib}}/report.log",
+    benchmark:
+        f"{BENCH}/score/{{lib}}/report.tsv"
+    threads: 1
+    conda:
+        "../envs/theraflow.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    shell:
+        "theraflow --no-progress score report --screen {params.screen:q} {params.models} --library {params.library:q}"
+        " {params.targets} {params.configs} --title 'theraflow screening report: {wildcards.lib}'"
+        " -o {output:q} > {log:q} 2>&1"
+
+
+rule score_topk_report:
+    input:
+        rules.score_gather.output.topk,
+    output:
+        report(
+            f"{RESULTS}/score/{{lib}}/topk.html",
+            caption="../report/score_topk.rst",
+            category="Scoring",
+            labels={"library": "{lib}", "file": "top-k table"},
+        ),
+    log:
+        f"{LOGS}/score/{{lib}}/topk_html.log",
+    threads: 1
+    conda:
+        "../envs/theraflow.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../report/topk_table.py"

@@ -1,0 +1,114 @@
+"""theraflow score: screen a molecule library against targets with trained models.
+
+  run      the whole screen in one command (shards in parallel, gather, report)
+  shard    one shard (what the workflow's score_shard rule runs)
+  gather   merge shards into ranked tables per target, top-k, summary
+  report   the self-contained HTML report
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from theraflow.cli.common import add_read_options, read_options
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", action="append", required=True, dest="models", metavar="DIR",
+                   help="trained model directory (repeat for an ensemble, e.g. one per seed)")
+    p.add_argument("--targets", help="FASTA or table (target_id[, sequence]); default: the models' targets")
+    p.add_argument("--store", help="feature store directory")
+    p.add_argument("--ad-threshold", type=float, default=0.3,
+                   help="flag molecules whose max Tanimoto to the training drugs is below this (default 0.3)")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("score", help="screen a library against targets: run | shard | gather | report",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ss = p.add_subparsers(dest="score_command", metavar="ACTION", required=True)
+
+    r = ss.add_parser("run", help="the whole screen: shards, gather, report")
+    r.add_argument("library", help="molecule file (.smi, .csv, .tsv, .parquet, .sdf, optionally .gz)")
+    r.add_argument("--outdir", required=True)
+    r.add_argument("--chunk-size", type=int, default=50_000, help="records per shard")
+    r.add_argument("--workers", type=int, default=1, help="shards scored in parallel")
+    r.add_argument("--top-k", type=int, default=50)
+    r.add_argument("--no-report", action="store_true")
+    _common(r)
+    add_read_options(r)
+
+    s = ss.add_parser("shard", help="score one shard")
+    src = s.add_mutually_exclusive_group(required=True)
+    src.add_argument("--library", help="raw molecule file (read + standardize this shard)")
+    src.add_argument("--standardized", help="a standardized shard table from `theraflow standardize`")
+    s.add_argument("--shard", type=int, default=0)
+    s.add_argument("--chunk-size", type=int, default=50_000)
+    s.add_argument("--out-scores", required=True)
+    s.add_argument("--out-rejects", required=True)
+    s.add_argument("--out-stats", required=True)
+    s.add_argument("--threads", type=int, default=1)
+    _common(s)
+    add_read_options(s)
+
+    g = ss.add_parser("gather", help="merge shard scores")
+    g.add_argument("--scores", nargs="+", required=True, help="shard score files")
+    g.add_argument("--stats", nargs="+", default=[], help="shard stats files")
+    g.add_argument("--rejects", nargs="*", default=[], help="rejects tables of every stage")
+    g.add_argument("--chem-stats", nargs="*", default=[], help="stats of separate standardization jobs")
+    g.add_argument("--outdir", required=True)
+    g.add_argument("--top-k", type=int, default=50)
+
+    rp = ss.add_parser("report", help="write the HTML report of a gathered screen")
+    rp.add_argument("--screen", required=True, help="directory written by `score gather` or `score run`")
+    rp.add_argument("--model", action="append", required=True, dest="models", metavar="DIR")
+    rp.add_argument("--library", help="the library file (for its sha256 in the provenance)")
+    rp.add_argument("--targets", help="the targets file (for its sha256)")
+    rp.add_argument("--chem-summary", help="summary.json of the chemistry stages, if they ran separately")
+    rp.add_argument("--config", help="the run's config file (its hash goes in the provenance)")
+    rp.add_argument("--title", default="theraflow screening report")
+    rp.add_argument("-o", "--output", required=True, help="report.html")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import torch
+
+    cmd = args.score_command
+    if cmd == "run":
+        from theraflow.dti.screen import score_library
+
+        summary = score_library(args.library, args.models, args.outdir, targets=args.targets, store=args.store,
+                                chunk_size=args.chunk_size, workers=args.workers, top_k=args.top_k,
+                                ad_threshold=args.ad_threshold, read_options=read_options(args))
+        if not args.no_report:
+            from pathlib import Path
+
+            from theraflow.report.scoring import build_scoring_report
+
+            build_scoring_report(args.outdir, args.models, Path(args.outdir) / "report.html", library=args.library,
+                                 targets=args.targets)
+        print(f"scored {summary['kept']} of {summary['records']} molecules against {len(summary['targets'])} "
+              f"target(s): {summary['pairs']} pairs; results in {args.outdir}")
+    elif cmd == "shard":
+        from theraflow.dti.screen import score_shard
+
+        torch.set_num_threads(max(1, args.threads))
+        st = score_shard(args.models, out_scores=args.out_scores, out_rejects=args.out_rejects,
+                         out_stats=args.out_stats, library=args.library, shard=args.shard,
+                         chunk_size=args.chunk_size, standardized=args.standardized, targets=args.targets,
+                         store=args.store, ad_threshold=args.ad_threshold, read_options=read_options(args))
+        print(f"shard {args.shard}: {st['kept']} molecules x {st['targets']} targets in {st['seconds']} s")
+    elif cmd == "gather":
+        from theraflow.dti.screen import gather_scores
+
+        summary = gather_scores(args.scores, args.outdir, top_k=args.top_k, stats_files=args.stats,
+                                chem_stats_files=args.chem_stats, reject_files=args.rejects)
+        print(f"gathered {summary['shards']} shard(s), {len(summary['targets'])} target(s)")
+    elif cmd == "report":
+        from theraflow.report.scoring import build_scoring_report
+
+        path = build_scoring_report(args.screen, args.models, args.output, library=args.library,
+                                    targets=args.targets, chem_summary=args.chem_summary, config=args.config,
+                                    title=args.title)
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,337 @@
+"""Screening a molecule library against targets: shard jobs and the gather step.
+
+A library is cut into fixed-size shards of records. One shard job reads only its
+records (ids checked across the whole file), standardizes them, looks their graphs up
+in the feature store (featurizing misses), scores every molecule against every target
+with the model ensemble, and writes a Parquet file sorted by target and score (one row
+group per target). Memory depends on the shard size, not on the library size.
+
+The gather step merges the shards target by target (a k-way merge over row-group
+batches, so again independent of library size) into per-target ranked tables, the
+top-k of each target, score histograms, a sample of (uncertainty, applicability) points
+for the report, and a summary.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import math
+import resource
+import time
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from theraflow.chem.readers import REJECT_COLUMNS, read_molecule_shard
+from theraflow.chem.standardize import StandardizeOptions, standardize
+from theraflow.dti.scoring import SCORE_COLUMNS, Ensemble, load_ensemble, read_targets
+from theraflow.io import atomic_write, safe_name, write_json, write_table
+
+log = logging.getLogger(__name__)
+
+HIST_BINS = 60
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _write_sorted_by_target(scores: pd.DataFrame, path: Path, target_order: Sequence[str]) -> None:
+    schema = pa.schema([("id", pa.string()), ("smiles", pa.string()), ("target_id", pa.string()),
+                        ("score_mean", pa.float32()), ("score_std", pa.float32()),
+                        ("ad_similarity", pa.float32()), ("ad_flag", pa.bool_())])
+    with atomic_write(path, "wb") as fh:
+        writer = pq.ParquetWriter(fh, schema)
+        for t in target_order:
+            sub = scores[scores["target_id"] == t].sort_values("score_mean", ascending=False, kind="stable")
+            table = pa.Table.from_pandas(sub[SCORE_COLUMNS], schema=schema, preserve_index=False)
+            writer.write_table(table, row_group_size=max(1, len(sub)))
+        writer.close()
+
+
+def score_shard(model_dirs: Sequence[str | Path], *, out_scores: str | Path, out_rejects: str | Path,
+                out_stats: str | Path, library: str | Path | None = None, shard: int = 0, chunk_size: int = 50_000,
+                standardized: str | Path | None = None, targets: str | Path | pd.DataFrame | None = None,
+                store: str | Path | None = None, standardize_options: StandardizeOptions | None = None,
+                ad_threshold: float = 0.3, read_options: dict | None = None, ensemble: Ensemble | None = None,
+                scan: tuple[int, dict[int, int]] | None = None) -> dict:
+    """Stage: one shard → scores Parquet (sorted by target, then score), rejects, stats.
+
+    Input is either records ``shard * chunk_size + 1`` ... of a raw ``library`` (read and
+    standardized here) or a ``standardized`` shard table written by the chemistry stage.
+    """
+    from rdkit import Chem, rdBase
+
+    from theraflow.chem.featurize import featurize
+    from theraflow.dti.scoring import fingerprint, scores_frame
+
+    if (library is None) == (standardized is None):
+        raise ValueError("give either a library (with shard and chunk_size) or a standardized shard table")
+    t0 = time.perf_counter()
+    times: dict[str, float] = {}
+    ens = ensemble or load_ensemble(model_dirs)
+    tdf = targets if isinstance(targets, pd.DataFrame) else (read_targets(targets) if targets else None)
+    t_table = ens.target_table(tdf)
+    target_emb = ens.encode_targets(t_table)
+    times["load"] = time.perf_counter() - t0
+
+    fps: dict[int, object] = {}
+    if library is not None:
+        t = time.perf_counter()
+        start = shard * chunk_size + 1
+        records, read_rejects, n_total = read_molecule_shard(library, start, start + chunk_size, scan=scan,
+                                                             **(read_options or {}))
+        times["read"] = time.perf_counter() - t
+        t = time.perf_counter()
+        kept, std_rejects = standardize(records, standardize_options or StandardizeOptions(inchikey=False),
+                                        on_mol=lambda i, mol: fps.__setitem__(i, fingerprint(mol)))
+        times["standardize"] = time.perf_counter() - t
+        n_in = len(records) + len(read_rejects)
+        earlier = pd.concat([read_rejects, std_rejects], ignore_index=True)
+    else:
+        kept = pd.read_parquet(standardized)
+        n_in = n_total = len(kept)
+        earlier = pd.DataFrame(columns=REJECT_COLUMNS)
+
+    t = time.perf_counter()
+    smiles = kept["smiles"].astype(str).tolist()
+    feat = ens.featurizer
+    res = featurize(smiles, feat.get("name", "default"), store=store, params=feat.get("params") or {})
+    times["featurize"] = time.perf_counter() - t
+    t = time.perf_counter()
+    if library is None:
+        with rdBase.BlockLogs():
+            for i in res.index:
+                mol = Chem.MolFromSmiles(smiles[i])
+                fps[int(i)] = fingerprint(mol) if mol is not None else None
+    ad = ens.applicability_fps([fps.get(int(i)) for i in res.index])
+    times["applicability"] = time.perf_counter() - t
+    t = time.perf_counter()
+    scores = ens.score_graphs(res.graphs, target_emb) if len(res.index) else \
+        np.zeros((len(ens.models), 0, len(t_table)), np.float32)
+    ids = kept["id"].astype(str).to_numpy(dtype=object)[res.index]
+    table = scores_frame(ids, [smiles[i] for i in res.index], t_table, scores, ad, ad_threshold)
+    times["score"] = time.perf_counter() - t
+    t = time.perf_counter()
+    _write_sorted_by_target(table, Path(out_scores), t_table["target_id"].tolist())
+    score_rejects = pd.DataFrame(
+        [(kept["id"].iat[i], kept["record"].iat[i], smiles[i], "score", reason) for i, reason in res.errors.items()],
+        columns=REJECT_COLUMNS)
+    rejects = pd.concat([earlier, score_rejects], ignore_index=True)
+    rejects["record"] = rejects["record"].astype("int64")
+    write_table(rejects.sort_values("record", kind="stable"), out_rejects)
+    times["write"] = time.perf_counter() - t
+    stats = {
+        "stage": "score_shard", "shard": shard, "records": int(n_in), "library_records": int(n_total),
+        "kept": int(len(res.index)), "rejected": int(len(rejects)),
+        "rejected_by_stage": {k: int(v) for k, v in rejects["stage"].value_counts().items()},
+        "targets": int(len(t_table)), "pairs": int(len(table)), "store_hits": res.hits, "store_misses": res.misses,
+        "seconds": round(time.perf_counter() - t0, 3), "seconds_by_step": {k: round(v, 3) for k, v in times.items()},
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+    write_json(out_stats, stats)
+    return stats
+
+
+def score_library(library: str | Path, model_dirs: Sequence[str | Path], outdir: str | Path, *,
+                  targets: str | Path | None = None, store: str | Path | None = None, chunk_size: int = 50_000,
+                  workers: int = 1, top_k: int = 50, ad_threshold: float = 0.3,
+                  standardize_options: StandardizeOptions | None = None, read_options: dict | None = None) -> dict:
+    """The whole screen in one call: shards (``workers`` processes at a time) → gather."""
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing as mp
+
+    from theraflow.chem.readers import scan_ids
+
+    outdir = Path(outdir)
+    scan = scan_ids(library, **{k: v for k, v in (read_options or {}).items() if k != "max_input_length"})
+    n_shards = max(1, math.ceil(scan[0] / chunk_size))
+    shard_dir = outdir / "shards"
+    jobs = []
+    for i in range(n_shards):
+        jobs.append(dict(model_dirs=[str(m) for m in model_dirs], library=str(library), shard=i, chunk_size=chunk_size,
+                         out_scores=str(shard_dir / f"{i:04d}.scores.parquet"),
+                         out_rejects=str(shard_dir / f"{i:04d}.rejects.parquet"),
+                         out_stats=str(shard_dir / f"{i:04d}.stats.json"), targets=targets and str(targets),
+                         store=store and str(store), standardize_options=standardize_options,
+                         ad_threshold=ad_threshold, read_options=read_options, scan=scan))
+    t0 = time.perf_counter()
+    if workers <= 1:
+        for job in jobs:
+            score_shard(**job)
+    else:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                 initializer=_worker_init) as pool:
+            for f in [pool.submit(score_shard, **job) for job in jobs]:
+                f.result()
+    shard_seconds = time.perf_counter() - t0
+    summary = gather_scores([j["out_scores"] for j in jobs], outdir, top_k=top_k,
+                            stats_files=[j["out_stats"] for j in jobs],
+                            reject_files=[j["out_rejects"] for j in jobs])
+    summary["wall_seconds_shards"] = round(shard_seconds, 3)
+    summary["workers"] = workers
+    write_json(outdir / "summary.json", summary)
+    return summary
+
+
+def _worker_init() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _target_row_groups(path: Path) -> dict[str, list[int]]:
+    """Row groups of each target in a shard file (from the column statistics)."""
+    meta = pq.ParquetFile(path).metadata
+    col = meta.schema.to_arrow_schema().get_field_index("target_id")
+    out: dict[str, list[int]] = {}
+    for i in range(meta.num_row_groups):
+        rg = meta.row_group(i)
+        if rg.num_rows == 0:
+            continue
+        stats = rg.column(col).statistics
+        if stats is None or not stats.has_min_max or stats.min != stats.max:
+            raise ValueError(f"{path}: row group {i} mixes targets; not a theraflow score shard")
+        out.setdefault(stats.min, []).append(i)
+    return out
+
+
+def _iter_target(path: Path, groups: list[int], batch: int = 8192) -> Iterator[tuple]:
+    pf = pq.ParquetFile(path)
+    for b in pf.iter_batches(batch_size=batch, row_groups=groups, columns=SCORE_COLUMNS):
+        cols = [b.column(i).to_pylist() for i in range(b.num_columns)]
+        yield from zip(*cols)
+
+
+def gather_scores(shard_files: Sequence[str | Path], outdir: str | Path, *, top_k: int = 50,
+                  sample_per_target: int = 2000, stats_files: Sequence[str | Path] = (),
+                  chem_stats_files: Sequence[str | Path] = (), reject_files: Sequence[str | Path] = (),
+                  seed: int = 0) -> dict:
+    """Stage: shard score files → ranked/<target>.parquet, topk.tsv, histograms, AD sample, summary."""
+    t0 = time.perf_counter()
+    outdir = Path(outdir)
+    (outdir / "ranked").mkdir(parents=True, exist_ok=True)
+    shard_files = [Path(p) for p in shard_files]
+    groups = [_target_row_groups(p) for p in shard_files]
+    targets = sorted({t for g in groups for t in g})
+    rng = np.random.default_rng(seed)
+    topk_rows, topk_in, hists, samples, per_target = [], [], {}, [], {}
+    schema = pa.schema([("rank", pa.int64()), ("id", pa.string()), ("smiles", pa.string()),
+                        ("score_mean", pa.float32()), ("score_std", pa.float32()),
+                        ("ad_similarity", pa.float32()), ("ad_flag", pa.bool_())])
+    lo_hi = _score_range(shard_files, groups)
+    edges = np.linspace(lo_hi[0], lo_hi[1], HIST_BINS + 1)
+    for t in targets:
+        iters = [_iter_target(p, g[t]) for p, g in zip(shard_files, groups) if t in g]
+        merged = heapq.merge(*iters, key=lambda r: -r[3])  # each shard is sorted by score, descending
+        counts = np.zeros(HIST_BINS, dtype=np.int64)
+        reservoir: list[tuple] = []
+        n = 0
+        flagged = 0
+        n_in = 0
+        path = outdir / "ranked" / f"{safe_name(t)}.parquet"
+        with atomic_write(path, "wb") as fh:
+            writer = pq.ParquetWriter(fh, schema)
+            buf: list[tuple] = []
+
+            def flush() -> None:
+                if buf:
+                    cols = list(zip(*buf))
+                    writer.write_table(pa.table(dict(zip(schema.names, cols)), schema=schema))
+                    buf.clear()
+
+            for row in merged:
+                n += 1
+                mol_id, smi, _, mean, std, ad, flag = row
+                buf.append((n, mol_id, smi, mean, std, ad, flag))
+                row_dict = {"target_id": t, "rank": n, "id": mol_id, "smiles": smi, "score_mean": mean,
+                            "score_std": std, "ad_similarity": ad, "ad_flag": flag}
+                if n <= top_k:
+                    topk_rows.append(row_dict)
+                if not flag and n_in < top_k:
+                    n_in += 1
+                    topk_in.append(row_dict)
+                flagged += bool(flag)
+                counts[min(HIST_BINS - 1, max(0, int(np.searchsorted(edges, mean, side="right")) - 1))] += 1
+                if len(reservoir) < sample_per_target:  # reservoir sample for the uncertainty plot
+                    reservoir.append((t, mean, std, ad))
+                else:
+                    j = int(rng.integers(0, n))
+                    if j < sample_per_target:
+                        reservoir[j] = (t, mean, std, ad)
+                if len(buf) >= 65536:
+                    flush()
+            flush()
+            writer.close()
+        hists[t] = counts.tolist()
+        samples.extend(reservoir)
+        per_target[t] = {"molecules": n, "outside_domain": flagged, "file": str(path.relative_to(outdir))}
+    topk = pd.DataFrame(topk_rows, columns=["target_id", "rank", "id", "smiles", "score_mean", "score_std",
+                                            "ad_similarity", "ad_flag"])
+    write_table(topk, outdir / "topk.tsv")
+    write_table(pd.DataFrame(topk_in, columns=topk.columns), outdir / "topk_in_domain.tsv")
+    write_table(pd.DataFrame(samples, columns=["target_id", "score_mean", "score_std", "ad_similarity"]),
+                outdir / "ad_sample.parquet")
+    write_json(outdir / "histograms.json", {"edges": edges.tolist(), "counts": hists})
+    shard_stats = [json.loads(Path(p).read_text()) for p in stats_files]
+    chem_stats = [json.loads(Path(p).read_text()) for p in chem_stats_files]
+    steps = _sum_dicts(s.get("seconds_by_step", {}) for s in shard_stats)
+    if chem_stats:  # standardization ran as separate (chemistry) jobs
+        steps["standardize"] = round(sum(s.get("seconds", 0.0) for s in chem_stats), 3)
+    summary = {
+        "targets": per_target,
+        "shards": len(shard_files),
+        "top_k": top_k,
+        "records": sum(s["records"] for s in (chem_stats or shard_stats)),
+        "kept": sum(s["kept"] for s in shard_stats),
+        "rejected": sum(s["rejected"] for s in shard_stats) + sum(s["rejected"] for s in chem_stats),
+        "rejected_by_stage": {},
+        "store_hits": sum(s["store_hits"] for s in shard_stats),
+        "store_misses": sum(s["store_misses"] for s in shard_stats),
+        "pairs": sum(s["pairs"] for s in shard_stats),
+        "seconds_by_step": steps,
+        "shard_seconds": [s["seconds"] for s in shard_stats],
+        "shard_peak_rss_mb": [s.get("peak_rss_mb") for s in shard_stats],
+        "gather_seconds": round(time.perf_counter() - t0, 3),
+        "gather_peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+    if reject_files:
+        rej = pd.concat([pd.read_parquet(p) for p in reject_files], ignore_index=True)
+        rej["record"] = rej["record"].astype("int64")
+        write_table(rej.sort_values("record", kind="stable"), outdir / "rejects.tsv")
+        summary["rejected"] = int(len(rej))
+        summary["rejected_by_stage"] = {k: int(v) for k, v in rej["stage"].value_counts().sort_index().items()}
+    else:
+        summary["rejected_by_stage"] = _sum_dicts(s.get("rejected_by_stage", {}) for s in shard_stats)
+    write_json(outdir / "summary.json", summary)
+    return summary
+
+
+def _sum_dicts(dicts) -> dict:
+    out: dict = {}
+    for d in dicts:
+        for k, v in d.items():
+            out[k] = round(out.get(k, 0) + v, 3) if isinstance(v, float) else out.get(k, 0) + v
+    return out
+
+
+def _score_range(files: Sequence[Path], groups: Sequence[dict]) -> tuple[float, float]:
+    lo, hi = math.inf, -math.inf
+    for p in files:
+        meta = pq.ParquetFile(p).metadata
+        col = meta.schema.to_arrow_schema().get_field_index("score_mean")
+        for i in range(meta.num_row_groups):
+            st = meta.row_group(i).column(col).statistics
+            if st is not None and st.has_min_max:
+                lo, hi = min(lo, st.min), max(hi, st.max)
+    if not math.isfinite(lo):
+        return 0.0, 1.0
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    return float(lo), float(hi)

@@ -1,0 +1,256 @@
+"""The screening report: one self-contained HTML file for the chemists who read it.
+
+Sections: run summary (records in, kept, rejected, time per stage, cache hits); the
+model card with its test metrics and split protocol; score distributions per target;
+the top-k of each target with 2D drawings, ensemble mean ± sd and applicability domain;
+uncertainty against applicability domain; the rejects table; provenance (config hash,
+package versions, input sha256, model checksums).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from importlib import metadata
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from theraflow.io import sha256_file
+from theraflow.report.html import HtmlReport, esc, mol_svg
+
+PACKAGES = ("theraflow", "rdkit", "torch", "torch-geometric", "pytorch-lightning", "deepchem", "pandas", "numpy",
+            "snakemake", "monai")
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _markdown(text: str) -> str:
+    """Just enough Markdown for model cards: headings, paragraphs, bold, code, lists."""
+    out, para = [], []
+
+    def inline(s: str) -> str:
+        s = esc(s)
+        s = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", s)
+        return re.sub(r"`(.+?)`", r"<code>\1</code>", s)
+
+    def flush() -> None:
+        if para:
+            out.append(f"<p>{inline(' '.join(para))}</p>")
+            para.clear()
+
+    for line in text.splitlines():
+        if line.startswith("#"):
+            flush()
+            out.append(f"<h3>{inline(line.lstrip('#').strip())}</h3>")
+        elif line.strip().startswith(("- ", "* ")):
+            flush()
+            out.append(f"<ul><li>{inline(line.strip()[2:])}</li></ul>")
+        elif not line.strip():
+            flush()
+        else:
+            para.append(line.strip())
+    flush()
+    return "".join(out)
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for pkg in PACKAGES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def _model_section(model_dirs: Sequence[Path]) -> str:
+    parts = []
+    rows = []
+    card_shown = set()
+    for d in model_dirs:
+        meta = json.loads((d / "model.json").read_text())
+        name = meta["model_config"].get("name", d.name)
+        split = meta.get("split_manifest") or {}
+        row = {"model": name, "seed": meta.get("seed"), "split": split.get("name", "?"),
+               "epochs": meta.get("epochs_trained"), "train s": meta.get("train_seconds"),
+               "device": meta.get("device"),
+               "weights sha256": hashlib.sha256((d / "model.safetensors").read_bytes()).hexdigest()[:16]}
+        m = d / "metrics.json"
+        if m.exists():
+            test = json.loads(m.read_text()).get("parts", {}).get("test")
+            if test:
+                tm, ci = test["metrics"], test.get("ci95", {})
+                for k in ("ci", "mse", "pearson"):
+                    lo, hi = ci.get(k, [None, None])
+                    row[f"test {k.upper()}"] = (f"{tm[k]:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if lo is not None else ""))
+        rows.append(row)
+        card = d / "card.md"
+        if card.exists() and name not in card_shown:
+            card_shown.add(name)
+            parts.append(f"<h3>Model card: {esc(name)}</h3>{_markdown(card.read_text())}")
+        if split and name + "split" not in card_shown:
+            card_shown.add(name + "split")
+            params = ", ".join(f"{k}={v}" for k, v in (split.get("params") or {}).items())
+            counts = ", ".join(f"{k} {v}" for k, v in (split.get("counts") or {}).items())
+            parts.insert(0, f"<p><b>Split protocol.</b> {esc(split.get('kind'))} split ({esc(params)}): {esc(counts)} "
+                            "pairs. Hyper-parameters and early stopping used the validation part only; the test "
+                            "part was evaluated once.</p>")
+    table = HtmlReport.table(pd.DataFrame(rows))
+    return table + "".join(parts)
+
+
+def _histograms(hist: dict) -> str:
+    plt = _plt()
+    edges = np.asarray(hist["edges"])
+    targets = list(hist["counts"])
+    shown = targets[:12]
+    n = len(shown)
+    cols = min(3, n)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.6 * rows), squeeze=False)
+    centers = (edges[:-1] + edges[1:]) / 2
+    for ax, t in zip(axes.ravel(), shown):
+        ax.bar(centers, hist["counts"][t], width=np.diff(edges), color="#2458a6", alpha=0.85)
+        ax.set_title(t, fontsize=10)
+        ax.set_xlabel("predicted score (ensemble mean)", fontsize=8)
+        ax.set_ylabel("molecules", fontsize=8)
+        ax.tick_params(labelsize=8)
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    fig.tight_layout()
+    note = f" First {len(shown)} of {len(targets)} targets." if len(targets) > len(shown) else ""
+    return HtmlReport.figure(fig, "score distributions", "Distribution of ensemble-mean scores per target." + note)
+
+
+def _uncertainty(sample: pd.DataFrame, threshold: float) -> str:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for t, g in list(sample.groupby("target_id"))[:10]:
+        ax.scatter(g["ad_similarity"], g["score_std"], s=6, alpha=0.5, label=t)
+    ax.axvline(threshold, color="#b5462f", ls="--", lw=1, label=f"domain threshold {threshold}")
+    ax.set_xlabel("max Tanimoto similarity to training drugs (applicability domain)")
+    ax.set_ylabel("ensemble standard deviation")
+    ax.legend(fontsize=7, loc="upper right", markerscale=2)
+    fig.tight_layout()
+    return HtmlReport.figure(fig, "uncertainty against applicability domain",
+                             "Each point a (molecule, target) pair from a random sample. Left of the dashed line "
+                             "a molecule is unlike anything the model was trained on: treat its score with care.")
+
+
+def build_scoring_report(screen_dir: str | Path, model_dirs: Sequence[str | Path], output: str | Path, *,
+                         library: str | Path | None = None, targets: str | Path | None = None,
+                         chem_summary: str | Path | None = None, config: str | Path | dict | None = None,
+                         title: str = "theraflow screening report", top_rows: int = 25,
+                         ad_threshold: float = 0.3) -> Path:
+    screen = Path(screen_dir)
+    model_dirs = [Path(d) for d in model_dirs]
+    summary = json.loads((screen / "summary.json").read_text())
+    hist = json.loads((screen / "histograms.json").read_text())
+    topk = pd.read_csv(screen / "topk.tsv", sep="\t", dtype={"id": str})
+    in_path = screen / "topk_in_domain.tsv"
+    topk_in = pd.read_csv(in_path, sep="\t", dtype={"id": str}) if in_path.exists() else topk.iloc[0:0]
+    sample = pd.read_parquet(screen / "ad_sample.parquet")
+    rejects_path = screen / "rejects.tsv"
+    rejects = pd.read_csv(rejects_path, sep="\t", dtype=str) if rejects_path.exists() else pd.DataFrame()
+
+    rep = HtmlReport(title, subtitle=f"library {Path(library).name if library else screen.name}")
+
+    # ----------------------------------------------------------- run summary
+    chem = json.loads(Path(chem_summary).read_text()) if chem_summary else None
+    records = summary.get("records") or (chem or {}).get("records", 0)
+    rejected = summary.get("rejected", 0)
+    outside = sum(v["outside_domain"] for v in summary["targets"].values())
+    pairs = summary.get("pairs", 0)
+    body = rep.kpis([("records in", f"{records:,}"), ("kept", f"{summary.get('kept', 0):,}"),
+                     ("rejected", f"{rejected:,}"), ("targets", len(summary["targets"])), ("pairs scored", f"{pairs:,}"),
+                     ("feature-store hits", f"{summary.get('store_hits', 0):,}"),
+                     ("feature-store misses", f"{summary.get('store_misses', 0):,}"),
+                     ("pairs outside domain", f"{outside:,}")])
+    steps = dict(summary.get("seconds_by_step", {}))
+    steps["gather"] = summary.get("gather_seconds", 0)
+    if chem:
+        for k, v in chem.get("seconds_by_stage", {}).items():
+            steps[f"chem {k}"] = v
+    time_df = pd.DataFrame({"stage": list(steps), "seconds (summed over jobs)": [float(v) for v in steps.values()]})
+    by_stage = summary.get("rejected_by_stage") or (chem or {}).get("rejected_by_stage", {})
+    body += "<h3>Time per stage</h3>" + rep.table(time_df, floatfmt="{:.1f}")
+    if by_stage:
+        body += "<h3>Rejected records by stage</h3>" + rep.table(
+            pd.DataFrame({"stage": list(by_stage), "records": [int(v) for v in by_stage.values()]}))
+    rep.add_section("Run summary", body)
+
+    # --------------------------------------------------------------- model
+    rep.add_section("Model", _model_section(model_dirs))
+
+    # -------------------------------------------------------- distributions
+    rep.add_section("Score distributions", _histograms(hist))
+
+    # ---------------------------------------------------------------- top-k
+    body = (f"<p>Ranked by the ensemble-mean score; ± is the ensemble standard deviation; the domain column is "
+            f"the maximum Tanimoto similarity to the training drugs (rows below {ad_threshold} are "
+            f"<span class='warn'>outside the domain</span>). Full rankings: <code>ranked/&lt;target&gt;.parquet"
+            f"</code>; the top {summary.get('top_k', '')} per target: <code>topk.tsv</code> and "
+            f"<code>topk_in_domain.tsv</code>. Rank is the rank among all molecules.</p>")
+    def topk_table(g: pd.DataFrame) -> str:
+        g = g.head(top_rows)
+        view = pd.DataFrame({
+            "rank": g["rank"].astype(int).tolist(),
+            "structure": [mol_svg(s) for s in g["smiles"]],
+            "id": g["id"].tolist(),
+            "score": [f"{m:.2f} ± {s:.2f}" for m, s in zip(g["score_mean"], g["score_std"])],
+            "domain": [f"{a:.2f}" + (" ⚠ outside" if f else "") for a, f in zip(g["ad_similarity"], g["ad_flag"])],
+            "smiles": g["smiles"].tolist(),
+        })
+        return rep.table(view, raw_columns=("structure",), css_class="topk",
+                         row_class=["flag" if f else "" for f in g["ad_flag"]])
+
+    for t, g in topk.groupby("target_id", sort=False):
+        inside = topk_in[topk_in["target_id"] == t]
+        body += f"<h3>{esc(t)} — within the applicability domain</h3>"
+        body += topk_table(inside) if len(inside) else "<p class='muted'>No scored molecule lies within the domain.</p>"
+        body += f"<h3>{esc(t)} — all molecules</h3>" + topk_table(g)
+    rep.add_section("Top-ranked molecules", body)
+
+    # --------------------------------------------------- uncertainty vs AD
+    body = _uncertainty(sample, ad_threshold) if len(sample) else "<p>No pairs were scored.</p>"
+    rep.add_section("Uncertainty and applicability domain", body)
+
+    # -------------------------------------------------------------- rejects
+    if len(rejects):
+        body = (f"<p>{len(rejects)} record(s) were not scored; each has the stage and reason. The full table is "
+                f"<code>rejects.tsv</code>.</p>" + rep.table(rejects, max_rows=200))
+    else:
+        body = "<p>No record was rejected.</p>"
+    rep.add_section("Rejected records", body)
+
+    # ----------------------------------------------------------- provenance
+    if isinstance(config, dict):
+        config_hash = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+    elif config:
+        config_hash = sha256_file(config)
+    else:
+        config_hash = "(no config file: run from the command line or API)"
+    inputs = []
+    for label, path in (("library", library), ("targets", targets)):
+        if path and Path(path).exists():
+            inputs.append({"input": label, "file": str(path), "sha256": sha256_file(path)})
+    models = [{"model": str(d), "weights sha256": hashlib.sha256((d / "model.safetensors").read_bytes()).hexdigest()}
+              for d in model_dirs]
+    body = (f"<p><b>Config sha256:</b> <code>{esc(config_hash)}</code></p>"
+            + ("<h3>Inputs</h3>" + rep.table(pd.DataFrame(inputs)) if inputs else "")
+            + "<h3>Models</h3>" + rep.table(pd.DataFrame(models))
+            + "<h3>Packages</h3>" + rep.table(pd.DataFrame({"package": list(_versions()),
+                                                              "version": list(_versions().values())})))
+    rep.add_section("Provenance", body)
+    return rep.write(output)
