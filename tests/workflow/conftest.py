@@ -27,4 +27,5 @@ def snakemake(repo):
             raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
         return proc
 
+    run.repo = repo
     return run

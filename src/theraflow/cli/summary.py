@@ -16,17 +16,40 @@ def run(args) -> int:
     from theraflow.chem.shards import format_summary, load_summary
     from theraflow.errors import UserError
 
-    files: list[Path] = []
+    import json
+
+    import pandas as pd
+
+    shown = 0
     for p in map(Path, args.paths):
-        if p.is_dir():
-            files.extend(sorted(p.glob("chem/*/summary.json")))
-        elif p.exists():
-            files.append(p)
-        else:
+        if not p.exists():
             raise UserError(f"{p}: no such file or directory")
-    if not files:
-        raise UserError(f"no summary.json found under {', '.join(args.paths)}; has the workflow run?")
-    for f in files:
-        print(format_summary(load_summary(f)))
-        print()
+        chem = sorted(p.glob("chem/*/summary.json")) if p.is_dir() else [p]
+        for f in chem:
+            print(format_summary(load_summary(f)))
+            print()
+            shown += 1
+        if not p.is_dir():
+            continue
+        for f in sorted(p.glob("dti/*/metrics.tsv")):
+            df = pd.read_csv(f, sep="\t")
+            test = df[df["part"] == "test"]
+            print(f"theraflow interaction models — {f.parent.name} (test part; mean over seeds)")
+            for (split, model), g in test.groupby(["split", "model"]):
+                print(f"  {split:<12} {model:<22} CI {g['ci'].mean():.3f}  MSE {g['mse'].mean():.3f}  "
+                      f"Pearson {g['pearson'].mean():.3f}  ({len(g)} seed(s))")
+            print()
+            shown += 1
+        for f in sorted(p.glob("score/*/summary.json")):
+            s = json.loads(f.read_text())
+            outside = sum(v["outside_domain"] for v in s["targets"].values())
+            print(f"theraflow screen — {f.parent.name}")
+            print(f"  records {s['records']}, scored {s['kept']}, rejected {s['rejected']}; "
+                  f"{len(s['targets'])} target(s), {s['pairs']} pairs ({outside} outside the domain)")
+            print(f"  feature store: {s['store_hits']} hits, {s['store_misses']} misses")
+            print(f"  report: {f.parent / 'report.html'}")
+            print()
+            shown += 1
+    if not shown:
+        raise UserError(f"no run summaries found under {', '.join(args.paths)}; has the workflow run?")
     return 0

@@ -111,8 +111,11 @@ class Ensemble:
             for k, m in enumerate(self.models):
                 dp = m.model.head.pd(m.model.encode_drugs(batch))  # each molecule once
                 nd = dp.shape[0]
-                pairs = m.model.head.combine(dp.repeat_interleave(n_t, dim=0), target_proj[k].repeat(nd, 1))
-                out[k, start : start + nd] = pairs.view(nd, n_t).float().numpy()
+                # rows per step so that the hidden activations stay near 16M floats (~64 MB)
+                step = max(1, (16 << 20) // max(1, n_t * m.model.head.mlp[0].out_features))
+                for a in range(0, nd, step):
+                    scores = m.model.head.all_pairs(dp[a : a + step], target_proj[k])
+                    out[k, start + a : start + min(nd, a + step)] = scores.float().numpy()
         return out
 
     def applicability(self, mols: Sequence) -> np.ndarray:

@@ -75,10 +75,7 @@ def score_shard(model_dirs: Sequence[str | Path], *, out_scores: str | Path, out
         raise ValueError("give either a library (with shard and chunk_size) or a standardized shard table")
     t0 = time.perf_counter()
     times: dict[str, float] = {}
-    ens = ensemble or load_ensemble(model_dirs)
-    tdf = targets if isinstance(targets, pd.DataFrame) else (read_targets(targets) if targets else None)
-    t_table = ens.target_table(tdf)
-    target_emb = ens.encode_targets(t_table)
+    ens, t_table, target_emb = _prepared(model_dirs, targets, ensemble)
     times["load"] = time.perf_counter() - t0
 
     fps: dict[int, object] = {}
@@ -137,6 +134,27 @@ def score_shard(model_dirs: Sequence[str | Path], *, out_scores: str | Path, out
     }
     write_json(out_stats, stats)
     return stats
+
+
+_PREPARED: dict = {}
+
+
+def _prepared(model_dirs, targets, ensemble: Ensemble | None):
+    """(ensemble, target table, target embeddings), cached in this process across shards."""
+    key = None
+    if ensemble is None and not isinstance(targets, pd.DataFrame):
+        key = (tuple(str(Path(d).resolve()) for d in model_dirs), str(targets),
+               tuple((Path(d) / "model.safetensors").stat().st_mtime_ns for d in model_dirs))
+        if key in _PREPARED:
+            return _PREPARED[key]
+    ens = ensemble or load_ensemble(model_dirs)
+    tdf = targets if isinstance(targets, pd.DataFrame) else (read_targets(targets) if targets else None)
+    t_table = ens.target_table(tdf)
+    out = (ens, t_table, ens.encode_targets(t_table))
+    if key is not None:
+        _PREPARED.clear()
+        _PREPARED[key] = out
+    return out
 
 
 def score_library(library: str | Path, model_dirs: Sequence[str | Path], outdir: str | Path, *,

@@ -68,3 +68,26 @@ def test_bad_configs():
         build_model({"drug_encoder": {"type": "mpnn"}, "target_encoder": {"type": "id"}}, 47, 14, 2)
     with pytest.raises(ValueError, match="unknown target encoder"):
         build_model({"drug_encoder": {"type": "gin"}, "target_encoder": {"type": "esm"}}, 47, 14, 2)
+
+
+def test_split_first_layer_equals_the_concatenation():
+    from theraflow.nn.interaction import InteractionHead
+
+    torch.manual_seed(0)
+    head = InteractionHead(24, 12, hidden=(32, 16), dropout=0.0, proj=8).eval()
+    d, t = torch.randn(5, 24), torch.randn(3, 12)
+    pd_idx, pt_idx = torch.tensor([0, 1, 4, 4, 2]), torch.tensor([2, 0, 1, 2, 2])
+    dp, tp = head.project(d, t)
+    reference = head.mlp(torch.cat([dp[pd_idx], tp[pt_idx], dp[pd_idx] * tp[pt_idx]], dim=-1)).squeeze(-1)
+    assert torch.allclose(head.pairs(dp, tp, pd_idx, pt_idx), reference, atol=1e-5)
+
+
+def test_all_pairs_matches_pairs():
+    from theraflow.nn.interaction import InteractionHead
+
+    torch.manual_seed(1)
+    head = InteractionHead(16, 8, hidden=(32,), dropout=0.0, proj=8).eval()
+    dp, tp = head.project(torch.randn(6, 16), torch.randn(4, 8))
+    grid = head.all_pairs(dp, tp)
+    pd_idx, pt_idx = torch.arange(6).repeat_interleave(4), torch.arange(4).repeat(6)
+    assert torch.allclose(grid.reshape(-1), head.pairs(dp, tp, pd_idx, pt_idx), atol=1e-5)

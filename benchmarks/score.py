@@ -1,0 +1,161 @@
+"""End-to-end screening throughput and memory, on 2 cores.
+
+For each library size (default 100,000 and 400,000 molecules: RDKit's NCI set repeated
+with unique ids — it holds 4,965 distinct standardizable structures, which the report
+states), runs the whole screen the way `theraflow score run --workers 2` does:
+read → standardize → feature store → ensemble scoring → gather (ranked tables, top-k):
+
+- cold: an empty feature store: molecules/s end to end, featurization included;
+- warm: the same library again with the store filled: pairs/s end to end;
+- peak RSS of the scoring worker processes and of the gather step, per size
+  (memory should depend on the shard size, not on the library size).
+
+The model is an ensemble over seeds (default: 2 seeds of the Davis benchmark
+architecture, models/dti_gin_cnn, trained briefly on the shared Davis data — training
+quality does not change the timing), scored against a panel of targets (default 20
+Davis kinases, by sequence). Writes benchmarks/results/score.json. Measures; does not assert.
+
+    python benchmarks/score.py [--sizes 100000 400000] [--workers 2] [--chunk-size 25000]
+                               [--targets 20] [--model DIR ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+SHARED = REPO.parent / "shared" / "data"
+
+
+def make_library(n: int, path: Path) -> None:
+    from rdkit import RDConfig
+
+    lines = [line.split() for line in (Path(RDConfig.RDDataDir) / "NCI" / "first_5K.smi").read_text().splitlines()
+             if line.strip()]
+    with open(path, "w") as fh:
+        for i in range(n):
+            smi, name = lines[i % len(lines)][0], lines[i % len(lines)][-1]
+            fh.write(f"{smi} {name}-r{i // len(lines)}\n")
+
+
+def default_models(work: Path, seeds=(0, 1)) -> list[Path]:
+    """2 seeds of the Davis architecture, trained 2 epochs (enough weights to time scoring)."""
+    import pandas as pd
+    import yaml
+
+    from theraflow.chem import featurize, standardize
+    from theraflow.chem.datasets import load_deepdta, load_deepdta_folds
+    from theraflow.chem.splits import make_split
+    from theraflow.dti.data import build_pairset
+    from theraflow.dti.train import train_model
+
+    pairs = load_deepdta(SHARED / "davis")
+    part = make_split(pairs, "setting1", folds=load_deepdta_folds(SHARED / "davis")).to_numpy()
+    drugs = pairs[["drug_id", "smiles"]].drop_duplicates("drug_id")
+    kept, _ = standardize(pd.DataFrame({"record": range(1, len(drugs) + 1), "id": drugs["drug_id"],
+                                        "input": drugs["smiles"], "kind": "smiles"}))
+    res = featurize(kept["smiles"].tolist(), "default")
+    ps = build_pairset(pairs, {d: i for i, d in enumerate(kept["id"])}, res.graphs)
+    cfg = yaml.safe_load((REPO / "models" / "dti_gin_cnn" / "config.yaml").read_text())
+    out = []
+    for s in seeds:
+        d = work / "model" / f"seed{s}"
+        if not (d / "model.json").exists():
+            train_model(ps, part, cfg, d, seed=s, training={"max_epochs": 2, "max_minutes": 10}, progress=False)
+        out.append(d)
+    return out
+
+
+def run_screen(library: Path, models, outdir: Path, store: Path, targets: Path | None, workers: int,
+               chunk: int) -> tuple[dict, float]:
+    from theraflow.dti.screen import score_library
+
+    if outdir.exists():
+        shutil.rmtree(outdir)
+    t0 = time.perf_counter()
+    summary = score_library(library, models, outdir, targets=targets, store=store, chunk_size=chunk,
+                            workers=workers, top_k=50)
+    return summary, time.perf_counter() - t0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 400_000])
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--chunk-size", type=int, default=25_000)
+    ap.add_argument("--targets", type=int, default=20, help="Davis kinases to score against (by sequence)")
+    ap.add_argument("--model", action="append", help="trained model directory (repeat); default: see docstring")
+    ap.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "theraflow-score-benchmark"))
+    ap.add_argument("--out", default=str(HERE / "results" / "score.json"))
+    args = ap.parse_args()
+
+    import pandas as pd
+
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    models = [Path(m) for m in args.model] if args.model else default_models(work)
+    meta = json.loads((models[0] / "model.json").read_text())
+    targets = None
+    if meta.get("target_sequences"):
+        t = pd.DataFrame({"target_id": meta["target_ids"], "sequence": meta["target_sequences"]})
+        t = t[t["sequence"] != ""].head(args.targets)
+        targets = work / "targets.tsv"
+        t.to_csv(targets, sep="\t", index=False)
+    rows = []
+    for n in args.sizes:
+        lib = work / f"library_{n}.smi"
+        if not lib.exists():
+            make_library(n, lib)
+        store = work / f"store_{n}"
+        shutil.rmtree(store, ignore_errors=True)
+        cold, cold_s = run_screen(lib, models, work / f"cold_{n}", store, targets, args.workers, args.chunk_size)
+        warm, warm_s = run_screen(lib, models, work / f"warm_{n}", store, targets, args.workers, args.chunk_size)
+        row = {
+            "molecules": n, "unique_structures": cold["store_misses"], "kept": cold["kept"],
+            "targets": len(cold["targets"]), "models": len(models), "pairs": cold["pairs"],
+            "workers": args.workers, "chunk_size": args.chunk_size, "shards": cold["shards"],
+            "cold_seconds": round(cold_s, 1), "cold_mol_per_s": round(n / cold_s, 1),
+            "cold_store_misses": cold["store_misses"],
+            "warm_seconds": round(warm_s, 1), "warm_pairs_per_s": round(warm["pairs"] / warm_s, 1),
+            "warm_mol_per_s": round(n / warm_s, 1), "warm_store_hits": warm["store_hits"],
+            "warm_store_misses": warm["store_misses"],
+            "peak_rss_mb_worker": max(cold["shard_peak_rss_mb"] + warm["shard_peak_rss_mb"]),
+            "peak_rss_mb_gather": max(cold["gather_peak_rss_mb"], warm["gather_peak_rss_mb"]),
+            "seconds_by_step_cold": cold["seconds_by_step"],
+        }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    report = {
+        "benchmark": "end-to-end screening (read, standardize, feature store, ensemble scoring, gather)",
+        "library": "RDKit NCI first_5K.smi repeated with unique ids",
+        "model_dirs": [str(m) for m in models],
+        "machine": {"processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+                    "python": sys.version.split()[0]},
+        "targets_goal": {"cold_mol_per_s": 2000, "warm_pairs_per_s": 20000, "rss": "flat in library size"},
+        "results": rows,
+    }
+    if len(rows) > 1:
+        report["rss_growth_worker_mb"] = round(rows[-1]["peak_rss_mb_worker"] - rows[0]["peak_rss_mb_worker"], 1)
+        report["rss_growth_gather_mb"] = round(rows[-1]["peak_rss_mb_gather"] - rows[0]["peak_rss_mb_gather"], 1)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\n{'molecules':>10} {'cold mol/s':>11} {'warm pairs/s':>13} {'worker RSS MB':>14} {'gather RSS MB':>14}")
+    for r in rows:
+        print(f"{r['molecules']:>10} {r['cold_mol_per_s']:>11.0f} {r['warm_pairs_per_s']:>13.0f} "
+              f"{r['peak_rss_mb_worker']:>14.0f} {r['peak_rss_mb_gather']:>14.0f}")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
