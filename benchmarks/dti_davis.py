@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -31,6 +30,9 @@ from pathlib import Path
 import yaml
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _common import machine_info  # noqa: E402
+
 REPO = HERE.parent
 PUBLISHED = {  # Davis setting-1 test fold (CI / MSE), as cited in ../shared/data/README.md
     "DeepDTA": {"ci": 0.878, "mse": 0.261},
@@ -97,8 +99,7 @@ def main() -> int:
     report = {"dataset": ds_name, "models": dti["models"], "config": str(Path(args.config).relative_to(REPO)),
               "max_minutes_per_seed": dti.get("max_minutes"), "workflow_wall_seconds": round(wall, 1),
               "target": TARGET, "published_setting1": PUBLISHED,
-              "machine": {"processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-                          "cores_used": args.cores, "python": sys.version.split()[0]},
+              "machine": machine_info(cores_used=args.cores),
               "splits": {}}
     for sp in dti["splits"]:
         name = sp.get("name", sp["kind"])

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -32,6 +31,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _common import machine_info  # noqa: E402
 
 
 def pin_to_one_core(cpu: int) -> None:
@@ -130,8 +131,7 @@ def main() -> int:
         "molecules": n,
         "unique_molecules": len(base),
         "cpu_pinned": args.cpu,
-        "machine": {"processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-                    "python": sys.version.split()[0]},
+        "machine": machine_info(),
         "versions": {"rdkit": rdkit.__version__, "torch": torch.__version__,
                      "torch_geometric": torch_geometric.__version__, "deepchem": deepchem.__version__},
         "ratios": {k: round(v, 3) for k, v in ratios.items()},

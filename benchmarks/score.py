@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -32,6 +30,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _common import machine_info  # noqa: E402
+
 REPO = HERE.parent
 SHARED = REPO.parent / "shared" / "data"
 
@@ -138,8 +139,7 @@ def main() -> int:
         "benchmark": "end-to-end screening (read, standardize, feature store, ensemble scoring, gather)",
         "library": "RDKit NCI first_5K.smi repeated with unique ids",
         "model_dirs": [str(m) for m in models],
-        "machine": {"processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-                    "python": sys.version.split()[0]},
+        "machine": machine_info(),
         "targets_goal": {"cold_mol_per_s": 2000, "warm_pairs_per_s": 20000, "rss": "flat in library size"},
         "results": rows,
     }

@@ -7,7 +7,8 @@ and vanish in batch logs (``tqdm(disable=None)``); the CLI's ``--progress`` /
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from tqdm.auto import tqdm
 

@@ -35,7 +35,6 @@ def _require():
 def report(tmp_path_factory, nci_smi):
     """A real screen of 400 NCI molecules with a tiny two-seed model, and its report."""
     from tests.unit.dti.conftest import demo_pairset as _dp  # noqa: F401  (fixture functions are reused below)
-
     from theraflow.chem import featurize
     from theraflow.chem.splits import make_split
     from theraflow.dti.data import build_pairset

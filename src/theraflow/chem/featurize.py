@@ -44,8 +44,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -57,10 +58,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_REGISTRY: dict[str, type["GraphFeaturizer"]] = {}
+_REGISTRY: dict[str, type[GraphFeaturizer]] = {}
 
 
-def register_featurizer(cls: type["GraphFeaturizer"]) -> type["GraphFeaturizer"]:
+def register_featurizer(cls: type[GraphFeaturizer]) -> type[GraphFeaturizer]:
     """Class decorator: make a featurizer available by its ``name``."""
     if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
         raise ValueError(f"a featurizer named {cls.name!r} is already registered")
@@ -72,7 +73,7 @@ def list_featurizers() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_featurizer(name: str, **params: Any) -> "GraphFeaturizer":
+def get_featurizer(name: str, **params: Any) -> GraphFeaturizer:
     """The featurizer registered as ``name``, configured with ``params``."""
     try:
         cls = _REGISTRY[name]
@@ -377,7 +378,7 @@ def featurize(
     smiles: Sequence[str],
     featurizer: GraphFeaturizer | str = "default",
     *,
-    store: "FeatureStore | str | None" = None,
+    store: FeatureStore | str | None = None,
     params: dict[str, Any] | None = None,
     dedupe: bool = True,
     batch_size: int = 2048,

@@ -9,8 +9,8 @@ for a ``Data`` (``graphs[i]``), a list of them, or a collated ``Batch`` of a sub
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -82,7 +82,7 @@ class GraphSet:
 
     @classmethod
     def empty(cls, num_node_features: int, num_edge_features: int, x_store=np.uint8,
-              e_store=np.uint8, x_dtype="float32", edge_attr_dtype="float32") -> "GraphSet":
+              e_store=np.uint8, x_dtype="float32", edge_attr_dtype="float32") -> GraphSet:
         zero = np.zeros(1, dtype=np.int64)
         return cls(
             x=np.zeros((0, num_node_features), dtype=x_store),
@@ -96,7 +96,7 @@ class GraphSet:
         )
 
     # ------------------------------------------------------------------ subsets
-    def take(self, idx: Sequence[int] | np.ndarray) -> "GraphSet":
+    def take(self, idx: Sequence[int] | np.ndarray) -> GraphSet:
         """The graphs at positions ``idx``, in that order, as a new GraphSet."""
         idx = np.asarray(idx, dtype=np.int64)
         n_nodes = self.x_ptr[idx + 1] - self.x_ptr[idx]
@@ -119,7 +119,7 @@ class GraphSet:
         )
 
     @staticmethod
-    def concat(sets: Iterable["GraphSet"]) -> "GraphSet":
+    def concat(sets: Iterable[GraphSet]) -> GraphSet:
         sets = list(sets)
         if not sets:
             raise ValueError("nothing to concatenate")
@@ -150,7 +150,7 @@ class GraphSet:
             smiles=smiles,
         )
 
-    def equals(self, other: "GraphSet") -> bool:
+    def equals(self, other: GraphSet) -> bool:
         """Same graphs, same features, same dtypes (SMILES are not compared)."""
         return (
             self.x_dtype == other.x_dtype

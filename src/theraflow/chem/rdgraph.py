@@ -18,8 +18,8 @@ molecules; ``atom_ptr``/``bond_ptr`` give each molecule's slice.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from rdkit import Chem

@@ -20,8 +20,8 @@ import gzip
 import hashlib
 import logging
 from array import array
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd

@@ -13,8 +13,8 @@ import json
 import logging
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
 
 import pandas as pd
 

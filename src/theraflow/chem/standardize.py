@@ -14,9 +14,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 from rdkit import Chem, RDLogger, rdBase

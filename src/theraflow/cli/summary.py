@@ -13,12 +13,12 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from theraflow.chem.shards import format_summary, load_summary
-    from theraflow.errors import UserError
-
     import json
 
     import pandas as pd
+
+    from theraflow.chem.shards import format_summary, load_summary
+    from theraflow.errors import UserError
 
     shown = 0
     for p in map(Path, args.paths):

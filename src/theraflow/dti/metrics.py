@@ -13,7 +13,7 @@ the tie counts: with Nc/Nd the concordant/discordant pairs,
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy import stats

@@ -56,7 +56,7 @@ def metrics_plot(df, path: str | Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=120)
     groups = list(df.groupby(["split", "model"]))
     for ax, metric in zip(axes, ("ci", "mse")):
-        for i, ((split, model), g) in enumerate(groups):
+        for i, (_, g) in enumerate(groups):
             ax.scatter([i] * len(g), g[metric], color="tab:blue", alpha=0.6)
             ax.hlines(g[metric].mean(), i - 0.3, i + 0.3, color="k")
         ax.set_xticks(range(len(groups)))

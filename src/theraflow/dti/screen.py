@@ -20,8 +20,8 @@ import logging
 import math
 import resource
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -162,8 +162,8 @@ def score_library(library: str | Path, model_dirs: Sequence[str | Path], outdir:
                   workers: int = 1, top_k: int = 50, ad_threshold: float = 0.3,
                   standardize_options: StandardizeOptions | None = None, read_options: dict | None = None) -> dict:
     """The whole screen in one call: shards (``workers`` processes at a time) → gather."""
-    from concurrent.futures import ProcessPoolExecutor
     import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
 
     from theraflow.chem.readers import scan_ids
 
@@ -258,12 +258,6 @@ def gather_scores(shard_files: Sequence[str | Path], outdir: str | Path, *, top_
             writer = pq.ParquetWriter(fh, schema)
             buf: list[tuple] = []
 
-            def flush() -> None:
-                if buf:
-                    cols = list(zip(*buf))
-                    writer.write_table(pa.table(dict(zip(schema.names, cols)), schema=schema))
-                    buf.clear()
-
             for row in merged:
                 n += 1
                 mol_id, smi, _, mean, std, ad, flag = row
@@ -284,8 +278,8 @@ def gather_scores(shard_files: Sequence[str | Path], outdir: str | Path, *, top_
                     if j < sample_per_target:
                         reservoir[j] = (t, mean, std, ad)
                 if len(buf) >= 65536:
-                    flush()
-            flush()
+                    _flush(writer, schema, buf)
+            _flush(writer, schema, buf)
             writer.close()
         hists[t] = counts.tolist()
         samples.extend(reservoir)
@@ -329,6 +323,13 @@ def gather_scores(shard_files: Sequence[str | Path], outdir: str | Path, *, top_
         summary["rejected_by_stage"] = _sum_dicts(s.get("rejected_by_stage", {}) for s in shard_stats)
     write_json(outdir / "summary.json", summary)
     return summary
+
+
+def _flush(writer, schema, buf: list) -> None:
+    if buf:
+        cols = list(zip(*buf))
+        writer.write_table(pa.table(dict(zip(schema.names, cols)), schema=schema))
+        buf.clear()
 
 
 def _sum_dicts(dicts) -> dict:

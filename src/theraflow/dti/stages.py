@@ -164,10 +164,9 @@ def _pairs_with_graphs(pairs: pd.DataFrame, index: dict) -> tuple[pd.DataFrame, 
 def train_stage(*, pairs_path, split_path, molecules_path, store, model_config, outdir, seed: int = 0,
                 max_minutes: float | None = None, max_epochs: int | None = None, threads: int | None = None,
                 progress: bool | None = None, resume: bool = True) -> dict:
+    from theraflow.chem.splits import load_split
     from theraflow.dti.data import build_pairset
     from theraflow.dti.train import train_model
-
-    from theraflow.chem.splits import load_split
 
     cfg = load_model_config(model_config) if isinstance(model_config, (str, Path)) else model_config
     featurizer = cfg.get("featurizer", {"name": "default"})

@@ -36,51 +36,54 @@ class _Readout(nn.Module):
         return torch.cat([_POOLS[n](h, batch, size=num_graphs) for n in self.names], dim=-1)
 
 
-class GINEncoder(nn.Module):
+class _ResidualGraphEncoder(nn.Module):
+    """Embed atoms, then ``layers`` message-passing layers with batch norm, ReLU, dropout and
+    residual connections, then a graph readout. Subclasses say which convolution."""
+
+    def __init__(self, in_dim: int, hidden: int, layers: int, dropout: float, pool: str) -> None:
+        super().__init__()
+        self.embed = nn.Linear(in_dim, hidden)
+        self.convs = nn.ModuleList(self.make_conv(hidden) for _ in range(layers))
+        self.norms = nn.ModuleList(nn.BatchNorm1d(hidden) for _ in range(layers))
+        self.dropout = nn.Dropout(dropout)
+        self.readout = _Readout(pool)
+        self.out_dim = hidden * len(self.readout.names)
+
+    def make_conv(self, hidden: int) -> nn.Module:
+        raise NotImplementedError
+
+    def forward(self, data) -> torch.Tensor:
+        h = self.embed(data.x)
+        for conv, norm in zip(self.convs, self.norms):
+            h = h + self.dropout(torch.relu(norm(conv(h, data.edge_index, data.edge_attr))))
+        return self.readout(h, data.batch, data.num_graphs)
+
+
+class GINEncoder(_ResidualGraphEncoder):
     """GIN with edge features (GINE, Hu et al. 2020), residual connections, batch norm."""
 
     def __init__(self, in_dim: int, edge_dim: int, hidden: int = 128, layers: int = 4,
                  dropout: float = 0.1, pool: str = "add+max") -> None:
-        super().__init__()
-        self.embed = nn.Linear(in_dim, hidden)
-        self.convs = nn.ModuleList(
-            GINEConv(_mlp([hidden, hidden, hidden]), edge_dim=edge_dim, train_eps=True) for _ in range(layers)
-        )
-        self.norms = nn.ModuleList(nn.BatchNorm1d(hidden) for _ in range(layers))
-        self.dropout = nn.Dropout(dropout)
-        self.readout = _Readout(pool)
-        self.out_dim = hidden * len(self.readout.names)
+        self.edge_dim = edge_dim
+        super().__init__(in_dim, hidden, layers, dropout, pool)
 
-    def forward(self, data) -> torch.Tensor:
-        h = self.embed(data.x)
-        for conv, norm in zip(self.convs, self.norms):
-            h = h + self.dropout(torch.relu(norm(conv(h, data.edge_index, data.edge_attr))))
-        return self.readout(h, data.batch, data.num_graphs)
+    def make_conv(self, hidden: int) -> nn.Module:
+        return GINEConv(_mlp([hidden, hidden, hidden]), edge_dim=self.edge_dim, train_eps=True)
 
 
-class GATv2Encoder(nn.Module):
+class GATv2Encoder(_ResidualGraphEncoder):
     """GATv2 attention (Brody et al. 2022) over atoms, with edge features."""
 
     def __init__(self, in_dim: int, edge_dim: int, hidden: int = 128, layers: int = 3, heads: int = 4,
                  dropout: float = 0.1, pool: str = "add+max") -> None:
-        super().__init__()
         if hidden % heads:
             raise ValueError("GATv2: hidden must be divisible by heads")
-        self.embed = nn.Linear(in_dim, hidden)
-        self.convs = nn.ModuleList(
-            GATv2Conv(hidden, hidden // heads, heads=heads, edge_dim=edge_dim, dropout=dropout)
-            for _ in range(layers)
-        )
-        self.norms = nn.ModuleList(nn.BatchNorm1d(hidden) for _ in range(layers))
-        self.dropout = nn.Dropout(dropout)
-        self.readout = _Readout(pool)
-        self.out_dim = hidden * len(self.readout.names)
+        self.edge_dim, self.heads, self.attn_dropout = edge_dim, heads, dropout
+        super().__init__(in_dim, hidden, layers, dropout, pool)
 
-    def forward(self, data) -> torch.Tensor:
-        h = self.embed(data.x)
-        for conv, norm in zip(self.convs, self.norms):
-            h = h + self.dropout(torch.relu(norm(conv(h, data.edge_index, data.edge_attr))))
-        return self.readout(h, data.batch, data.num_graphs)
+    def make_conv(self, hidden: int) -> nn.Module:
+        return GATv2Conv(hidden, hidden // self.heads, heads=self.heads, edge_dim=self.edge_dim,
+                         dropout=self.attn_dropout)
 
 
 class AttentiveFPEncoder(nn.Module):

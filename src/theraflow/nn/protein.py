@@ -6,7 +6,7 @@ acids, then B, U, X, Z, O and an "unknown" token).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

@@ -11,8 +11,8 @@ import base64
 import datetime as _dt
 import html
 import io
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import pandas as pd
 

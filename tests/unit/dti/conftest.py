@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 
 
@@ -32,9 +31,10 @@ def small_cfg():
 @pytest.fixture()
 def seq_pairset():
     """Pairs with sequences: 6 drugs x 5 targets."""
+    import pandas as pd
+
     from theraflow.chem import featurize
     from theraflow.dti.data import build_pairset
-    import pandas as pd
 
     smiles = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "CCN(CC)CC", "O=C(O)c1ccccc1", "c1ccc2[nH]ccc2c1"]
     seqs = ["MKTAYIAKQR", "MSEQNNTEMTFQIQRIYTKDISFEAPNAPHVFQKDW", "MGSSHHHHHH", "MALWMRLLPLLALLALW", "MTEYKLVVVG"]

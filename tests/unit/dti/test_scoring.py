@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from theraflow.dti.scoring import load_ensemble, read_targets, score_smiles
-from theraflow.dti.screen import gather_scores, score_library, score_shard
+from theraflow.dti.screen import score_library, score_shard
 from theraflow.errors import InputError
 
 
