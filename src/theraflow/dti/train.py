@@ -101,19 +101,56 @@ def make_module(model_cfg: dict, training: dict, dims: dict, steps_per_epoch: in
             opt = torch.optim.AdamW(self.parameters(), lr=t["lr"], weight_decay=t["weight_decay"])
             if t["scheduler"] == "none":
                 return opt
-            total = max(1, t["max_epochs"] * self.steps_per_epoch)
-            if t["scheduler"] == "onecycle":
-                sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=t["lr"], total_steps=total + 1,
-                                                            pct_start=t["warmup_frac"])
-            elif t["scheduler"] == "cosine":
-                warm = max(1, int(t["warmup_frac"] * total))
-                sched = torch.optim.lr_scheduler.LambdaLR(
-                    opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
-            else:
+            if t["scheduler"] not in ("onecycle", "cosine"):
                 raise ValueError(f"unknown scheduler {t['scheduler']!r}")
+            total = max(1, t["max_epochs"] * self.steps_per_epoch)
+            budget = 60.0 * float(t["max_minutes"]) if t["max_minutes"] else None
+            shape = _one_cycle if t["scheduler"] == "onecycle" else _warmup_cosine
+            progress = _Progress(total, budget, check_after=self.steps_per_epoch)
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: shape(progress(step), t["warmup_frac"]))
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     return DTIModule()
+
+
+class _Progress:
+    """Where training stands in its schedule: the larger of the step fraction and, with a
+    wall-time budget, the elapsed-time fraction. On a machine fast enough to run every
+    epoch the schedule is step-based (and reproducible); on a slower one it still anneals
+    fully before the budget stops training, instead of ending at a high learning rate."""
+
+    def __init__(self, total_steps: int, budget_seconds: float | None, check_after: int = 1) -> None:
+        self.total = total_steps
+        self.budget = budget_seconds
+        self.check_after = check_after
+        self.t0 = time.monotonic()
+        self.timed = False  # latched once the run is seen to fall behind its budget
+
+    def __call__(self, step: int) -> float:
+        p = step / self.total
+        if self.budget:
+            e = (time.monotonic() - self.t0) / self.budget
+            if not self.timed and step >= self.check_after and e > 1.05 * p:
+                self.timed = True
+                log.info("training is slower than its %.0f-minute budget allows for %d steps: the learning-rate "
+                         "schedule now follows the clock", self.budget / 60, self.total)
+            if self.timed:
+                p = max(p, e)
+        return min(1.0, p)
+
+
+def _one_cycle(p: float, warmup: float) -> float:
+    """Learning-rate factor of a one-cycle schedule: linear warm-up from 1/25, cosine to ~0."""
+    if p < warmup:
+        return 0.04 + 0.96 * p / max(warmup, 1e-9)
+    q = (p - warmup) / max(1e-9, 1 - warmup)
+    return 1e-4 + (1 - 1e-4) * 0.5 * (1 + math.cos(math.pi * q))
+
+
+def _warmup_cosine(p: float, warmup: float) -> float:
+    if p < warmup:
+        return (p + 1e-9) / max(warmup, 1e-9)
+    return 0.5 * (1 + math.cos(math.pi * (p - warmup) / max(1e-9, 1 - warmup)))
 
 
 class _History:
