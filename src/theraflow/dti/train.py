@@ -236,15 +236,19 @@ def train_model(pairset: PairSet, parts: np.ndarray, model_cfg: dict, outdir: st
     module = make_module(model_cfg, t, dims, steps_per_epoch=len(train_data))
 
     accelerator = "gpu" if torch.cuda.is_available() else "cpu"
+    # best.ckpt: the lowest validation MSE so far (the model kept); last.ckpt: every epoch,
+    # for resuming (a ModelCheckpoint with a monitor writes "last" only when the best improves)
     ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_mse", mode="min", save_top_k=1,
-                           save_last=True, every_n_epochs=t["eval_every"])
+                           every_n_epochs=t["eval_every"], enable_version_counter=False)
+    last_ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1, every_n_epochs=1,
+                                enable_version_counter=False)
     t0 = time.time()
     history = _History.callback(outdir / "history.csv", t0)
     trainer = pl.Trainer(
         accelerator=accelerator, devices=1, max_epochs=t["max_epochs"],
         max_time={"minutes": float(t["max_minutes"])} if t["max_minutes"] else None,
         precision="16-mixed" if accelerator == "gpu" else "32-true",
-        callbacks=[ckpt, EarlyStopping(monitor="val_mse", mode="min", patience=t["patience"]), history,
+        callbacks=[ckpt, last_ckpt, EarlyStopping(monitor="val_mse", mode="min", patience=t["patience"]), history,
                    _save_on_sigterm(), *(callbacks or [])],
         check_val_every_n_epoch=t["eval_every"], gradient_clip_val=t["grad_clip"], logger=False,
         enable_progress_bar=bool(progress) if progress is not None else None,

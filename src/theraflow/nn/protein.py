@@ -29,28 +29,53 @@ def tokenize(sequences: Sequence[str], max_len: int) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
+class _ChannelNorm(nn.Module):
+    """LayerNorm over channels at each position: no dependence on the batch or on padding."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # [n, C, L]
+        return self.norm(h.transpose(1, 2)).transpose(1, 2)
+
+
 class ProteinCNN(nn.Module):
-    """Residue embedding → 1D convolutions (with optional max-pool between them) → global max pool."""
+    """Residue embedding → 1D convolutions (max-pool between them) → global max pool over residues.
+
+    Normalization is per position (LayerNorm over channels), not per batch: batches may
+    hold a few related targets (block sampling), and batch statistics would then differ
+    between training and inference. Padding never reaches the global max pool.
+    """
 
     def __init__(self, embed: int = 32, channels: Sequence[int] = (32, 64, 96), kernel: int = 8,
                  pool_every: int = 2, dropout: float = 0.0) -> None:
         super().__init__()
         self.embedding = nn.Embedding(VOCAB_SIZE, embed, padding_idx=0)
-        layers: list[nn.Module] = []
+        self.blocks = nn.ModuleList()
+        self.pools = []
         prev = embed
         for i, c in enumerate(channels):
-            layers += [nn.Conv1d(prev, c, kernel, padding=kernel // 2), nn.BatchNorm1d(c), nn.ReLU()]
-            if pool_every and i < len(channels) - 1:
-                layers.append(nn.MaxPool1d(pool_every))
+            self.blocks.append(nn.Sequential(nn.Conv1d(prev, c, kernel, padding=kernel // 2), _ChannelNorm(c),
+                                             nn.ReLU()))
+            self.pools.append(pool_every if pool_every and i < len(channels) - 1 else 0)
             prev = c
-        self.convs = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout)
         self.out_dim = prev
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        mask = (tokens != 0).float().unsqueeze(1)  # [n, 1, L]
         h = self.embedding(tokens).transpose(1, 2)  # [n, embed, L]
-        h = self.convs(h)
-        return self.dropout(h.amax(dim=-1))
+        for block, pool in zip(self.blocks, self.pools):
+            h = block(h)
+            if h.shape[-1] != mask.shape[-1]:  # even kernels add one position
+                h = h[..., : mask.shape[-1]]
+            if pool:
+                h = nn.functional.max_pool1d(h, pool)
+                mask = nn.functional.max_pool1d(mask, pool)
+        h = h.masked_fill(mask == 0, float("-inf")).amax(dim=-1)
+        h = torch.where(torch.isinf(h), torch.zeros_like(h), h)  # an empty sequence: zeros
+        return self.dropout(h)
 
 
 class TargetIdEmbedding(nn.Module):

@@ -91,3 +91,15 @@ def test_all_pairs_matches_pairs():
     grid = head.all_pairs(dp, tp)
     pd_idx, pt_idx = torch.arange(6).repeat_interleave(4), torch.arange(4).repeat(6)
     assert torch.allclose(grid.reshape(-1), head.pairs(dp, tp, pd_idx, pt_idx), atol=1e-5)
+
+
+def test_protein_cnn_ignores_padding_and_batch_company():
+    from theraflow.nn.protein import ProteinCNN
+
+    torch.manual_seed(0)
+    cnn = ProteinCNN(embed=8, channels=[8, 16], kernel=4, pool_every=2).train()
+    short = tokenize(["MKTAYIAKQR"], 64)
+    alone = cnn(short)
+    longer = tokenize(["MKTAYIAKQR", "MSEQNNTEMTFQIQRIYTKDISFEAPNAPHVFQKDWMSEQNNTEMTFQ"], 64)
+    assert torch.allclose(alone, cnn(longer)[:1], atol=1e-6)  # no batch statistics in training mode
+    assert torch.allclose(alone, cnn(tokenize(["MKTAYIAKQR"], 128)), atol=1e-6)  # padding length irrelevant
