@@ -59,8 +59,50 @@ def start(theraflow_cmd):
         run.proc.communicate()
 
 
+def cli(args) -> tuple[int, str, str]:
+    """The `theraflow` command line, run in this process: (exit status, stdout, stderr).
+
+    The same entry point as the console script (theraflow.cli.main.main), without the cost of
+    starting an interpreter; an exception escaping it fails the test (a user would see a
+    traceback).
+    """
+    import contextlib
+    import io
+
+    from theraflow.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main(["--no-progress", *map(str, args)])
+        except SystemExit as exc:  # argparse errors
+            rc = exc.code if isinstance(exc.code, int) else 1
+    return rc, out.getvalue(), err.getvalue()
+
+
 def run_ok(theraflow_cmd, args, cwd, timeout=300) -> subprocess.CompletedProcess:
     proc = subprocess.run(theraflow_cmd + ["--no-progress", *map(str, args)], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout)
     assert proc.returncode == 0, f"{args} failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
     return proc
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A tiny demo interaction model (GIN + target id, one epoch): enough to score with."""
+    from theraflow.chem import featurize
+    from theraflow.chem.splits import make_split
+    from theraflow.dti.data import build_pairset
+    from theraflow.dti.stages import rdkit_demo_pairs
+    from theraflow.dti.train import train_model
+
+    pairs = rdkit_demo_pairs()
+    drugs = pairs[["drug_id", "smiles"]].drop_duplicates("drug_id")
+    res = featurize(drugs["smiles"].tolist(), "default")
+    ps = build_pairset(pairs, {d: i for i, d in enumerate(drugs["drug_id"])}, res.graphs)
+    cfg = {"name": "tiny", "drug_encoder": {"type": "gin", "hidden": 16, "layers": 2, "pool": "add+max"},
+           "target_encoder": {"type": "id", "id_dim": 4}, "head": {"hidden": [16], "proj": 8},
+           "training": {"max_epochs": 1, "batch_mode": "random", "batch_size": 256, "threads": 1}}
+    out = tmp_path_factory.mktemp("tiny_model") / "seed0"
+    train_model(ps, make_split(pairs, "random", seed=0).to_numpy(), cfg, out, seed=0, progress=False)
+    return out

@@ -45,7 +45,7 @@ def train_inputs(tmp_path_factory):
     # (many batches per epoch, so a signal lands mid-epoch)
     cfg = yaml.safe_load(open(_repo() / "models" / "dti_demo_gin_id" / "config.yaml"))
     cfg["drug_encoder"].update(hidden=32, layers=2, dropout=0.1)
-    cfg["training"].update(max_epochs=MAX_EPOCHS, batch_size=16, patience=50, max_minutes=10)
+    cfg["training"].update(max_epochs=MAX_EPOCHS, batch_size=32, patience=50, max_minutes=10)
     (d / "model.yaml").write_text(yaml.safe_dump(cfg))
     return d
 
@@ -97,7 +97,7 @@ def test_sigterm_checkpoints_and_kill9_resumes_identically(train_inputs, tmp_pat
     job = start(_train_args(d, out), tmp_path)
     assert job.wait_for(lambda: _rows(history) >= 1), job.finish()
     epochs_seen = _rows(history)
-    time.sleep(rng.uniform(0.2, 0.6))
+    time.sleep(rng.uniform(0.1, 0.4))
     assert job.kill(signal.SIGTERM)
     rc, _, err = job.finish(timeout=60)
     assert rc == 143, err[-3000:]
@@ -113,7 +113,7 @@ def test_sigterm_checkpoints_and_kill9_resumes_identically(train_inputs, tmp_pat
     # 2. the same command resumes; SIGKILL it at a random point of a later epoch
     job = start(_train_args(d, out), tmp_path)
     assert job.wait_for(lambda: _rows(history) >= term["global_step"] // steps_per_epoch + 1), job.finish()
-    time.sleep(rng.uniform(0.0, 0.8))
+    time.sleep(rng.uniform(0.0, 0.5))
     rows_at_kill = _rows(history)
     killed = job.kill(signal.SIGKILL)
     rc, _, err = job.finish(timeout=60)
