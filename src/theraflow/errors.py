@@ -15,3 +15,12 @@ class StoreError(TheraflowError, RuntimeError):
 
 class UserError(TheraflowError):
     """Any other problem the user can fix (wrong option, missing file)."""
+
+
+class TrainingInterrupted(TheraflowError):
+    """Training stopped on request (SIGTERM at a job's wall time) after writing a checkpoint.
+
+    The CLI exits with 143 (128 + SIGTERM), as a process killed by the signal would.
+    """
+
+    exit_code = 143

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except (TheraflowError, FileNotFoundError, PermissionError) as exc:
         print(f"theraflow {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", 2)
     except ValueError as exc:  # bad option values and configs
         if args.debug:
             raise

@@ -34,6 +34,8 @@ def register(sub) -> None:
     r.add_argument("--workers", type=int, default=1, help="shards scored in parallel")
     r.add_argument("--top-k", type=int, default=50)
     r.add_argument("--no-report", action="store_true")
+    r.add_argument("--no-resume", action="store_true",
+                   help="score every shard again, even those an earlier run of this screen finished")
     _common(r)
     add_read_options(r)
 
@@ -79,7 +81,8 @@ def run(args) -> int:
 
         summary = score_library(args.library, args.models, args.outdir, targets=args.targets, store=args.store,
                                 chunk_size=args.chunk_size, workers=args.workers, top_k=args.top_k,
-                                ad_threshold=args.ad_threshold, read_options=read_options(args))
+                                ad_threshold=args.ad_threshold, read_options=read_options(args),
+                                resume=not args.no_resume)
         if not args.no_report:
             from pathlib import Path
 
@@ -87,8 +90,10 @@ def run(args) -> int:
 
             build_scoring_report(args.outdir, args.models, Path(args.outdir) / "report.html", library=args.library,
                                  targets=args.targets)
+        reused = f" ({summary['shards_reused']} of {summary['shards']} shards from an earlier run)" \
+            if summary["shards_reused"] else ""
         print(f"scored {summary['kept']} of {summary['records']} molecules against {len(summary['targets'])} "
-              f"target(s): {summary['pairs']} pairs; results in {args.outdir}")
+              f"target(s): {summary['pairs']} pairs{reused}; results in {args.outdir}")
     elif cmd == "shard":
         from theraflow.dti.screen import score_shard
 

@@ -107,7 +107,12 @@ def build_pairset(pairs: pd.DataFrame, drug_graphs: dict[str, int], graphs: Grap
 
 
 class PairBatches(torch.utils.data.IterableDataset):
-    """Batches of pair indices for one pass over ``indices`` (a new order each epoch)."""
+    """Batches of pair indices for one pass over ``indices`` (a new order each epoch).
+
+    The order of pass ``epoch`` depends only on ``seed`` and ``epoch``; a resumed training
+    run sets ``epoch`` (and ``skip``, the batches of that pass already trained on) from its
+    checkpoint and sees exactly the batches an uninterrupted run would have seen.
+    """
 
     def __init__(self, pairset: PairSet, indices: np.ndarray, *, mode: str = "random", batch_size: int = 512,
                  target_group: int = 32, drug_group: int = 10**9, shuffle: bool = True, seed: int = 0,
@@ -124,6 +129,7 @@ class PairBatches(torch.utils.data.IterableDataset):
         self.seed = seed
         self.epoch = 0
         self.with_tokens = with_tokens
+        self.skip = 0  # batches of the next pass to leave out (resuming mid-epoch)
 
     def _orders(self) -> list[np.ndarray]:
         rng = np.random.default_rng((self.seed, self.epoch))
@@ -151,6 +157,7 @@ class PairBatches(torch.utils.data.IterableDataset):
 
     def __iter__(self) -> Iterator[dict]:
         orders = self._orders()
+        start, self.skip = self.skip, 0
         self.epoch += 1
-        for b in orders:
+        for b in orders[start:]:
             yield self.ps.batch(b, with_tokens=self.with_tokens)

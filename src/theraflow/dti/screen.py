@@ -6,6 +6,12 @@ in the feature store (featurizing misses), scores every molecule against every t
 with the model ensemble, and writes a Parquet file sorted by target and score (one row
 group per target). Memory depends on the shard size, not on the library size.
 
+:func:`score_library` runs the shards and the gather step in one call. A shard whose
+three outputs (scores, rejects, stats) are complete and were made from the same inputs
+(library file, models, targets, chunk size and options: the ``job_key`` in its stats) is
+not scored again, so a screen killed part-way (``kill -9``, a node lost, a wall-time
+limit) resumes with the shards it had not finished when run again.
+
 The gather step merges the shards target by target (a k-way merge over row-group
 batches, so again independent of library size) into per-target ranked tables, the
 top-k of each target, score histograms, a sample of (uncertainty, applicability) points
@@ -60,7 +66,7 @@ def score_shard(model_dirs: Sequence[str | Path], *, out_scores: str | Path, out
                 standardized: str | Path | None = None, targets: str | Path | pd.DataFrame | None = None,
                 store: str | Path | None = None, standardize_options: StandardizeOptions | None = None,
                 ad_threshold: float = 0.3, read_options: dict | None = None, ensemble: Ensemble | None = None,
-                scan: tuple[int, dict[int, int]] | None = None) -> dict:
+                scan: tuple[int, dict[int, int]] | None = None, job_key: str | None = None) -> dict:
     """Stage: one shard → scores Parquet (sorted by target, then score), rejects, stats.
 
     Input is either records ``shard * chunk_size + 1`` ... of a raw ``library`` (read and
@@ -132,7 +138,9 @@ def score_shard(model_dirs: Sequence[str | Path], *, out_scores: str | Path, out
         "seconds": round(time.perf_counter() - t0, 3), "seconds_by_step": {k: round(v, 3) for k, v in times.items()},
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }
-    write_json(out_stats, stats)
+    if job_key is not None:
+        stats["job_key"] = job_key
+    write_json(out_stats, stats)  # last: a stats file means the shard's other outputs are complete
     return stats
 
 
@@ -160,42 +168,136 @@ def _prepared(model_dirs, targets, ensemble: Ensemble | None):
 def score_library(library: str | Path, model_dirs: Sequence[str | Path], outdir: str | Path, *,
                   targets: str | Path | None = None, store: str | Path | None = None, chunk_size: int = 50_000,
                   workers: int = 1, top_k: int = 50, ad_threshold: float = 0.3,
-                  standardize_options: StandardizeOptions | None = None, read_options: dict | None = None) -> dict:
-    """The whole screen in one call: shards (``workers`` processes at a time) → gather."""
+                  standardize_options: StandardizeOptions | None = None, read_options: dict | None = None,
+                  resume: bool = True) -> dict:
+    """The whole screen in one call: shards (``workers`` processes at a time) → gather.
+
+    With ``resume`` (the default) shards finished by an earlier run of the same screen
+    are kept (see the module docstring); ``summary["shards_reused"]`` counts them.
+    One screen writes to ``outdir`` at a time (a lock file makes a second one stop).
+    """
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
     from theraflow.chem.readers import scan_ids
 
     outdir = Path(outdir)
-    scan = scan_ids(library, **{k: v for k, v in (read_options or {}).items() if k != "max_input_length"})
-    n_shards = max(1, math.ceil(scan[0] / chunk_size))
     shard_dir = outdir / "shards"
-    jobs = []
-    for i in range(n_shards):
-        jobs.append(dict(model_dirs=[str(m) for m in model_dirs], library=str(library), shard=i, chunk_size=chunk_size,
-                         out_scores=str(shard_dir / f"{i:04d}.scores.parquet"),
-                         out_rejects=str(shard_dir / f"{i:04d}.rejects.parquet"),
-                         out_stats=str(shard_dir / f"{i:04d}.stats.json"), targets=targets and str(targets),
-                         store=store and str(store), standardize_options=standardize_options,
-                         ad_threshold=ad_threshold, read_options=read_options, scan=scan))
-    t0 = time.perf_counter()
-    if workers <= 1:
-        for job in jobs:
-            score_shard(**job)
-    else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                 initializer=_worker_init) as pool:
-            for f in [pool.submit(score_shard, **job) for job in jobs]:
-                f.result()
-    shard_seconds = time.perf_counter() - t0
-    summary = gather_scores([j["out_scores"] for j in jobs], outdir, top_k=top_k,
-                            stats_files=[j["out_stats"] for j in jobs],
-                            reject_files=[j["out_rejects"] for j in jobs])
-    summary["wall_seconds_shards"] = round(shard_seconds, 3)
-    summary["workers"] = workers
-    write_json(outdir / "summary.json", summary)
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    with _exclusive(outdir):
+        _remove_leftovers(outdir)
+        scan = scan_ids(library, **{k: v for k, v in (read_options or {}).items() if k != "max_input_length"})
+        n_shards = max(1, math.ceil(scan[0] / chunk_size))
+        screen_key = _screen_key(library, model_dirs, targets, chunk_size, ad_threshold, standardize_options,
+                                 read_options)
+        jobs = []
+        for i in range(n_shards):
+            jobs.append(dict(model_dirs=[str(m) for m in model_dirs], library=str(library), shard=i,
+                             chunk_size=chunk_size,
+                             out_scores=str(shard_dir / f"{i:04d}.scores.parquet"),
+                             out_rejects=str(shard_dir / f"{i:04d}.rejects.parquet"),
+                             out_stats=str(shard_dir / f"{i:04d}.stats.json"), targets=targets and str(targets),
+                             store=store and str(store), standardize_options=standardize_options,
+                             ad_threshold=ad_threshold, read_options=read_options, scan=scan,
+                             job_key=_sha256_json({"screen": screen_key, "shard": i})))
+        todo = [j for j in jobs if not (resume and _shard_done(j))]
+        if len(todo) < len(jobs):
+            log.info("%d of %d shards are complete from an earlier run of this screen; scoring %d",
+                     len(jobs) - len(todo), len(jobs), len(todo))
+        t0 = time.perf_counter()
+        if workers <= 1 or len(todo) <= 1:
+            for job in todo:
+                score_shard(**job)
+        else:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                     initializer=_worker_init) as pool:
+                for f in [pool.submit(score_shard, **job) for job in todo]:
+                    f.result()
+        shard_seconds = time.perf_counter() - t0
+        summary = gather_scores([j["out_scores"] for j in jobs], outdir, top_k=top_k,
+                                stats_files=[j["out_stats"] for j in jobs],
+                                reject_files=[j["out_rejects"] for j in jobs])
+        summary["wall_seconds_shards"] = round(shard_seconds, 3)
+        summary["workers"] = workers
+        summary["shards_reused"] = len(jobs) - len(todo)
+        write_json(outdir / "summary.json", summary)
     return summary
+
+
+def _sha256_json(obj) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _screen_key(library, model_dirs, targets, chunk_size, ad_threshold, standardize_options, read_options) -> str:
+    """What a shard's outputs depend on: a shard made under another key is scored again."""
+    from dataclasses import asdict
+
+    from theraflow import __version__
+    from theraflow.io import sha256_file
+
+    lib = Path(library)
+    st = lib.stat()
+    models = []
+    for d in map(Path, model_dirs):
+        models.append({name: sha256_file(d / name) if (d / name).exists() else None
+                       for name in ("model.safetensors", "model.json", "train_drugs.smi")})
+    return _sha256_json({
+        "library": [str(lib.resolve()), st.st_size, st.st_mtime_ns],
+        "models": models,
+        "targets": sha256_file(targets) if targets else None,
+        "chunk_size": chunk_size, "ad_threshold": ad_threshold,
+        "standardize": asdict(standardize_options or StandardizeOptions(inchikey=False)),
+        "read": read_options or {}, "theraflow": __version__,
+    })
+
+
+def _shard_done(job: dict) -> bool:
+    """A shard's outputs are complete and were made by this screen (its job key)."""
+    try:
+        stats = json.loads(Path(job["out_stats"]).read_text())
+        if stats.get("job_key") != job["job_key"]:
+            return False
+        n_scores = pq.ParquetFile(job["out_scores"]).metadata.num_rows
+        n_rejects = pq.ParquetFile(job["out_rejects"]).metadata.num_rows
+    except (OSError, ValueError, pa.ArrowException):
+        return False
+    return n_scores == stats["pairs"] and n_rejects == stats["rejected"]
+
+
+class _exclusive:
+    """An exclusive lock on ``outdir/.theraflow-score.lock`` for the duration of a screen."""
+
+    def __init__(self, outdir: Path) -> None:
+        self.path = outdir / ".theraflow-score.lock"
+        self.fh = None
+
+    def __enter__(self):
+        import fcntl
+
+        from theraflow.errors import UserError
+
+        self.fh = open(self.path, "a")
+        try:
+            fcntl.flock(self.fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.fh.close()
+            raise UserError(f"{self.path.parent}: another screen is writing to this directory "
+                            f"(lock {self.path.name} is held); wait for it or use another --outdir") from None
+        return self
+
+    def __exit__(self, *exc):
+        self.fh.close()  # releases the lock
+        return False
+
+
+def _remove_leftovers(outdir: Path) -> None:
+    """Temporary files of a screen that was killed while writing (see theraflow.io.atomic_write)."""
+    for d in (outdir, outdir / "shards", outdir / "ranked"):
+        if d.is_dir():
+            for p in d.glob(".*.tmp"):
+                p.unlink(missing_ok=True)
 
 
 def _worker_init() -> None:

@@ -12,6 +12,19 @@ writes:
 - ``history.csv``: per-epoch training loss and validation metrics.
 
 Seeds are set and CPU runs are deterministic; on a GPU, mixed precision is used.
+
+Interruptions (a job's wall time on a cluster, a node going away):
+
+- ``last.ckpt`` is written at the end of every epoch, whether or not the epoch improved on
+  the best one, atomically (temporary file in the same directory, fsync, rename), so a
+  job killed at any moment (``kill -9``) leaves the previous complete checkpoint;
+- on SIGTERM (what SLURM sends at the wall-time limit, some time before SIGKILL) the
+  current batch finishes, ``last.ckpt`` is written at that point — mid-epoch — and
+  training stops with :class:`~theraflow.errors.TrainingInterrupted` (the CLI exits 143);
+- a re-run of the same command resumes from ``last.ckpt``: weights, optimizer and
+  learning-rate scheduler state, early-stopping and timer state, the history, the
+  position in the epoch's batch order and the random-number state. On the CPU a resumed
+  run ends with exactly the weights of an uninterrupted one (tested).
 """
 
 from __future__ import annotations
@@ -21,6 +34,7 @@ import logging
 import math
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +87,7 @@ def make_module(model_cfg: dict, training: dict, dims: dict, steps_per_epoch: in
             self.training_cfg = training
             self.steps_per_epoch = steps_per_epoch
             self._val: list[tuple[torch.Tensor, torch.Tensor]] = []
+            self.train_batches: PairBatches | None = None  # set by train_model (checkpointed position)
 
         def forward(self, batch):
             return self.model(batch["drugs"], batch["tokens"], batch["target_index"], batch["pair_drug"],
@@ -95,6 +110,25 @@ def make_module(model_cfg: dict, training: dict, dims: dict, steps_per_epoch: in
             m = regression_metrics(y, pred)
             self.log("val_mse", m["mse"], prog_bar=True)
             self.log("val_ci", m["ci"], prog_bar=True)
+
+        def on_save_checkpoint(self, checkpoint):
+            # Where the next batch comes from, and the random state (dropout), so that a
+            # resumed run continues exactly where this one stopped.
+            trainer = self.trainer
+            done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+            end_of_epoch = done >= trainer.num_training_batches
+            checkpoint["theraflow"] = {
+                "data_epoch": trainer.current_epoch + 1 if end_of_epoch else trainer.current_epoch,
+                "data_skip": 0 if end_of_epoch else int(done),
+                "torch_rng": torch.get_rng_state(),
+            }
+
+        def on_load_checkpoint(self, checkpoint):
+            state = checkpoint.get("theraflow")
+            if state is not None and self.train_batches is not None:
+                self.train_batches.epoch = int(state["data_epoch"])
+                self.train_batches.skip = int(state["data_skip"])
+                torch.set_rng_state(state["torch_rng"])
 
         def configure_optimizers(self):
             t = self.training_cfg
@@ -157,18 +191,46 @@ class _History:
     """Collects per-epoch metrics into a CSV next to the checkpoints."""
 
     @staticmethod
-    def callback(path: Path, t0: float):
+    def callback(path: Path):
         pl = _lightning()
 
         class HistoryCallback(pl.Callback):
+            """Per-epoch rows: validation metrics, the training MSE (mean over the epoch's pairs)
+            and training seconds so far. Its state travels in the checkpoints, so a resumed run
+            (even from the middle of an epoch) writes the history an uninterrupted run would."""
+
             def __init__(self) -> None:
                 self.rows: list[dict] = []
+                self.loss_sum = 0.0  # this epoch's squared errors so far
+                self.loss_n = 0
+                self.seconds_before = 0.0  # training time of earlier runs of a resumed job
+                self.t0 = time.time()
+
+            def state_dict(self):
+                return {"rows": self.rows, "loss_sum": self.loss_sum, "loss_n": self.loss_n,
+                        "seconds": self.seconds_before + time.time() - self.t0}
+
+            def load_state_dict(self, state):
+                self.rows = list(state.get("rows", []))
+                self.loss_sum = float(state.get("loss_sum", 0.0))
+                self.loss_n = int(state.get("loss_n", 0))
+                self.seconds_before = float(state.get("seconds", 0.0))
+                self.t0 = time.time()
+
+            def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+                n = len(batch["y"])
+                self.loss_sum += float(outputs["loss"]) * n
+                self.loss_n += n
 
             def on_train_epoch_end(self, trainer, module):
-                # runs after this epoch's validation and after train metrics are reduced
+                # runs after this epoch's validation
                 m = {k: float(v) for k, v in trainer.callback_metrics.items()}
+                if self.loss_n:
+                    m["train_mse"] = self.loss_sum / self.loss_n
+                self.loss_sum, self.loss_n = 0.0, 0
                 self.rows = [r for r in self.rows if r["epoch"] < trainer.current_epoch]
-                self.rows.append({"epoch": trainer.current_epoch, "seconds": round(time.time() - t0, 1), **m})
+                self.rows.append({"epoch": trainer.current_epoch,
+                                  "seconds": round(self.seconds_before + time.time() - self.t0, 1), **m})
                 import pandas as pd
 
                 from theraflow.io import write_table
@@ -178,19 +240,99 @@ class _History:
         return HistoryCallback()
 
 
-def _save_on_sigterm():
-    """A callback that writes last.ckpt when the job is told to stop (SIGTERM at wall time)."""
+def _save_on_sigterm(last_ckpt):
+    """A callback that writes last.ckpt when the job is told to stop (SIGTERM at wall time).
+
+    Lightning notes the signal and stops after the current batch (raising
+    ``SIGTERMException``). The checkpoint is written in ``on_train_batch_end`` of that
+    batch — the point Lightning itself supports resuming from mid-epoch — and, where the
+    signal came at the end of an epoch, by ``last_ckpt`` at the end of that epoch. Other
+    exceptions (bugs, out of memory) leave the last end-of-epoch checkpoint: their state
+    may be half-updated. A signal during validation also leaves the checkpoint of the
+    end of the previous epoch (a half-run validation cannot be resumed faithfully).
+    """
     pl = _lightning()
 
-    class SaveOnException(pl.Callback):
-        def on_exception(self, trainer, module, exception):
-            ckpt_dir = getattr(trainer, "_theraflow_ckpt_dir", None)
-            if ckpt_dir is not None and trainer.current_epoch > 0:
-                trainer.save_checkpoint(str(Path(ckpt_dir) / "last.ckpt"))
-                log.warning("training interrupted (%s): checkpoint written to %s/last.ckpt",
-                            type(exception).__name__, ckpt_dir)
+    class SaveOnSigterm(pl.Callback):
+        def __init__(self) -> None:
+            self.saved_step = -1
 
-    return SaveOnException()
+        def _path(self, trainer) -> Path:
+            return Path(trainer._theraflow_ckpt_dir) / "last.ckpt"
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if trainer.received_sigterm and self.saved_step != trainer.global_step:
+                trainer.save_checkpoint(str(self._path(trainer)))
+                self.saved_step = trainer.global_step
+                log.warning("SIGTERM: checkpoint written to %s at epoch %d, step %d (batch %d of the epoch)",
+                            self._path(trainer), trainer.current_epoch, trainer.global_step, batch_idx + 1)
+
+        def on_exception(self, trainer, module, exception):
+            from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+            if not isinstance(exception, SIGTERMException):
+                return
+            if trainer.global_step in (self.saved_step, last_ckpt._last_global_step_saved):
+                return  # this step's checkpoint is written already
+            if trainer.validating or trainer.global_step == 0:
+                log.warning("SIGTERM during validation: the checkpoint of the end of the previous epoch is kept")
+                return
+            trainer.save_checkpoint(str(self._path(trainer)))
+            self.saved_step = trainer.global_step
+            log.warning("SIGTERM: checkpoint written to %s at step %d", self._path(trainer), trainer.global_step)
+
+    return SaveOnSigterm()
+
+
+def _stop_if_finished(early_stopping):
+    """On resuming a run that had early-stopped (killed while writing its model), stop again at
+    once instead of training on: Lightning does not keep ``should_stop`` in checkpoints."""
+    pl = _lightning()
+
+    class StopIfFinished(pl.Callback):
+        def on_train_start(self, trainer, module):
+            if early_stopping.wait_count >= early_stopping.patience:
+                trainer.should_stop = True
+
+    return StopIfFinished()
+
+
+def _checkpoint_io():
+    """Lightning's checkpoint writer, made atomic on shared filesystems.
+
+    Lightning writes to a temporary file in the system temp directory and moves it into
+    place; where that is another filesystem (node-local /tmp, checkpoints on a network
+    filesystem) the move is a copy, and a job killed during it leaves a truncated
+    last.ckpt. Here the temporary file is in the checkpoint's own directory, fsynced, and
+    renamed over the old checkpoint.
+    """
+    from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+
+    from theraflow.io import atomic_write
+
+    class AtomicCheckpointIO(TorchCheckpointIO):
+        def save_checkpoint(self, checkpoint, path, storage_options=None):
+            if storage_options is not None:
+                raise TypeError("storage_options are not supported")
+            with atomic_write(path, "wb") as fh:
+                torch.save(checkpoint, fh)
+
+    return AtomicCheckpointIO()
+
+
+def _usable_checkpoint(path: Path) -> bool:
+    """Whether ``path`` is a checkpoint this code can resume from (else it is set aside)."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ok = isinstance(ckpt, dict) and "state_dict" in ckpt and "loops" in ckpt
+        reason = "not a Lightning training checkpoint"
+    except Exception as exc:  # truncated or corrupt file
+        ok, reason = False, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    if not ok:
+        bad = path.with_name(path.name + ".unreadable")
+        os.replace(path, bad)
+        log.warning("%s cannot be resumed from (%s); moved to %s, training starts over", path, reason, bad.name)
+    return ok
 
 
 def seed_everything(seed: int) -> None:
@@ -236,27 +378,34 @@ def train_model(pairset: PairSet, parts: np.ndarray, model_cfg: dict, outdir: st
     module = make_module(model_cfg, t, dims, steps_per_epoch=len(train_data))
 
     accelerator = "gpu" if torch.cuda.is_available() else "cpu"
-    # best.ckpt: the lowest validation MSE so far (the model kept); last.ckpt: every epoch,
-    # for resuming (a ModelCheckpoint with a monitor writes "last" only when the best improves)
+    # best.ckpt: the lowest validation MSE so far (the model kept)
     ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_mse", mode="min", save_top_k=1,
-                           every_n_epochs=t["eval_every"], enable_version_counter=False)
+                           save_last=False, every_n_epochs=t["eval_every"], enable_version_counter=False)
+    # last.ckpt at the end of every epoch (ModelCheckpoint's save_last only follows the
+    # best checkpoint, so a run that stopped improving would resume from an old epoch);
+    # saved on train epoch end, after the history callback, so the two stay in step.
     last_ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1, every_n_epochs=1,
-                                enable_version_counter=False)
+                                save_on_train_epoch_end=True, enable_version_counter=False)
+    early = EarlyStopping(monitor="val_mse", mode="min", patience=t["patience"])
     t0 = time.time()
-    history = _History.callback(outdir / "history.csv", t0)
+    history = _History.callback(outdir / "history.csv")
     trainer = pl.Trainer(
         accelerator=accelerator, devices=1, max_epochs=t["max_epochs"],
         max_time={"minutes": float(t["max_minutes"])} if t["max_minutes"] else None,
         precision="16-mixed" if accelerator == "gpu" else "32-true",
-        callbacks=[ckpt, last_ckpt, EarlyStopping(monitor="val_mse", mode="min", patience=t["patience"]), history,
-                   _save_on_sigterm(), *(callbacks or [])],
+        callbacks=[ckpt, last_ckpt, early, _stop_if_finished(early), history, _save_on_sigterm(last_ckpt),
+                   *(callbacks or [])],
+        plugins=[_checkpoint_io()],
         check_val_every_n_epoch=t["eval_every"], gradient_clip_val=t["grad_clip"], logger=False,
         enable_progress_bar=bool(progress) if progress is not None else None,
         enable_model_summary=False, default_root_dir=str(outdir),
         num_sanity_val_steps=0,
     )
     trainer._theraflow_ckpt_dir = ckpt_dir
+    module.train_batches = train_data
     last = ckpt_dir / "last.ckpt"
+    for leftover in ckpt_dir.glob(".*.tmp"):  # a writer killed mid-write (see theraflow.io.atomic_write)
+        leftover.unlink(missing_ok=True)
     fingerprint = _fingerprint(model_cfg, t, seed, train_idx, valid_idx, dims)
     fp_path = ckpt_dir / "fingerprint.json"
     if fp_path.exists() and json.loads(fp_path.read_text()) != fingerprint:
@@ -264,17 +413,36 @@ def train_model(pairset: PairSet, parts: np.ndarray, model_cfg: dict, outdir: st
         for old in ckpt_dir.glob("*.ckpt"):
             old.unlink()
     write_json(fp_path, fingerprint)
-    ckpt_path = str(last) if resume and last.exists() else None
+    ckpt_path = str(last) if resume and last.exists() and _usable_checkpoint(last) else None
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
-        if (outdir / "history.csv").exists():
+        if (outdir / "history.csv").exists():  # checkpoints of older versions lack the history state
             import pandas as pd
 
             history.rows = pd.read_csv(outdir / "history.csv").to_dict("records")
-    loader = lambda ds: torch.utils.data.DataLoader(ds, batch_size=None, num_workers=0)  # noqa: E731
+    # The batch iterables go to Lightning as they are: a DataLoader around them would add
+    # nothing (batches are built here, in this process) but draw from the global torch
+    # random state each epoch, which a resumed run would then not reproduce.
     # Resuming reads a checkpoint this run wrote; weights_only keeps torch.load from unpickling code.
-    trainer.fit(module, loader(train_data), loader(valid_data), ckpt_path=ckpt_path, weights_only=True)
-    wall = time.time() - t0
+    try:
+        with warnings.catch_warnings():
+            # Lightning cannot tell that the batch position is restored (by the module's
+            # checkpoint hooks), and warns that a mid-epoch resume is unreliable.
+            warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch")
+            trainer.fit(module, _Iterable(train_data), _Iterable(valid_data), ckpt_path=ckpt_path,
+                        weights_only=True)
+    except BaseException as exc:
+        from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+        if not isinstance(exc, SIGTERMException):
+            raise
+        from theraflow.errors import TrainingInterrupted
+
+        where = (f"checkpoint {last} (epoch {trainer.current_epoch}, step {trainer.global_step})"
+                 if last.exists() else "no checkpoint (stopped before the first batch)")
+        raise TrainingInterrupted(f"training in {outdir} stopped by SIGTERM; {where}; "
+                                  "run the same command again to resume") from None
+    wall = history.seconds_before + time.time() - t0  # a resumed job counts its earlier runs too
 
     best = ckpt.best_model_path or str(last)
     state = _load_lightning_state(best)
@@ -297,6 +465,19 @@ def train_model(pairset: PairSet, parts: np.ndarray, model_cfg: dict, outdir: st
     save_model(module.model, meta, outdir)
     _write_train_drugs(pairset, train_idx, outdir)
     return meta
+
+
+class _Iterable:
+    """A batch iterable (PairBatches) without the torch Dataset type Lightning would inspect."""
+
+    def __init__(self, batches: PairBatches) -> None:
+        self.batches = batches
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
 
 
 def _write_train_drugs(pairset: PairSet, train_idx: np.ndarray, outdir: Path) -> None:

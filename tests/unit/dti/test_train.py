@@ -56,13 +56,17 @@ def test_resumes_from_checkpoint(tmp_path, demo_pairset, small_cfg):
     assert ckpt["optimizer_states"] and ckpt["lr_schedulers"]
     steps_done = ckpt["lr_schedulers"][0]["last_epoch"]
     assert steps_done > 0
+    # the crash came inside the epoch-end hooks, before that epoch's checkpoint: the last
+    # complete checkpoint is the one of the epoch before
+    steps_per_epoch = steps_done // (ckpt["epoch"] + 1)
+    assert steps_done == ckpt["global_step"] == steps_per_epoch * (ckpt["epoch"] + 1)
     meta = train_model(ps, part, cfg, out, seed=0, progress=False)  # the re-run continues
     hist = pd.read_csv(out / "history.csv")
     assert meta["epochs_trained"] == 4
     assert hist["epoch"].tolist() == [0, 1, 2, 3]
     final = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     # the learning-rate schedule continued from where it stopped instead of restarting
-    assert final["lr_schedulers"][0]["last_epoch"] == 2 * steps_done
+    assert final["lr_schedulers"][0]["last_epoch"] == 4 * steps_per_epoch
 
 
 def test_changed_recipe_starts_over(tmp_path, demo_pairset, small_cfg):

@@ -1,0 +1,108 @@
+"""Helpers for the fault tests: run a theraflow command, kill it at a chosen moment."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+
+class Run:
+    """A theraflow command started in the background."""
+
+    def __init__(self, cmd: list[str], cwd: Path) -> None:
+        self.cmd = cmd
+        self.proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    def wait_for(self, predicate, timeout: float = 120.0, poll: float = 0.02) -> bool:
+        """Wait until ``predicate()`` holds (True) or the process ended (False)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            if self.proc.poll() is not None:
+                return False
+            time.sleep(poll)
+        raise TimeoutError(f"{self.cmd}: condition not met in {timeout} s")
+
+    def kill(self, sig: int = signal.SIGKILL) -> bool:
+        """Send ``sig``; False if the process had already finished."""
+        if self.proc.poll() is not None:
+            return False
+        self.proc.send_signal(sig)
+        return True
+
+    def finish(self, timeout: float = 300.0) -> tuple[int, str, str]:
+        out, err = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, out, err
+
+
+@pytest.fixture()
+def start(theraflow_cmd):
+    """start(args, cwd) → Run of `theraflow --no-progress <args>`; every run is reaped at teardown."""
+    runs: list[Run] = []
+
+    def _start(args: list[str], cwd: Path) -> Run:
+        run = Run(theraflow_cmd + ["--no-progress", *map(str, args)], cwd)
+        runs.append(run)
+        return run
+
+    yield _start
+    for run in runs:
+        if run.proc.poll() is None:
+            run.proc.kill()
+        run.proc.communicate()
+
+
+def cli(args) -> tuple[int, str, str]:
+    """The `theraflow` command line, run in this process: (exit status, stdout, stderr).
+
+    The same entry point as the console script (theraflow.cli.main.main), without the cost of
+    starting an interpreter; an exception escaping it fails the test (a user would see a
+    traceback).
+    """
+    import contextlib
+    import io
+
+    from theraflow.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main(["--no-progress", *map(str, args)])
+        except SystemExit as exc:  # argparse errors
+            rc = exc.code if isinstance(exc.code, int) else 1
+    return rc, out.getvalue(), err.getvalue()
+
+
+def run_ok(theraflow_cmd, args, cwd, timeout=300) -> subprocess.CompletedProcess:
+    proc = subprocess.run(theraflow_cmd + ["--no-progress", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{args} failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
+    return proc
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A tiny demo interaction model (GIN + target id, one epoch): enough to score with."""
+    from theraflow.chem import featurize
+    from theraflow.chem.splits import make_split
+    from theraflow.dti.data import build_pairset
+    from theraflow.dti.stages import rdkit_demo_pairs
+    from theraflow.dti.train import train_model
+
+    pairs = rdkit_demo_pairs()
+    drugs = pairs[["drug_id", "smiles"]].drop_duplicates("drug_id")
+    res = featurize(drugs["smiles"].tolist(), "default")
+    ps = build_pairset(pairs, {d: i for i, d in enumerate(drugs["drug_id"])}, res.graphs)
+    cfg = {"name": "tiny", "drug_encoder": {"type": "gin", "hidden": 16, "layers": 2, "pool": "add+max"},
+           "target_encoder": {"type": "id", "id_dim": 4}, "head": {"hidden": [16], "proj": 8},
+           "training": {"max_epochs": 1, "batch_mode": "random", "batch_size": 256, "threads": 1}}
+    out = tmp_path_factory.mktemp("tiny_model") / "seed0"
+    train_model(ps, make_split(pairs, "random", seed=0).to_numpy(), cfg, out, seed=0, progress=False)
+    return out
