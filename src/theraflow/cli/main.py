@@ -11,6 +11,7 @@ from theraflow import __version__
 
 # One module per subcommand; each defines register(subparsers) and run(args).
 SUBCOMMANDS = ("standardize", "featurize", "gather", "store", "summary")
+SUBCOMMANDS += ("seg",)  # imaging: theraflow.cli.seg
 
 
 class UserError(Exception):
