@@ -58,5 +58,5 @@ def load_bundle(folder: str | os.PathLike, *, device: str | torch.device = "cpu"
         state = load_file(str(weights), device=str(device))
         net.load_state_dict(state, strict=True)
     except Exception as exc:
-        raise InputError(f"{weights}: weights do not fit the network in {CONFIG_FILE} ({exc})") from None
+        raise InputError(f"{weights}: not safetensors weights that fit the network in {CONFIG_FILE} ({exc})") from None
     return net.to(device).eval(), cfg, meta.get("record", {})

@@ -39,7 +39,7 @@ def item_key(item: dict) -> str:
     parts = []
     for key in ("image", "label"):
         if key in item:
-            parts.append(f"{key}={item.get(f'{key}_sha256') or 'path:' + str(item[key])}")
+            parts.append(f"{key}={item.get(f'sha256_{key}') or 'path:' + str(item[key])}")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 

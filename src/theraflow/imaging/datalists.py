@@ -207,12 +207,16 @@ def read_datalist(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def items(datalist: pd.DataFrame, *, with_label: bool = True) -> list[dict]:
-    """MONAI dictionary items: image, label (when present and wanted), id and content digests."""
+    """MONAI dictionary items: image, label (when present and wanted), id and content digests.
+
+    The digests are under ``sha256_<key>``: MONAI's ``Spacingd`` takes any ``image_*`` entry for a
+    metadata dict, so ``image_sha256`` cannot travel in an item.
+    """
     out = []
     for row in datalist.to_dict("records"):
-        item = {"id": row["id"], "image": row["image"], "image_sha256": row.get("image_sha256", "")}
+        item = {"id": row["id"], "image": row["image"], "sha256_image": row.get("image_sha256", "")}
         if with_label and row.get("label"):
             item["label"] = row["label"]
-            item["label_sha256"] = row.get("label_sha256", "")
+            item["sha256_label"] = row.get("label_sha256", "")
         out.append(item)
     return out

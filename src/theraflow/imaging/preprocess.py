@@ -48,7 +48,7 @@ def preprocess(datalist: str | os.PathLike | pd.DataFrame, cache_dir: str | os.P
             try:
                 out = ds[i]
             except Exception as exc:
-                raise InputError(f"case {item['id']}: preprocessing failed ({type(exc).__name__}: {exc})") from None
+                raise InputError(f"case {item['id']}: preprocessing failed ({type(exc).__name__}: {exc})") from exc
             rows.append({"id": item["id"], "shape": "x".join(str(s) for s in out["image"].shape[1:]),
                          "cached": hit, "entry": str(ds.entry(item))})
         stats["hits"] += ds.hits
