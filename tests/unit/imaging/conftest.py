@@ -10,7 +10,6 @@ import torch
 
 from .helpers import TINY_MODEL, blob_case, write_nifti
 
-
 REPO = Path(__file__).resolve().parents[3]
 
 

@@ -49,7 +49,6 @@ def blob_case(shape=(30, 28, 14), seed=0):
 def write_dicom_series(folder: Path, array: np.ndarray, *, spacing=(0.8, 0.8, 2.0), skip: int | None = None,
                        origin=(-50.0, -40.0, 10.0)) -> Path:
     """Write ``array`` (rows, cols, slices) as an axial CT-like DICOM series; ``skip`` drops one slice."""
-    import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 

@@ -109,3 +109,13 @@ def test_segment_a_folder_keeps_going_past_a_bad_file(tiny_model, blob_dataset, 
         src, out = nib.load(row["image"]), nib.load(row["mask"])
         assert out.shape == src.shape and np.allclose(out.affine, src.affine)
         assert set(np.unique(np.asarray(out.dataobj))) <= {0, 1, 2}
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU; none is present")
+def test_mixed_precision_on_gpu(tiny_model, tmp_path):
+    record = imaging.train(tiny_model["datalist"], tmp_path / "model", model_config=TINY_MODEL,
+                           cache_dir=tiny_model["cache"], split={"val_count": 2}, progress_bar=False)
+    assert record["precision"] == "16-mixed" and "CPU" not in record["device"]
+    preds, failed = imaging.segment(tmp_path / "model", tiny_model["datalist"], tmp_path / "masks", device="cuda")
+    assert failed.empty and len(preds) == 6
