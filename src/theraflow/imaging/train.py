@@ -259,8 +259,9 @@ def train(datalist: str | os.PathLike | pd.DataFrame, out_dir: str | os.PathLike
     callbacks = [make_history_callback(out / "history.tsv")]
     from pytorch_lightning.callbacks import ModelCheckpoint
 
+    # saved at the end of every training epoch, whatever the validation interval
     last_cb = ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, every_n_epochs=1,
-                              enable_version_counter=False)
+                              save_on_train_epoch_end=True, enable_version_counter=False)
     callbacks.append(last_cb)
     best_cb = None
     if t["select"] == "best" and do_val:

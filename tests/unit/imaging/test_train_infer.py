@@ -119,3 +119,10 @@ def test_mixed_precision_on_gpu(tiny_model, tmp_path):
     assert record["precision"] == "16-mixed" and "CPU" not in record["device"]
     preds, failed = imaging.segment(tmp_path / "model", tiny_model["datalist"], tmp_path / "masks", device="cuda")
     assert failed.empty and len(preds) == 6
+
+
+def test_checkpoint_every_epoch_even_between_validations(tiny_model, tmp_path):
+    imaging.train(tiny_model["datalist"], tmp_path / "model", model_config=TINY_MODEL, cache_dir=tiny_model["cache"],
+                  split={"val_count": 2}, overrides={"train.max_epochs": 1, "train.val_every": 5},
+                  progress_bar=False)
+    assert (tmp_path / "model" / "checkpoints" / "last.ckpt").is_file()
