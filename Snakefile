@@ -15,6 +15,7 @@ if not config:
 
 include: "pipelines/rules/common.smk"
 include: "pipelines/rules/chem.smk"
+include: "pipelines/rules/dti.smk"
 include: "pipelines/rules/imaging.smk"
 
 

@@ -8,6 +8,7 @@ from snakemake.utils import validate
 validate(config, "../schemas/config.schema.yaml", set_default=True)
 
 RESULTS = config["results"]
+DTI = config["dti"]
 LOGS = "logs"
 BENCH = "logs/benchmarks"
 STORE = config["store"]
@@ -16,6 +17,10 @@ STORE = config["store"]
 wildcard_constraints:
     lib="[A-Za-z][A-Za-z0-9_-]*",
     shard="[0-9]{4}",
+    ds="[A-Za-z][A-Za-z0-9_-]*",
+    split="[A-Za-z][A-Za-z0-9_-]*",
+    model="[A-Za-z][A-Za-z0-9_-]*",
+    seed="[0-9]+",
 
 
 def _placeholders():
@@ -75,8 +80,94 @@ def featurize_args():
     return " ".join(shlex.quote(a) for a in args)
 
 
+def model_config_path(wildcards):
+    """models/<name>/config.yaml of the working directory (your own models) or of theraflow."""
+    local = f"models/{wildcards.model}/config.yaml"
+    return local if os.path.exists(local) else f"{workflow.basedir}/models/{wildcards.model}/config.yaml"
+
+
+def dti_split_names():
+    return [sp.get("name", sp["kind"]) for sp in DTI["splits"]]
+
+
+def dti_split(name):
+    for sp in DTI["splits"]:
+        if sp.get("name", sp["kind"]) == name:
+            return sp
+    raise ValueError(f"no split named {name!r} in config dti.splits")
+
+
+def dti_seeds(split_name):
+    seeds = dti_split(split_name)["seeds"]
+    return DTI["seeds"] if seeds is None else seeds
+
+
+def dti_metrics_files(ds):
+    return [
+        f"{RESULTS}/dti/{ds}/{split}/{model}/seed{seed}/metrics.json"
+        for split in dti_split_names()
+        for model in DTI["models"]
+        for seed in dti_seeds(split)
+    ]
+
+
+def dti_dataset(ds):
+    return DTI["datasets"][ds]
+
+
+def dti_source_path(ds):
+    d = dti_dataset(ds)
+    if d["download"]:
+        return d["path"] or f"data/raw/{ds}"
+    return expand_path(d["path"]) if d["path"] else ""
+
+
+def dti_dataset_inputs(wildcards):
+    d = dti_dataset(wildcards.ds)
+    return [f"{dti_source_path(wildcards.ds)}/download.json"] if d["download"] else []
+
+
+def dti_dataset_args(ds):
+    d = dti_dataset(ds)
+    args = ["--source", d["source"], "--dataset", d["dataset"], "--ligands", d["ligands"]]
+    if dti_source_path(ds):
+        args.extend(["--path", dti_source_path(ds)])
+    for field, column in sorted(d["columns"].items()):
+        args.extend(["--column", f"{field}={column}"])
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def dti_split_args(name):
+    sp = dti_split(name)
+    args = ["--kind", sp["kind"], "--name", name, "--seed", str(sp["seed"]), "--test-frac", str(sp["test_frac"]),
+            "--valid-frac", str(sp["valid_frac"])]
+    if sp["valid_fold"] is not None:
+        args.extend(["--valid-fold", str(sp["valid_fold"])])
+    return " ".join(args)
+
+
+# Each DTI data set's drugs go through the chemistry stages as a molecule set of their own.
+for _ds in DTI["datasets"]:
+    config["molecules"].setdefault(
+        f"dti_{_ds}",
+        {
+            "path": f"{RESULTS}/dti/{_ds}/drugs.csv",
+            "format": "csv",
+            "shards": 1,
+            "smiles_column": "smiles",
+            "id_column": "id",
+            "sdf_id_property": None,
+        },
+    )
+
+
 def all_targets():
     targets = []
+    for ds in DTI["datasets"]:
+        if DTI["splits"] and DTI["models"]:
+            targets.extend([f"{RESULTS}/dti/{ds}/metrics.tsv", f"{RESULTS}/dti/{ds}/metrics.png"])
+        else:
+            targets.append(f"{RESULTS}/dti/{ds}/dataset.json")
     for lib in config["molecules"]:
         targets.extend(
             [
@@ -108,10 +199,7 @@ IMG_THREADS = IMAGING["threads"]
 IMG_GPUS = IMAGING["gpus"]
 
 
-wildcard_constraints:
-    ds="[A-Za-z][A-Za-z0-9_-]*",
-
-
+# the {ds} wildcard is constrained at the top of this file (shared with the dti rules)
 def imaging_set(ds):
     return IMAGING["datasets"][ds]
 

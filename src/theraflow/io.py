@@ -19,11 +19,11 @@ from typing import IO, Any, Iterator
 
 import pandas as pd
 
+from theraflow.errors import InputError
+
+__all__ = ["InputError", "atomic_write", "read_table", "write_table", "write_json", "sha256_file", "safe_name"]
+
 TABLE_SUFFIXES = (".parquet", ".csv", ".tsv", ".csv.gz", ".tsv.gz")
-
-
-class InputError(ValueError):
-    """Bad user input: the message names the file, the record and what was expected."""
 
 
 def fsync_dir(path: Path) -> None:

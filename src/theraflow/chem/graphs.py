@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 import numpy as np
-import torch
 
-_TORCH_DTYPES = {"float32": torch.float32, "int64": torch.long}
+
+def _torch_dtype(name: str):
+    import torch
+
+    return {"float32": torch.float32, "int64": torch.long}[name]
 
 
 def ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -160,13 +163,18 @@ class GraphSet:
         )
 
     # --------------------------------------------------------------- PyG views
-    def _x_tensor(self, x: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(x)).to(_TORCH_DTYPES[self.x_dtype])
+    def _x_tensor(self, x: np.ndarray):
+        import torch
 
-    def _e_tensor(self, e: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(e)).to(_TORCH_DTYPES[self.edge_attr_dtype])
+        return torch.from_numpy(np.ascontiguousarray(x)).to(_torch_dtype(self.x_dtype))
+
+    def _e_tensor(self, e: np.ndarray):
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(e)).to(_torch_dtype(self.edge_attr_dtype))
 
     def __getitem__(self, i: int):
+        import torch
         from torch_geometric.data import Data
 
         if i < 0:
@@ -194,6 +202,7 @@ class GraphSet:
         models use (x, edge_index, edge_attr, batch, ptr), built without per-graph
         objects.
         """
+        import torch
         from torch_geometric.data import Batch
 
         sub = self if idx is None else self.take(idx)

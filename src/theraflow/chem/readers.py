@@ -189,7 +189,7 @@ def _read_table(path: Path, fmt: str, col: _Collector, smiles_column: str, id_co
         import io
 
         try:
-            df = pd.read_csv(io.BytesIO(data), sep="\t" if fmt == "tsv" else ",", dtype=str,
+            df = pd.read_csv(io.BytesIO(data), sep="\t" if fmt == "tsv" else ",", dtype=object,
                              keep_default_na=False, encoding="utf-8", encoding_errors="surrogateescape")
         except pd.errors.ParserError as exc:
             raise InputError(f"{path}: not a valid {fmt.upper()} table ({exc})") from None

@@ -40,6 +40,7 @@ from safetensors import safe_open
 from safetensors.numpy import save as st_save
 
 from theraflow.chem.graphs import GraphSet
+from theraflow.errors import StoreError
 from theraflow.io import atomic_write, fsync_dir, sha256_file, write_json
 
 log = logging.getLogger(__name__)
@@ -48,10 +49,6 @@ FORMAT = "theraflow-feature-pack-1"
 KEY_BYTES = 16
 MAX_PACK_GRAPHS = 50_000
 _ARRAYS = ("keys", "x", "edge_index", "edge_attr", "x_ptr", "e_ptr")
-
-
-class StoreError(RuntimeError):
-    """The store directory cannot be used (read-only, full, not a store)."""
 
 
 def featurizer_id(identity: dict) -> str:

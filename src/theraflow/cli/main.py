@@ -8,14 +8,11 @@ import sys
 from importlib import import_module
 
 from theraflow import __version__
+from theraflow.errors import TheraflowError, UserError  # noqa: F401  (UserError re-exported)
 
 # One module per subcommand; each defines register(subparsers) and run(args).
-SUBCOMMANDS = ("standardize", "featurize", "gather", "store", "summary")
+SUBCOMMANDS = ("standardize", "featurize", "gather", "store", "summary", "dti", "download")
 SUBCOMMANDS += ("seg",)  # imaging: theraflow.cli.seg
-
-
-class UserError(Exception):
-    """An error the user can fix; printed without a traceback."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,12 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     from theraflow.progress import set_progress
 
     set_progress(args.progress)
-    from theraflow.chem.store import StoreError
-    from theraflow.io import InputError
-
     try:
         return int(args.func(args) or 0)
-    except (UserError, InputError, StoreError, FileNotFoundError, PermissionError) as exc:
+    except (TheraflowError, FileNotFoundError, PermissionError) as exc:
         print(f"theraflow {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except ValueError as exc:  # bad option values and configs

@@ -14,7 +14,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from theraflow.chem.shards import format_summary, load_summary
-    from theraflow.cli.main import UserError
+    from theraflow.errors import UserError
 
     files: list[Path] = []
     for p in map(Path, args.paths):

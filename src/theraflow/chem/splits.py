@@ -1,0 +1,253 @@
+"""Train/validation/test splits of pair tables, saved with a manifest and a leakage audit.
+
+Kinds (``make_split``):
+
+- ``setting1``: DeepDTA's given folds. Test is the test fold; validation is carved from
+  the train folds (a random ``valid_frac`` of them, or one whole fold with
+  ``valid_fold``), never from the test fold.
+- ``random``: pairs shuffled into test / valid / train.
+- ``cold_drug``: drugs (grouped by standardized structure) never seen in training appear
+  in valid/test.
+- ``cold_target``: targets grouped by *sequence*, so two ids with one sequence stay in one
+  part (Davis lists 442 targets but 379 distinct sequences).
+- ``cold_both``: a ``test_frac``/``valid_frac`` share of drugs *and* of targets is held
+  out; test pairs join held-out drugs with held-out targets; pairs joining a held-out
+  entity with a training one are left out ("unused").
+- ``scaffold``: Bemis–Murcko scaffold groups, largest groups to train (DeepChem's rule),
+  the rarest scaffolds to test.
+
+Every split is saved as ``<name>.parquet`` (pair_id, part), ``<name>.manifest.json``
+(kind, parameters, counts, checksum of the pair table) and ``<name>.audit.json``:
+drugs, targets, sequences and scaffolds shared across parts, and the nearest-neighbour
+Tanimoto similarity (Morgan radius 2, 2048 bits) of valid/test drugs to training drugs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from theraflow.io import write_json, write_table
+
+log = logging.getLogger(__name__)
+
+KINDS = ("setting1", "random", "cold_drug", "cold_target", "cold_both", "scaffold")
+PARTS = ("train", "valid", "test")
+
+
+def pairs_checksum(pairs: pd.DataFrame) -> str:
+    cols = [c for c in ("drug_id", "smiles", "target_id", "sequence", "label") if c in pairs]
+    h = hashlib.sha256()
+    h.update(pd.util.hash_pandas_object(pairs[cols], index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def scaffold_of(smiles: str) -> str:
+    from rdkit import Chem, rdBase
+    from rdkit.Chem.Scaffolds import MurckoScaffold
+
+    with rdBase.BlockLogs():
+        mol = Chem.MolFromSmiles(smiles)
+    if mol is None:
+        return f"unparsable:{smiles}"
+    return MurckoScaffold.MurckoScaffoldSmiles(mol=mol)
+
+
+def _group_assign(groups: pd.Series, test_frac: float, valid_frac: float, rng) -> pd.Series:
+    """Assign whole groups to test/valid/train by pair counts, in random group order."""
+    sizes = groups.value_counts()
+    order = rng.permutation(sizes.index.to_numpy())
+    total = len(groups)
+    part_of: dict = {}
+    n_test = n_valid = 0
+    for g in order:
+        if n_test < test_frac * total:
+            part_of[g] = "test"
+            n_test += sizes[g]
+        elif n_valid < valid_frac * total:
+            part_of[g] = "valid"
+            n_valid += sizes[g]
+        else:
+            part_of[g] = "train"
+    return groups.map(part_of)
+
+
+def _entity_assign(entities: Sequence, test_frac: float, valid_frac: float, rng) -> dict:
+    ents = rng.permutation(np.asarray(sorted(set(entities)), dtype=object))
+    n = len(ents)
+    n_test = max(1, int(round(test_frac * n)))
+    n_valid = max(1, int(round(valid_frac * n))) if valid_frac > 0 else 0
+    out = {e: "test" for e in ents[:n_test]}
+    out.update({e: "valid" for e in ents[n_test : n_test + n_valid]})
+    out.update({e: "train" for e in ents[n_test + n_valid :]})
+    return out
+
+
+def make_split(pairs: pd.DataFrame, kind: str, *, seed: int = 0, test_frac: float = 0.1,
+               valid_frac: float = 0.1, folds: tuple[list[list[int]], list[int]] | None = None,
+               valid_fold: int | None = None) -> pd.Series:
+    """The part ("train", "valid", "test" or "unused") of every pair, as a Series."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown split kind {kind!r}; expected one of {', '.join(KINDS)}")
+    rng = np.random.default_rng(seed)
+    n = len(pairs)
+    part = pd.Series("train", index=pairs.index, dtype=object)
+    if kind == "setting1":
+        if folds is None or "pair_index" not in pairs:
+            raise ValueError("setting1 needs DeepDTA folds and a pair table with pair_index")
+        train_folds, test_fold = folds
+        pos = pd.Series(np.arange(n), index=pairs["pair_index"].to_numpy())
+        part[:] = "unused"
+        part.iloc[pos.loc[test_fold].to_numpy()] = "test"
+        train_pos = pos.loc[[i for f in train_folds for i in f]].to_numpy()
+        part.iloc[train_pos] = "train"
+        if valid_fold is not None:
+            part.iloc[pos.loc[train_folds[valid_fold]].to_numpy()] = "valid"
+        else:
+            chosen = rng.choice(train_pos, size=int(round(valid_frac * len(train_pos))), replace=False)
+            part.iloc[chosen] = "valid"
+    elif kind == "random":
+        perm = rng.permutation(n)
+        n_test, n_valid = int(round(test_frac * n)), int(round(valid_frac * n))
+        part.iloc[perm[:n_test]] = "test"
+        part.iloc[perm[n_test : n_test + n_valid]] = "valid"
+    elif kind == "cold_drug":
+        part[:] = _group_assign(pairs["smiles"], test_frac, valid_frac, rng).to_numpy()
+    elif kind == "cold_target":
+        key = pairs["sequence"].where(pairs["sequence"].astype(bool), "id:" + pairs["target_id"])
+        part[:] = _group_assign(key, test_frac, valid_frac, rng).to_numpy()
+    elif kind == "cold_both":
+        dpart = pairs["smiles"].map(_entity_assign(pairs["smiles"], test_frac, valid_frac, rng))
+        key = pairs["sequence"].where(pairs["sequence"].astype(bool), "id:" + pairs["target_id"])
+        tpart = key.map(_entity_assign(key, test_frac, valid_frac, rng))
+        part[:] = np.where(dpart.to_numpy() == tpart.to_numpy(), dpart.to_numpy(), "unused")
+    elif kind == "scaffold":
+        scaffolds = pairs["smiles"].map({s: scaffold_of(s) for s in pairs["smiles"].unique()})
+        sizes = scaffolds.value_counts()
+        # DeepChem's ScaffoldSplitter: biggest scaffold sets first into train, then valid, then test
+        order = sorted(sizes.index, key=lambda s: (-sizes[s], s))
+        train_cut, valid_cut = (1 - test_frac - valid_frac) * n, (1 - test_frac) * n
+        part_of, filled = {}, 0
+        for s in order:
+            if filled + sizes[s] <= train_cut:
+                part_of[s] = "train"
+            elif filled + sizes[s] <= valid_cut:
+                part_of[s] = "valid"
+            else:
+                part_of[s] = "test"
+            filled += sizes[s]
+        part[:] = scaffolds.map(part_of).to_numpy()
+    counts = part.value_counts().to_dict()
+    log.info("split %s: %s", kind, ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    if counts.get("train", 0) == 0 or counts.get("test", 0) == 0:
+        raise ValueError(f"split {kind!r} left no training or no test pairs ({counts}); "
+                         "the data set is too small for these fractions")
+    return part
+
+
+def _fingerprints(smiles: Sequence[str]):
+    from rdkit import Chem, rdBase
+    from rdkit.Chem import rdFingerprintGenerator
+
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
+    with rdBase.BlockLogs():
+        mols = [Chem.MolFromSmiles(s) for s in smiles]
+    return [gen.GetFingerprint(m) if m is not None else None for m in mols]
+
+
+def nearest_neighbour_similarity(query: Sequence[str], reference: Sequence[str]) -> np.ndarray:
+    """Max Tanimoto similarity (Morgan r=2, 2048 bits) of each query SMILES to the reference."""
+    from rdkit import DataStructs
+
+    ref = [f for f in _fingerprints(reference) if f is not None]
+    out = np.full(len(query), np.nan)
+    if not ref:
+        return out
+    for i, fp in enumerate(_fingerprints(query)):
+        if fp is not None:
+            out[i] = max(DataStructs.BulkTanimotoSimilarity(fp, ref))
+    return out
+
+
+def _distribution(values: np.ndarray) -> dict:
+    v = values[~np.isnan(values)]
+    if len(v) == 0:
+        return {"n": 0}
+    q = np.quantile(v, [0, 0.05, 0.25, 0.5, 0.75, 0.95, 1])
+    hist, edges = np.histogram(v, bins=np.linspace(0, 1, 11))
+    return {"n": int(len(v)), "min": q[0], "p05": q[1], "p25": q[2], "median": q[3], "p75": q[4],
+            "p95": q[5], "max": q[6], "mean": float(v.mean()), "fraction_identical": float(np.mean(v >= 0.999)),
+            "histogram": {"edges": [round(e, 2) for e in edges], "counts": hist.tolist()}}
+
+
+def audit_split(pairs: pd.DataFrame, part: pd.Series) -> dict:
+    """What the parts share: entities, identical sequences, scaffolds, and drug similarity."""
+    parts = {p: pairs[part == p] for p in PARTS}
+    scaffold = {s: scaffold_of(s) for s in pairs["smiles"].unique()}
+    sets = {
+        "drugs": {p: set(df["drug_id"]) for p, df in parts.items()},
+        "drug_structures": {p: set(df["smiles"]) for p, df in parts.items()},
+        "targets": {p: set(df["target_id"]) for p, df in parts.items()},
+        "sequences": {p: set(s for s in df["sequence"] if s) for p, df in parts.items()},
+        "scaffolds": {p: {scaffold[s] for s in df["smiles"]} for p, df in parts.items()},
+    }
+    audit: dict = {"pairs": {p: int(len(df)) for p, df in parts.items()},
+                   "unused_pairs": int((part == "unused").sum())}
+    for name, by_part in sets.items():
+        audit[name] = {"count": {p: len(v) for p, v in by_part.items()},
+                       "shared": {f"{a}&{b}": len(by_part[a] & by_part[b])
+                                  for a, b in (("train", "valid"), ("train", "test"), ("valid", "test"))}}
+    # identical sequences under different target ids in different parts
+    seq_ids = pairs[pairs["sequence"].astype(bool)].groupby("sequence")["target_id"].unique()
+    id_part = {p: set(df["target_id"]) for p, df in parts.items()}
+    cross = 0
+    for ids in seq_ids:
+        if len(ids) > 1:
+            in_parts = {p for p in PARTS for i in ids if i in id_part[p]}
+            cross += len(in_parts) > 1
+    audit["sequences"]["identical_across_parts_under_other_ids"] = int(cross)
+    train_drugs = sorted(sets["drug_structures"]["train"])
+    for p in ("valid", "test"):
+        q = sorted(sets["drug_structures"][p])
+        audit[f"nn_tanimoto_{p}_to_train"] = _distribution(nearest_neighbour_similarity(q, train_drugs))
+    return audit
+
+
+def save_split(pairs: pd.DataFrame, part: pd.Series, outdir: str | Path, name: str, *, kind: str,
+               params: dict, audit: bool = True) -> dict:
+    """Write ``name``.parquet, .manifest.json and .audit.json under ``outdir``; return the manifest."""
+    outdir = Path(outdir)
+    table = pd.DataFrame({"pair_id": pairs["pair_id"].to_numpy() if "pair_id" in pairs else np.arange(len(pairs)),
+                          "part": part.to_numpy()})
+    write_table(table, outdir / f"{name}.parquet")
+    manifest = {"name": name, "kind": kind, "params": params, "pairs_sha256": pairs_checksum(pairs),
+                "counts": {k: int(v) for k, v in part.value_counts().sort_index().items()}}
+    write_json(outdir / f"{name}.manifest.json", manifest)
+    if audit:
+        write_json(outdir / f"{name}.audit.json", audit_split(pairs, part))
+    return manifest
+
+
+def load_split(path: str | Path, pairs: pd.DataFrame) -> pd.Series:
+    """The part of each pair from a saved split, checked against the pair table."""
+    from theraflow.errors import InputError
+    from theraflow.io import read_json
+
+    path = Path(path)
+    table = pd.read_parquet(path)
+    manifest_path = path.with_name(path.name.replace(".parquet", ".manifest.json"))
+    if manifest_path.exists():
+        manifest = read_json(manifest_path)
+        if manifest.get("pairs_sha256") != pairs_checksum(pairs):
+            raise InputError(f"{path}: this split was made for a different pair table (checksum differs)")
+    ids = pairs["pair_id"] if "pair_id" in pairs else pd.Series(np.arange(len(pairs)))
+    mapping = dict(zip(table["pair_id"], table["part"]))
+    part = ids.map(mapping)
+    if part.isna().any():
+        raise InputError(f"{path}: {int(part.isna().sum())} pairs have no part in this split")
+    return pd.Series(part.to_numpy(dtype=object), index=pairs.index, dtype=object)

@@ -1,0 +1,110 @@
+"""theraflow dti: drug–target interaction stages (dataset, split, train, evaluate, table)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub) -> None:
+    p = sub.add_parser("dti", help="drug–target interaction models: dataset | split | train | evaluate | table",
+                       description=__doc__)
+    ss = p.add_subparsers(dest="dti_command", metavar="STAGE", required=True)
+
+    d = ss.add_parser("dataset", help="load a pair data set into pairs.parquet + drugs.csv")
+    d.add_argument("--source", choices=["deepdta", "table", "rdkit_demo"], required=True)
+    d.add_argument("--path", help="DeepDTA directory or pair table")
+    d.add_argument("--dataset", default="davis", choices=["davis", "kiba"], help="DeepDTA label convention")
+    d.add_argument("--ligands", default="can", choices=["can", "iso"], help="DeepDTA ligand file")
+    d.add_argument("--column", action="append", metavar="FIELD=NAME", default=[],
+                   help="pair table column names: drug_id, smiles, target_id, sequence, label")
+    d.add_argument("--outdir", required=True)
+
+    s = ss.add_parser("split", help="make one split with manifest and leakage audit")
+    s.add_argument("--pairs", required=True)
+    s.add_argument("--folds", help="folds.json written by `dti dataset` (for setting1)")
+    s.add_argument("--kind", required=True,
+                   choices=["setting1", "random", "cold_drug", "cold_target", "cold_both", "scaffold"])
+    s.add_argument("--name", help="split name (default: the kind)")
+    s.add_argument("--outdir", required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--test-frac", type=float, default=0.1)
+    s.add_argument("--valid-frac", type=float, default=0.1)
+    s.add_argument("--valid-fold", type=int, default=None, help="setting1: use this train fold as validation")
+
+    t = ss.add_parser("train", help="train a model on a split (PyTorch Lightning)")
+    t.add_argument("--pairs", required=True)
+    t.add_argument("--split", required=True)
+    t.add_argument("--molecules", required=True, help="standardized drugs (molecules.parquet of the chem stages)")
+    t.add_argument("--store", required=True)
+    t.add_argument("--model-config", required=True, help="models/<name>/config.yaml")
+    t.add_argument("--outdir", required=True)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--max-minutes", type=float)
+    t.add_argument("--max-epochs", type=int)
+    t.add_argument("--threads", type=int)
+    t.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
+
+    e = ss.add_parser("evaluate", help="predictions, metrics with bootstrap intervals, scatter plot")
+    e.add_argument("--model", required=True, help="trained model directory")
+    e.add_argument("--pairs", required=True)
+    e.add_argument("--split", required=True)
+    e.add_argument("--molecules", required=True)
+    e.add_argument("--store", required=True)
+    e.add_argument("--outdir", required=True)
+    e.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (0: none)")
+    e.add_argument("--binary-threshold", type=float, help="also report AUROC/AUPRC with labels >= this active")
+
+    tb = ss.add_parser("table", help="metrics table (per run and mean ± sd over seeds) and plot")
+    tb.add_argument("metrics", nargs="+", help="metrics.json files")
+    tb.add_argument("-o", "--output", required=True, help="metrics.tsv")
+    tb.add_argument("--plot", help="PNG of test metrics per split and model")
+    p.set_defaults(func=run)
+
+
+def _columns(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--column expects FIELD=NAME, got {item!r}")
+        k, v = item.split("=", 1)
+        if k not in ("drug_id", "smiles", "target_id", "sequence", "label"):
+            raise ValueError(f"--column: unknown field {k!r}")
+        out[k] = v
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from theraflow.dti import stages
+
+    cmd = args.dti_command
+    if cmd == "dataset":
+        cfg = {"source": args.source, "path": args.path, "dataset": args.dataset, "ligands": args.ligands,
+               "columns": _columns(args.column)}
+        if args.source != "rdkit_demo" and not args.path:
+            raise ValueError("--path is required for this source")
+        info = stages.prepare_dataset(cfg, args.outdir)
+        print(f"{info['pairs']} pairs, {info['drugs']} drugs, {info['targets']} targets")
+    elif cmd == "split":
+        m = stages.split_stage(args.pairs, args.folds, args.kind, args.outdir, name=args.name, seed=args.seed,
+                               test_frac=args.test_frac, valid_frac=args.valid_frac, valid_fold=args.valid_fold)
+        print(f"split {m['name']}: {m['counts']}")
+    elif cmd == "train":
+        from theraflow.progress import _enabled
+
+        meta = stages.train_stage(pairs_path=args.pairs, split_path=args.split, molecules_path=args.molecules,
+                                  store=args.store, model_config=args.model_config, outdir=args.outdir,
+                                  seed=args.seed, max_minutes=args.max_minutes, max_epochs=args.max_epochs,
+                                  threads=args.threads, progress=_enabled, resume=not args.no_resume)
+        print(f"trained {meta['epochs_trained']} epochs in {meta['train_seconds']} s; "
+              f"best validation MSE {meta['best_epoch_val_mse']}")
+    elif cmd == "evaluate":
+        res = stages.evaluate_stage(model_dir=args.model, pairs_path=args.pairs, split_path=args.split,
+                                    molecules_path=args.molecules, store=args.store, outdir=args.outdir,
+                                    n_boot=args.bootstrap, binary_threshold=args.binary_threshold)
+        for part, r in res["parts"].items():
+            m = r["metrics"]
+            print(f"{part}: CI {m['ci']:.3f}  MSE {m['mse']:.3f}  Pearson {m['pearson']:.3f}  (n={m['n']})")
+    elif cmd == "table":
+        summary = stages.metrics_table(args.metrics, args.output, args.plot)
+        print(summary.to_string(index=False))
+    return 0

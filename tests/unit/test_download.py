@@ -1,0 +1,76 @@
+"""Download rule: served from 127.0.0.1 (no network), sha256-checked, mirror first, TOFU."""
+
+import functools
+import http.server
+import shutil
+import threading
+
+import pytest
+
+from theraflow.download import SOURCES, Source, fetch
+from theraflow.errors import InputError, UserError
+
+
+@pytest.fixture()
+def serve():
+    servers = []
+
+    def start(directory):
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+        handler.log_message = lambda *a, **k: None
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        servers.append(srv)
+        return f"http://127.0.0.1:{srv.server_address[1]}/"
+
+    yield start
+    for srv in servers:
+        srv.shutdown()
+
+
+@pytest.mark.shared_data
+def test_davis_from_a_local_http_server(tmp_path, serve, shared_data):
+    url = serve(shared_data / "davis")
+    report = fetch("davis", tmp_path / "davis", base_url=url)
+    assert sorted(report["downloaded"]) == sorted(SOURCES["davis"].files)
+    again = fetch("davis", tmp_path / "davis", base_url=url)
+    assert again["downloaded"] == [] and len(again["present"]) == 6
+    from theraflow.chem.datasets import load_deepdta
+
+    assert len(load_deepdta(tmp_path / "davis")) == 30056
+
+
+@pytest.mark.shared_data
+def test_mirror_is_used_before_the_network(tmp_path, shared_data):
+    report = fetch("davis", tmp_path / "d", mirror=shared_data / "davis", base_url="http://127.0.0.1:9/")
+    assert len(report["from_mirror"]) == 6 and report["downloaded"] == []
+
+
+def test_checksum_mismatch_is_refused_and_nothing_saved(tmp_path, serve):
+    (tmp_path / "srv").mkdir()
+    (tmp_path / "srv" / "a.txt").write_text("tampered")
+    src = Source("t", serve(tmp_path / "srv"), {"a.txt": "0" * 64})
+    with pytest.raises(InputError, match="does not match the recorded"):
+        fetch(src, tmp_path / "dest")
+    assert not (tmp_path / "dest" / "a.txt").exists()
+
+
+def test_unrecorded_checksums_need_trust_on_first_use(tmp_path, serve):
+    (tmp_path / "srv").mkdir()
+    (tmp_path / "srv" / "a.txt").write_text("v1")
+    src = Source("t", serve(tmp_path / "srv"), {"a.txt": None})
+    with pytest.raises(UserError, match="refusing an unverified download"):
+        fetch(src, tmp_path / "dest")
+    fetch(src, tmp_path / "dest", trust_on_first_use=True)
+    assert "a.txt" in (tmp_path / "dest" / "SHA256SUMS").read_text()
+    (tmp_path / "dest" / "a.txt").unlink()
+    (tmp_path / "srv" / "a.txt").write_text("v2 changed upstream")
+    with pytest.raises(InputError, match="does not match"):
+        fetch(src, tmp_path / "dest", trust_on_first_use=True)
+
+
+def test_unreachable_server_is_a_clear_error(tmp_path):
+    src = Source("t", "http://127.0.0.1:9/", {"a.txt": "0" * 64})
+    with pytest.raises(UserError, match="download failed"):
+        fetch(src, tmp_path / "d", timeout=2)
+    assert shutil.which("theraflow")
