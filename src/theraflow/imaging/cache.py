@@ -29,7 +29,7 @@ from monai.data import PersistentDataset
 from monai.utils import convert_to_tensor
 
 from theraflow.imaging.transforms import Spec, build, spec_key
-from theraflow.io import atomic_write, write_json
+from theraflow.io import InputError, atomic_write, write_json
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +89,13 @@ class ContentCache(PersistentDataset):
             except Exception as exc:  # truncated by a crash elsewhere, or written by another version
                 log.warning("%s: unreadable cache entry (%s); recomputing", path, exc)
                 path.unlink(missing_ok=True)
-        out = convert_to_tensor(self._pre_transform(deepcopy(item_transformed)), convert_numeric=False,
-                                track_meta=False)
+        try:
+            out = self._pre_transform(deepcopy(item_transformed))
+        except Exception as exc:  # a file that changed or vanished since the datalist checked it
+            cause = exc.__cause__ or exc
+            raise InputError(f"case {item_transformed.get('id', '?')}: cannot be preprocessed "
+                             f"({item_transformed.get('image')}: {type(cause).__name__}: {cause})") from exc
+        out = convert_to_tensor(out, convert_numeric=False, track_meta=False)
         with atomic_write(path, "wb") as fh:
             torch.save(out, fh)
         self.misses += 1

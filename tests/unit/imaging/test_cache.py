@@ -75,3 +75,14 @@ def test_spec_key_is_stable_across_processes():
             "print(spec_key(preprocess_spec({'orientation': 'RAS', 'spacing': [1, 1, 2], 'intensity': 'zscore'})))")
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert other == spec_key(spec)
+
+
+def test_vanished_file_names_the_case(datalist, tmp_path):
+    from theraflow.io import InputError
+
+    gone = datalist.copy()
+    gone.loc[0, "image"] = str(tmp_path / "missing.nii.gz")
+    gone.loc[0, "image_sha256"] = "1" * 64
+    ds = ContentCache(items(gone), preprocess_spec({"orientation": "RAS"}), tmp_path / "c")
+    with pytest.raises(InputError, match="case case_00: cannot be preprocessed .*missing.nii.gz"):
+        ds[0]
