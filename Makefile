@@ -17,7 +17,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.theraflow-installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv demo test bench lint clean-results
+.PHONY: venv demo test bench bench-seg lint clean-results
 
 venv: $(STAMP)
 
@@ -39,6 +39,11 @@ test: venv
 
 bench: venv
 	$(BIN)/python benchmarks/featurize.py
+
+# imaging: trains on ../shared/data/hippocampus (about an hour on 2 CPU cores), writes
+# benchmarks/results/seg_hippocampus.json and keeps the model in resources/models/seg_hippocampus
+bench-seg: venv
+	$(BIN)/python benchmarks/seg_hippocampus.py --threads 1
 
 lint: venv
 	$(BIN)/ruff check src tests benchmarks

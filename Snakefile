@@ -17,6 +17,7 @@ include: "pipelines/rules/common.smk"
 include: "pipelines/rules/chem.smk"
 include: "pipelines/rules/dti.smk"
 include: "pipelines/rules/score.smk"
+include: "pipelines/rules/imaging.smk"
 
 
 rule all:

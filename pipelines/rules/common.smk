@@ -255,6 +255,7 @@ def all_targets():
                 f"{RESULTS}/chem/{lib}/summary.json",
             ]
         )
+    targets.extend(imaging_targets())  # imaging (defined at the end of this file)
     return targets
 
 
@@ -267,3 +268,74 @@ def shard_files(*kinds):
         ]
 
     return files
+
+
+# ---- imaging (theraflow seg): helpers for pipelines/rules/imaging.smk ---------------------------
+IMAGING = config["imaging"]
+IMG_CACHE = IMAGING["cache"]
+IMG_DATA = IMAGING["data"]
+IMG_THREADS = IMAGING["threads"]
+IMG_GPUS = IMAGING["gpus"]
+
+
+# the {ds} wildcard is constrained at the top of this file (shared with the dti rules)
+def imaging_set(ds):
+    return IMAGING["datasets"][ds]
+
+
+def imaging_inputs(wildcards):
+    """Input files of a dataset's datalist: generated, downloaded, a folder pair or a CSV."""
+    d = imaging_set(wildcards.ds)
+    if d["source"] == "synthetic":
+        return {"images": f"{IMG_DATA}/{wildcards.ds}/images", "labels": f"{IMG_DATA}/{wildcards.ds}/labels"}
+    if d["source"] == "msd":
+        return {"images": f"{IMG_DATA}/{wildcards.ds}/msd/images", "labels": f"{IMG_DATA}/{wildcards.ds}/msd/labels"}
+    if d["source"] == "csv":
+        return {"csv": d["csv"]}
+    out = {"images": d["images"]}
+    if d.get("labels"):
+        out["labels"] = d["labels"]
+    return out
+
+
+def datalist_source_args(ds, input):
+    args = ["--csv", input.csv] if "csv" in input.keys() else ["--images", input.images]
+    if "labels" in input.keys():
+        args.extend(["--labels", input.labels])
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def synth_args(ds):
+    s = imaging_set(ds)["synthetic"]
+    return (f"--cases {int(s['cases'])} --size {' '.join(str(int(v)) for v in s['size'])}"
+            f" --classes {int(s['classes'])} --seed {int(s['seed'])}")
+
+
+def imaging_model_config(ds):
+    """The model config file; a relative path is looked up in the working directory, then in the repository."""
+    path = imaging_set(ds)["model"]
+    path = f"{path}/config.yaml" if not path.endswith((".yaml", ".yml")) else path
+    if not os.path.isabs(path) and not os.path.exists(path):
+        shipped = os.path.join(workflow.basedir, path)
+        if os.path.exists(shipped):
+            return shipped
+    return path
+
+
+def model_overrides_args(ds):
+    items = sorted(imaging_set(ds)["overrides"].items())
+    return " ".join(f"--set {shlex.quote(f'{k}={v}')}" for k, v in items)
+
+
+def split_args(ds):
+    s = imaging_set(ds)["split"]
+    args = ["--split-mode", s["mode"], "--split-order", s["order"], "--val-fraction", str(s["val_fraction"]),
+            "--folds", str(s["folds"]), "--fold", str(s["fold"]), "--split-seed", str(s["seed"])]
+    if s.get("val_count") is not None:
+        args.extend(["--val-count", str(s["val_count"])])
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def imaging_targets():
+    return [f"{RESULTS}/imaging/{ds}/{name}" for ds in IMAGING["datasets"]
+            for name in ("report.html", "measurements.tsv")]

@@ -1,0 +1,193 @@
+"""The imaging report: one self-contained HTML file (figures embedded) plus the figures as PNG.
+
+Sections: the model and run, rejected cases, a summary per structure (and per split), the
+Dice distribution, the learning curve, the worst cases with their overlays, and the
+per-case table.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from theraflow.imaging.measure import summarize
+from theraflow.io import read_table, write_bytes, write_text
+
+
+def _read(t) -> pd.DataFrame | None:
+    if t is None:
+        return None
+    if isinstance(t, pd.DataFrame):
+        return t
+    path = Path(t)
+    if not path.exists():
+        return None
+    return read_table(path)
+
+
+def _png(fig) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def dice_figure(table: pd.DataFrame, names: list[str]) -> bytes | None:
+    """Box plot with the individual cases of Dice per structure (and per split)."""
+    cols = [f"dice_{n}" for n in names if f"dice_{n}" in table.columns]
+    if not cols or table[cols].isna().all().all():
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    splits = [s for s in ("train", "val") if "split" in table.columns and (table["split"] == s).any()] or [None]
+    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(cols) * len(splits), 3.6))
+    data, ticks, pos = [], [], []
+    rng = np.random.default_rng(0)
+    i = 0
+    for col in cols:
+        for s in splits:
+            vals = table.loc[table["split"] == s, col] if s else table[col]
+            vals = vals.dropna().astype(float).to_numpy()
+            data.append(vals)
+            pos.append(i)
+            ticks.append(col.removeprefix("dice_") + (f"\n({s}, n={len(vals)})" if s else f"\n(n={len(vals)})"))
+            ax.scatter(i + rng.uniform(-0.15, 0.15, len(vals)), vals, s=8, alpha=0.6, color="#4363d8", zorder=3)
+            i += 1
+    ax.boxplot(data, positions=pos, widths=0.5, showfliers=False)
+    ax.set_xticks(pos, ticks, fontsize=8)
+    ax.set_ylabel("Dice")
+    ax.set_ylim(max(0.0, min((d.min() for d in data if len(d)), default=0) - 0.05), 1.0)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title("Dice per case")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def curve_figure(history: pd.DataFrame) -> bytes | None:
+    if history is None or history.empty or "train_loss" not in history:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    ax.plot(history["epoch"], history["train_loss"], color="#e6194b", label="training loss (Dice+CE)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    if "val_dice" in history and history["val_dice"].notna().any():
+        ax2 = ax.twinx()
+        v = history.dropna(subset=["val_dice"])
+        ax2.plot(v["epoch"], v["val_dice"], "o-", color="#3cb44b", ms=3, label="validation Dice (mean)")
+        ax2.set_ylabel("Dice")
+        ax2.set_ylim(0, 1)
+        lines = ax.get_lines() + ax2.get_lines()
+        ax.legend(lines, [ln.get_label() for ln in lines], fontsize=8, loc="center right")
+    ax.set_title("Learning curve")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _img(data: bytes, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
+
+
+def _table_html(df: pd.DataFrame, max_rows: int = 1000) -> str:
+    return df.head(max_rows).to_html(index=False, float_format=lambda x: f"{x:.4g}", na_rep="–", border=0,
+                                      classes="t", escape=True)
+
+
+_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
+h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.8em;border-bottom:1px solid #ddd}
+table.t{border-collapse:collapse;font-size:.85em}table.t td,table.t th{padding:2px 8px;text-align:right}
+table.t tr:nth-child(even){background:#f5f5f5}table.t th{background:#eee}
+.case{margin:1em 0}.muted{color:#777;font-size:.9em}img{max-width:100%}"""
+
+
+def build_report(measurements: Any, out_html: str | os.PathLike, *, labels: dict[int, str],
+                 model: str | os.PathLike | None = None, history: Any = None, rejects: Any = None,
+                 overlays: Any = None, worst: int = 5, title: str = "theraflow segmentation report",
+                 figures_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Write the HTML report; return the summary (also embedded in the report)."""
+    table = _read(measurements)
+    if table is None:
+        raise FileNotFoundError(f"{measurements}: measurements table not found")
+    labels = {int(k): str(v) for k, v in labels.items()}
+    names = [v for k, v in labels.items() if k != 0]
+    summary = summarize(table, labels)
+    hist = _read(history)
+    rej = _read(rejects)
+    ov = _read(overlays)
+    record: dict[str, Any] = {}
+    if model is not None and (Path(model) / "model.json").exists():
+        record = json.loads((Path(model) / "model.json").read_text()).get("record", {})
+
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+             f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
+    if record:
+        keys = ["network", "parameters", "epochs", "train_cases", "val_cases", "seconds_per_epoch",
+                "train_seconds_total", "device", "precision", "selected"]
+        parts.append("<h2>Model</h2>" + _table_html(pd.DataFrame([{k: record.get(k) for k in keys}])))
+    parts.append(f"<h2>Cases</h2><p>{len(table)} cases measured"
+                 + (f", {len(rej)} rejected" if rej is not None else "") + ".</p>")
+    if rej is not None and len(rej):
+        parts.append("<p>Rejected cases and why:</p>" + _table_html(rej))
+    rows = []
+    for group in [g for g in ("val", "train", "all") if g in summary]:
+        s = summary[group]
+        for name in names:
+            row = {"cases": group, "structure": name}
+            for metric in ("dice", "hd95_mm", "volume_ml"):
+                st = s.get(f"{metric}_{name}")
+                if st:
+                    row[f"{metric} mean"] = st["mean"]
+                    row[f"{metric} median"] = st["median"]
+                    row[f"{metric} sd"] = st["sd"]
+            rows.append(row)
+    parts.append("<h2>Summary</h2>" + _table_html(pd.DataFrame(rows)))
+    figs = {}
+    dice_png = dice_figure(table, names)
+    if dice_png:
+        figs["dice_distribution.png"] = dice_png
+        parts.append("<h2>Dice distribution</h2>" + _img(dice_png, "Dice per case"))
+    curve_png = curve_figure(hist)
+    if curve_png:
+        figs["learning_curve.png"] = curve_png
+        parts.append("<h2>Learning curve</h2>" + _img(curve_png, "learning curve"))
+    if ov is not None and len(ov):
+        pngs = dict(zip(ov["id"].astype(str), ov["png"], strict=True))
+        if "dice_mean" in table.columns and table["dice_mean"].notna().any():
+            pool = table[table["split"] == "val"] if "split" in table.columns and (table["split"] == "val").any() \
+                else table
+            chosen = pool.sort_values("dice_mean").head(worst)
+            heading = f"Worst {len(chosen)} cases by mean Dice" + (" (validation)" if pool is not table else "")
+        else:
+            chosen = table.head(worst)
+            heading = f"First {len(chosen)} cases"
+        parts.append(f"<h2>{html.escape(heading)}</h2>")
+        for r in chosen.to_dict("records"):
+            png = pngs.get(str(r["id"]))
+            if png and Path(png).exists():
+                parts.append(f"<div class='case'>{_img(Path(png).read_bytes(), str(r['id']))}</div>")
+    parts.append("<h2>Per-case measurements</h2><p class='muted'>volumes in mL; HD95 in mm; Dice on the scan's "
+                 "own grid.</p>" + _table_html(table.sort_values("dice_mean") if "dice_mean" in table else table))
+    parts.append(f"<h2>Summary (JSON)</h2><pre>{html.escape(json.dumps(summary, indent=1, default=str))}</pre>")
+    parts.append("</body></html>")
+    write_text(out_html, "\n".join(parts))
+    if figures_dir is not None:
+        for name, data in figs.items():
+            write_bytes(Path(figures_dir) / name, data)
+    return summary
