@@ -186,6 +186,8 @@ def score_model_dirs():
         return SCORE["model_dirs"]
     m = SCORE["model"]
     if m is None:
+        if not SCORE["libraries"]:
+            return []  # nothing to score (a config without a score section)
         raise ValueError("score: set either score.model (trained here) or score.model_dirs")
     seeds = m.get("seeds") or DTI["seeds"]
     return [f"{RESULTS}/dti/{m['dataset']}/{m['split']}/{m['name']}/seed{s}" for s in seeds]

@@ -7,8 +7,6 @@ per-case table.
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 import json
 import os
@@ -19,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from theraflow.imaging.measure import summarize
-from theraflow.io import read_table, write_bytes, write_text
+from theraflow.io import read_table, write_bytes
+from theraflow.report.html import HtmlReport
 
 
 def _read(t) -> pd.DataFrame | None:
@@ -101,22 +100,6 @@ def curve_figure(history: pd.DataFrame) -> bytes | None:
     return _png(fig)
 
 
-def _img(data: bytes, alt: str) -> str:
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
-
-
-def _table_html(df: pd.DataFrame, max_rows: int = 1000) -> str:
-    return df.head(max_rows).to_html(index=False, float_format=lambda x: f"{x:.4g}", na_rep="–", border=0,
-                                      classes="t", escape=True)
-
-
-_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
-h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.8em;border-bottom:1px solid #ddd}
-table.t{border-collapse:collapse;font-size:.85em}table.t td,table.t th{padding:2px 8px;text-align:right}
-table.t tr:nth-child(even){background:#f5f5f5}table.t th{background:#eee}
-.case{margin:1em 0}.muted{color:#777;font-size:.9em}img{max-width:100%}"""
-
-
 def build_report(measurements: Any, out_html: str | os.PathLike, *, labels: dict[int, str],
                  model: str | os.PathLike | None = None, history: Any = None, rejects: Any = None,
                  overlays: Any = None, worst: int = 5, title: str = "theraflow segmentation report",
@@ -135,16 +118,19 @@ def build_report(measurements: Any, out_html: str | os.PathLike, *, labels: dict
     if model is not None and (Path(model) / "model.json").exists():
         record = json.loads((Path(model) / "model.json").read_text()).get("record", {})
 
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-             f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
+    rep = HtmlReport(title, f"{len(table)} cases")
+
+    def table_html(df: pd.DataFrame) -> str:
+        return HtmlReport.table(df, floatfmt="{:.4g}", max_rows=1000)
+
     if record:
         keys = ["network", "parameters", "epochs", "train_cases", "val_cases", "seconds_per_epoch",
                 "train_seconds_total", "device", "precision", "selected"]
-        parts.append("<h2>Model</h2>" + _table_html(pd.DataFrame([{k: record.get(k) for k in keys}])))
-    parts.append(f"<h2>Cases</h2><p>{len(table)} cases measured"
-                 + (f", {len(rej)} rejected" if rej is not None else "") + ".</p>")
+        rep.add_section("Model", table_html(pd.DataFrame([{k: record.get(k) for k in keys}])))
+    cases = f"<p>{len(table)} cases measured" + (f", {len(rej)} rejected" if rej is not None else "") + ".</p>"
     if rej is not None and len(rej):
-        parts.append("<p>Rejected cases and why:</p>" + _table_html(rej))
+        cases += "<p>Rejected cases and why:</p>" + table_html(rej)
+    rep.add_section("Cases", cases)
     rows = []
     for group in [g for g in ("val", "train", "all") if g in summary]:
         s = summary[group]
@@ -157,16 +143,16 @@ def build_report(measurements: Any, out_html: str | os.PathLike, *, labels: dict
                     row[f"{metric} median"] = st["median"]
                     row[f"{metric} sd"] = st["sd"]
             rows.append(row)
-    parts.append("<h2>Summary</h2>" + _table_html(pd.DataFrame(rows)))
+    rep.add_section("Summary", table_html(pd.DataFrame(rows)))
     figs = {}
     dice_png = dice_figure(table, names)
     if dice_png:
         figs["dice_distribution.png"] = dice_png
-        parts.append("<h2>Dice distribution</h2>" + _img(dice_png, "Dice per case"))
+        rep.add_section("Dice distribution", HtmlReport.png(dice_png, "Dice per case"))
     curve_png = curve_figure(hist)
     if curve_png:
         figs["learning_curve.png"] = curve_png
-        parts.append("<h2>Learning curve</h2>" + _img(curve_png, "learning curve"))
+        rep.add_section("Learning curve", HtmlReport.png(curve_png, "learning curve"))
     if ov is not None and len(ov):
         pngs = dict(zip(ov["id"].astype(str), ov["png"], strict=True))
         if "dice_mean" in table.columns and table["dice_mean"].notna().any():
@@ -177,16 +163,19 @@ def build_report(measurements: Any, out_html: str | os.PathLike, *, labels: dict
         else:
             chosen = table.head(worst)
             heading = f"First {len(chosen)} cases"
-        parts.append(f"<h2>{html.escape(heading)}</h2>")
+        shown = []
         for r in chosen.to_dict("records"):
             png = pngs.get(str(r["id"]))
             if png and Path(png).exists():
-                parts.append(f"<div class='case'>{_img(Path(png).read_bytes(), str(r['id']))}</div>")
-    parts.append("<h2>Per-case measurements</h2><p class='muted'>volumes in mL; HD95 in mm; Dice on the scan's "
-                 "own grid.</p>" + _table_html(table.sort_values("dice_mean") if "dice_mean" in table else table))
-    parts.append(f"<h2>Summary (JSON)</h2><pre>{html.escape(json.dumps(summary, indent=1, default=str))}</pre>")
-    parts.append("</body></html>")
-    write_text(out_html, "\n".join(parts))
+                dice = r.get("dice_mean")
+                caption = str(r["id"]) + (f": mean Dice {dice:.3f}" if isinstance(dice, float) and dice == dice else "")
+                shown.append(HtmlReport.png(Path(png).read_bytes(), str(r["id"]), caption))
+        rep.add_section(heading, "".join(shown))
+    rep.add_section("Per-case measurements",
+                    "<p class='muted'>volumes in mL; HD95 in mm; Dice on the scan's own grid.</p>"
+                    + table_html(table.sort_values("dice_mean") if "dice_mean" in table else table))
+    rep.add_section("Summary (JSON)", HtmlReport.pre(json.dumps(summary, indent=1, default=str)))
+    rep.write(out_html)
     if figures_dir is not None:
         for name, data in figs.items():
             write_bytes(Path(figures_dir) / name, data)
