@@ -140,7 +140,16 @@ def load_deepdta(directory: str | Path, dataset: str = "davis", ligands: str = "
     drug_ids = list(ligand_map)
     target_ids = list(protein_map)
     values = y[rows, cols]
-    label = davis_label(values) if dataset == "davis" else values.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        label = davis_label(values) if dataset == "davis" else values.astype(np.float64)
+    bad = ~np.isfinite(label)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InputError(
+            f"{d / 'Y'}: {int(bad.sum())} measured value(s) give no finite label; the first is {float(values[i]):g} at "
+            f"row {rows[i] + 1}, column {cols[i] + 1} (ligand {drug_ids[rows[i]]!r}, protein {target_ids[cols[i]]!r})"
+            + ("; Davis Kd values must be positive (nM)" if dataset == "davis" else "")
+        )
     pairs = pd.DataFrame({
         "pair_index": np.arange(len(rows), dtype=np.int64),
         "drug_id": [drug_ids[r] for r in rows],
@@ -169,7 +178,10 @@ def load_deepdta_folds(directory: str | Path, setting: int = 1) -> tuple[list[li
     train, test = out
     if not (isinstance(train, list) and all(isinstance(f, list) for f in train) and isinstance(test, list)):
         raise InputError(f"{d}: expected a list of lists (train) and a list (test) of pair positions")
-    return [[int(i) for i in f] for f in train], [int(i) for i in test]
+    try:
+        return [[int(i) for i in f] for f in train], [int(i) for i in test]
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{d}: fold files must list integer pair positions ({exc})") from None
 
 
 def load_pair_table(path: str | Path, *, drug_id: str = "drug_id", smiles: str = "smiles",
@@ -189,21 +201,37 @@ def load_pair_table(path: str | Path, *, drug_id: str = "drug_id", smiles: str =
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)}; the columns are "
                          f"{', '.join(map(str, df.columns))}")
+    if df.empty:
+        raise InputError(f"{path}: has a header but no pairs")
     out = pd.DataFrame({k: df[v] for k, v in wanted.items() if v in df.columns})
     if "sequence" not in out:
         out["sequence"] = ""
+    blank = {k: out[k].isna() | (out[k].astype(str).str.strip() == "") for k in ("drug_id", "target_id", "smiles")}
     out["drug_id"] = out["drug_id"].astype(str)
     out["target_id"] = out["target_id"].astype(str)
     out["sequence"] = out["sequence"].fillna("").astype(str)
     out["label"] = pd.to_numeric(out["label"], errors="coerce")
-    bad = out[out["label"].isna() | out["smiles"].isna() | (out["drug_id"] == "") | (out["target_id"] == "")]
+    bad = out[out["label"].isna() | blank["smiles"] | blank["drug_id"] | blank["target_id"]]
     if len(bad):
         rows = ", ".join(str(i + 2) for i in bad.index[:10])
         raise InputError(f"{path}: {len(bad)} row(s) lack a drug, target, SMILES or numeric label "
                          f"(data rows {rows}{', ...' if len(bad) > 10 else ''})")
-    conflict = out.groupby("drug_id")["smiles"].nunique()
-    if (conflict > 1).any():
-        raise InputError(f"{path}: drug id {conflict[conflict > 1].index[0]!r} has more than one SMILES")
+    inf = out[~np.isfinite(out["label"].to_numpy(dtype=np.float64))]
+    if len(inf):
+        rows = ", ".join(str(i + 2) for i in inf.index[:10])
+        raise InputError(f"{path}: {len(inf)} label(s) are not finite numbers (data rows {rows})")
+    odd = out["sequence"].str.contains(r"[^A-Za-z]", regex=True)
+    if odd.any():
+        i = int(np.argmax(odd.to_numpy()))
+        seq = out["sequence"].iat[i]
+        ch = next(c for c in seq if not c.isascii() or not c.isalpha())
+        raise InputError(f"{path}: data row {out.index[i] + 2}: the sequence of target {out['target_id'].iat[i]!r} "
+                         f"holds {ch!r}, which is not an amino acid letter")
+    for key, value, what in (("drug_id", "smiles", "SMILES"), ("target_id", "sequence", "sequence")):
+        conflict = out.groupby(key)[value].nunique()
+        if (conflict > 1).any():
+            raise InputError(f"{path}: {key.split('_')[0]} id {conflict[conflict > 1].index[0]!r} has more than "
+                             f"one {what}")
     return out[PAIR_COLUMNS].reset_index(drop=True)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from theraflow.chem.readers import REJECT_COLUMNS
-from theraflow.io import read_json, write_json, write_table
+from theraflow.io import InputError, read_json, write_json, write_table
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,10 @@ def featurize_file(input_path: str | Path, output: str | Path, rejects_path: str
 
     t0 = time.perf_counter()
     table = pd.read_parquet(input_path)
+    missing = [c for c in ("id", "record", "smiles") if c not in table.columns]
+    if missing:
+        raise InputError(f"{input_path}: no column(s) {', '.join(missing)}; expected a standardized table "
+                         f"(id, record, smiles, ...) from `theraflow standardize`")
     result = featurize(table["smiles"].tolist(), featurizer, store=store, params=params)
     ok = table.iloc[result.index]
     graphs = result.graphs

@@ -32,6 +32,8 @@ KEPT_COLUMNS = ["id", "record", "smiles", "inchikey", "heavy_atoms", "changes", 
 STAGES = ("read", "parse", "sanitize", "fragment", "neutralize", "normalize", "tautomer", "size", "featurize")
 _CHARGE = re.compile(r"\[[^\]]*[+-]")
 _CARBON = Chem.MolFromSmarts("[#6]")
+# the lines of an RDKit invariant violation after its message: where in RDKit's C++ it failed, a stack trace
+_INVARIANT_NOISE = re.compile(r"^(Violation occurred on line|Failed Expression:|-{3,}$|Stacktrace:|\d+#)")
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ class _RDKitMessages(logging.Handler):
             self.messages.append(msg.splitlines()[0].strip())
 
     def take(self) -> str:
-        text = "; ".join(dict.fromkeys(m for m in self.messages if m))
+        text = "; ".join(dict.fromkeys(m for m in self.messages if m and not _INVARIANT_NOISE.match(m)))
         self.messages.clear()
         return text
 

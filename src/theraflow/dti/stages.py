@@ -69,10 +69,16 @@ def prepare_dataset(cfg: dict, outdir: str | Path) -> dict:
     folds = None
     if source == "deepdta":
         pairs = load_deepdta(cfg["path"], dataset=cfg.get("dataset", "davis"), ligands=cfg.get("ligands", "can"))
-        try:
+        fold_files = [Path(cfg["path"]) / "folds" / f"{k}_fold_setting1.txt" for k in ("train", "test")]
+        if any(f.exists() for f in fold_files):  # fold files that are there must be usable
             train_folds, test_fold = load_deepdta_folds(cfg["path"], setting=1)
+            for f, idx in zip(fold_files, ([i for fold in train_folds for i in fold], test_fold)):
+                outside = [i for i in idx if not 0 <= i < len(pairs)]
+                if outside:
+                    raise InputError(f"{f}: pair position {outside[0]} is outside 0..{len(pairs) - 1} "
+                                     f"(the {len(pairs)} measured entries of Y)")
             folds = {"train": train_folds, "test": test_fold}
-        except InputError:
+        else:
             log.info("%s: no setting-1 fold files; the setting1 split is unavailable", cfg["path"])
     elif source == "table":
         cols = cfg.get("columns", {})
@@ -130,7 +136,10 @@ def load_model_config(path: str | Path) -> dict:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: model config not found")
-    cfg = yaml.safe_load(path.read_text())
+    try:
+        cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid YAML ({exc})") from None
     schema = yaml.safe_load(MODEL_SCHEMA.read_text())
     try:
         jsonschema.validate(cfg, schema)

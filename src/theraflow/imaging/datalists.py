@@ -181,11 +181,12 @@ def make_datalist(*, images: str | os.PathLike | None = None, labels: str | os.P
             volume_format(case["image"])
             rows.append(check_case(case, label_values, require_label=require_labels))
         except InputError as exc:
+            msg = str(exc) if str(exc).startswith(f"case {case['id']}") else f"case {case['id']}: {exc}"
             if on_error == "stop":
-                raise
-            log.warning("rejected %s", exc)
+                raise InputError(msg) from None
+            log.warning("rejected %s", msg)
             rejects.append({"id": case["id"], "image": case["image"], "label": case.get("label") or "",
-                            "reason": str(exc)})
+                            "reason": msg})
     datalist = pd.DataFrame(rows, columns=DATALIST_COLUMNS)
     rejected = pd.DataFrame(rejects, columns=REJECT_COLUMNS)
     log.info("datalist: %d cases kept, %d rejected", len(datalist), len(rejected))

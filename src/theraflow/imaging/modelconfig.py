@@ -111,7 +111,37 @@ def resolve(config: dict | None = None, overrides: dict | None = None, *, where:
     return _check(out, where)
 
 
+_POSITIVE = {("train", "batch_size"), ("train", "max_epochs"), ("train", "lr"), ("infer", "sw_batch_size")}
+
+
+def _check_types(cfg: dict, base: dict, where: str, path: tuple = ()) -> None:
+    """Booleans, numbers and lists where the defaults have them; numbers not negative."""
+    for key, default in base.items():
+        here = (*path, key)
+        value, name = cfg.get(key), ".".join(map(str, here))
+        if here in _REPLACE or here in _FREE_FORM or default is None or isinstance(default, str):
+            continue
+        if isinstance(default, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: {name} must be a mapping, got {value!r}")
+            _check_types(value, default, where, here)
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}: {name} must be true or false, got {value!r}")
+        elif isinstance(default, (int, float)):
+            kind = int if isinstance(default, int) else (int, float)
+            if isinstance(value, bool) or not isinstance(value, kind):
+                raise ConfigError(f"{where}: {name} must be {'an integer' if kind is int else 'a number'}, "
+                                  f"got {value!r}")
+            if value < 0 or (value == 0 and here in _POSITIVE):
+                raise ConfigError(f"{where}: {name} must be {'positive' if here in _POSITIVE else 'non-negative'}"
+                                  f", got {value!r}")
+        elif isinstance(default, list) and not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: {name} must be a list, got {value!r}")
+
+
 def _check(cfg: dict, where: str) -> dict:
+    _check_types(cfg, DEFAULTS, where)
     labels = {int(k): str(v) for k, v in cfg["labels"].items()}
     if 0 not in labels or len(labels) < 2:
         raise ConfigError(f"{where}: labels must map 0 (background) and at least one structure, got {labels}")
@@ -159,7 +189,7 @@ def load_model_config(path: str | Path | None, overrides: dict | None = None) ->
         raise ConfigError(f"{path}: model config not found")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")

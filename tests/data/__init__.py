@@ -1,0 +1,1 @@
+"""Test data: the bad-input corpus (:mod:`tests.data.corpus`)."""
