@@ -3,8 +3,24 @@
 import os
 import shlex
 
+import jsonschema
+import yaml
 from snakemake.utils import validate
 
+
+def _check_config(cfg, schema_path, sources):
+    """A wrong key or type stops the run with one line naming the config file(s), the key and the
+    problem (Snakemake's own message prints the whole schema and never the file)."""
+    with open(schema_path) as fh:
+        schema = yaml.safe_load(fh)
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(cfg))
+    if error is not None:
+        where = ".".join(map(str, error.absolute_path)) or "(top level)"
+        raise ValueError(f"invalid config ({', '.join(sources) or '--config values'}): {where}: {error.message}")
+
+
+_check_config(config, os.path.join(workflow.basedir, "pipelines/schemas/config.schema.yaml"),
+              [str(f) for f in workflow.configfiles])
 validate(config, "../schemas/config.schema.yaml", set_default=True)
 
 RESULTS = config["results"]

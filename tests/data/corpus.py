@@ -37,7 +37,7 @@ class Case:
     expect: str                         # "reject" or "error"
     match: str                          # expected in the reject reason / in the error message
     record: str | None = None           # reject: id of the rejects row; error: the record the message names
-    file: str | None = None             # error: the file (basename) the message names (snakemake: none)
+    file: str | None = None             # error: the file (basename) the message names
     records_in: int | None = None       # reject: records in the input (= kept + rejected)
     output: str = "out.tsv"             # reject: the table of kept records the command writes
     rejects: str = "rejects.tsv"        # reject: the rejects table the command writes
@@ -470,14 +470,15 @@ def workflow_config(text: str):
     return build
 
 
-# Snakemake's messages name the offending key and value, not the config file: `record` is the key.
+# The workflow's own check (pipelines/rules/common.smk) names the config file, the key path and the problem.
 case("configs", "workflow-unknown-key", workflow_config("results: r\nmolecule: {}\n"), "error",
-     "Additional properties are not allowed", record="'molecule' was unexpected", runner="snakemake")
+     "Additional properties are not allowed", file="workflow.yaml", record="'molecule' was unexpected",
+     runner="snakemake")
 case("configs", "workflow-wrong-type",
      workflow_config("results: r\nmolecules: {lib: {path: x.smi, shards: two}}\n"), "error",
-     "is not of type 'integer'", record="['molecules']['lib']['shards']", runner="snakemake")
+     "is not of type 'integer'", file="workflow.yaml", record="molecules.lib.shards", runner="snakemake")
 case("configs", "workflow-bad-enum", workflow_config("results: r\nfeaturize: {featurizer: morgan}\n"), "error",
-     "'morgan' is not one of", record="['featurize']['featurizer']", runner="snakemake")
+     "'morgan' is not one of", file="workflow.yaml", record="featurize.featurizer", runner="snakemake")
 
 
 # ---------------------------------------------------------------------- scans
