@@ -80,3 +80,17 @@ def test_stages_from_the_command_line(synth, tmp_path):
 def test_infer_without_a_model_says_what_is_missing(synth, tmp_path):
     proc = seg("infer", synth / "images", "--model", tmp_path / "nope", "-o", tmp_path / "out", check=False)
     assert proc.returncode == 2 and "not a trained model" in proc.stderr
+
+
+def test_summary_reports_segmentation_runs(tmp_path, capsys):
+    from theraflow.cli.main import main
+
+    run = tmp_path / "imaging" / "study"
+    run.mkdir(parents=True)
+    pd.DataFrame({"id": ["a", "b", "c"], "split": ["train", "val", "val"], "dice_anterior": [0.9, 0.8, 0.6],
+                  "dice_posterior": [0.9, 0.7, 0.5], "dice_mean": [0.9, 0.75, 0.55]}).to_csv(
+        run / "measurements.tsv", sep="\t", index=False)
+    assert main(["summary", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "segmentation — study" in out and "mean Dice (validation, 2 cases) 0.650" in out
+    assert "anterior 0.700" in out and "posterior 0.600" in out

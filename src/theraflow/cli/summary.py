@@ -50,6 +50,20 @@ def run(args) -> int:
             print(f"  report: {f.parent / 'report.html'}")
             print()
             shown += 1
+        for f in sorted(p.glob("imaging/*/measurements.tsv")):
+            df = pd.read_csv(f, sep="\t")
+            print(f"theraflow segmentation — {f.parent.name}")
+            line = f"  {len(df)} cases segmented"
+            if "dice_mean" in df.columns and df["dice_mean"].notna().any():
+                val = df[df["split"] == "val"] if "split" in df.columns and (df["split"] == "val").any() else df
+                part = "validation" if val is not df else "all"
+                line += f"; mean Dice ({part}, {len(val)} cases) {val['dice_mean'].mean():.3f}"
+                dice = [c for c in df.columns if c.startswith("dice_") and c != "dice_mean"]
+                line += "".join(f", {c.removeprefix('dice_')} {val[c].mean():.3f}" for c in dice)
+            print(line)
+            print(f"  report: {f.parent / 'report.html'}")
+            print()
+            shown += 1
     if not shown:
         raise UserError(f"no run summaries found under {', '.join(args.paths)}; has the workflow run?")
     return 0
