@@ -40,10 +40,10 @@ test: venv
 bench: venv
 	$(BIN)/python benchmarks/featurize.py
 
-# imaging: trains on ../shared/data/hippocampus (about an hour on 2 CPU cores), writes
+# imaging: trains on ../shared/data/hippocampus (about 25 minutes on 2 CPU cores, 60 epochs), writes
 # benchmarks/results/seg_hippocampus.json and keeps the model in resources/models/seg_hippocampus
 bench-seg: venv
-	$(BIN)/python benchmarks/seg_hippocampus.py --threads 1
+	$(BIN)/python benchmarks/seg_hippocampus.py
 
 lint: venv
 	$(BIN)/ruff check src tests benchmarks
