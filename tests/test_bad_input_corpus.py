@@ -7,8 +7,6 @@ where there is one, the record; no traceback reaches the user.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import shutil
 import subprocess
@@ -18,24 +16,9 @@ from pathlib import Path
 import pytest
 
 from .data.corpus import CASES, CATEGORIES, Case
+from .inprocess import cli
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def cli(args: list[str]) -> tuple[int, str, str]:
-    """`theraflow --no-progress <args>` in this process: (exit status, stdout, stderr).
-
-    An exception escaping the entry point fails the test: a user would see a traceback.
-    """
-    from theraflow.cli.main import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = main(["--no-progress", *map(str, args)])
-        except SystemExit as exc:  # argparse errors
-            rc = exc.code if isinstance(exc.code, int) else 1
-    return rc, out.getvalue(), err.getvalue()
 
 
 def snakemake(args: list[str], workdir: Path) -> tuple[int, str, str]:

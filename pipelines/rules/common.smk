@@ -8,20 +8,26 @@ import yaml
 from snakemake.utils import validate
 
 
-def _check_config(cfg, schema_path, sources):
-    """A wrong key or type stops the run with one line naming the config file(s), the key and the
-    problem (Snakemake's own message prints the whole schema and never the file)."""
+def _config_error(cfg, schema_path, sources):
+    """One line naming the config file(s), the key path and the problem (Snakemake's own
+    message prints the whole schema and never the file); None if the schema finds nothing."""
     with open(schema_path) as fh:
         schema = yaml.safe_load(fh)
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(cfg))
-    if error is not None:
-        where = ".".join(map(str, error.absolute_path)) or "(top level)"
-        raise ValueError(f"invalid config ({', '.join(sources) or '--config values'}): {where}: {error.message}")
+    if error is None:
+        return None
+    where = ".".join(map(str, error.absolute_path)) or "(top level)"
+    return f"invalid config ({', '.join(sources) or '--config values'}): {where}: {error.message}"
 
 
-_check_config(config, os.path.join(workflow.basedir, "pipelines/schemas/config.schema.yaml"),
-              [str(f) for f in workflow.configfiles])
-validate(config, "../schemas/config.schema.yaml", set_default=True)
+try:
+    validate(config, "../schemas/config.schema.yaml", set_default=True)
+except Exception:
+    message = _config_error(config, os.path.join(workflow.basedir, "pipelines/schemas/config.schema.yaml"),
+                            [str(f) for f in workflow.configfiles])
+    if message is None:
+        raise
+    raise ValueError(message) from None
 
 RESULTS = config["results"]
 DTI = config["dti"]

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from ..inprocess import cli  # noqa: F401  (used by the fault tests via this module)
+
 
 class Run:
     """A theraflow command started in the background."""
@@ -57,27 +59,6 @@ def start(theraflow_cmd):
         if run.proc.poll() is None:
             run.proc.kill()
         run.proc.communicate()
-
-
-def cli(args) -> tuple[int, str, str]:
-    """The `theraflow` command line, run in this process: (exit status, stdout, stderr).
-
-    The same entry point as the console script (theraflow.cli.main.main), without the cost of
-    starting an interpreter; an exception escaping it fails the test (a user would see a
-    traceback).
-    """
-    import contextlib
-    import io
-
-    from theraflow.cli.main import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = main(["--no-progress", *map(str, args)])
-        except SystemExit as exc:  # argparse errors
-            rc = exc.code if isinstance(exc.code, int) else 1
-    return rc, out.getvalue(), err.getvalue()
 
 
 def run_ok(theraflow_cmd, args, cwd, timeout=300) -> subprocess.CompletedProcess:
