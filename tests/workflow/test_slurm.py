@@ -33,7 +33,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
 PARTITION = "debug"
-WORKFLOW_TIMEOUT_S = 420  # the plugin can wait forever on a misconfigured cluster: never let it
+WORKFLOW_TIMEOUT_S = 900  # the plugin can wait forever on a misconfigured cluster: never let it
 SLURM_TOOLS = ("munged", "slurmctld", "slurmd", "sbatch", "srun", "squeue", "sinfo", "scontrol", "scancel")
 # The daemons live in /usr/sbin, which not every PATH has.
 _SEARCH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
@@ -135,8 +135,10 @@ class SlurmCluster:
                     "DefMemPerCPU=1000",
                     # No accounting database: the plugin must use squeue, which sees a finished job
                     # only for MinJobAge seconds; the plugin wants >= 3 x its first-check delay and
-                    # checks at most every 180 s.
-                    "MinJobAge=300",
+                    # checks at most every 180 s. The test reads squeue once the whole run is over,
+                    # so every job of the run must still be there then: a CI machine took 385 s
+                    # and squeue had lost the first six jobs at 300 s.
+                    f"MinJobAge={2 * WORKFLOW_TIMEOUT_S}",
                     "AccountingStorageType=accounting_storage/none",
                     "JobAcctGatherType=jobacct_gather/none",
                     # slurmctld's own record of every finished job, read by the test.
