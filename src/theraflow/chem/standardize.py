@@ -209,7 +209,8 @@ def standardize(records: pd.DataFrame, options: StandardizeOptions | None = None
     opts = std.options
     kept, rejects = [], []
     with rdkit_messages() as messages:
-        rows = records[["record", "id", "input", "kind"]].itertuples(index=False, name=None)
+        # plain lists: iterating Arrow-backed string columns row by row costs more than RDKit's parse
+        rows = zip(*(records[c].tolist() for c in ("record", "id", "input", "kind")))
         for record, mol_id, text, kind in progress(rows, total=len(records), desc="standardize", unit="mol"):
             try:
                 mol, changes = std.standardize(text, kind, messages)

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy import stats
 
 
 def _tied_pairs(values: np.ndarray) -> float:
@@ -37,6 +36,8 @@ def concordance_index(y_true, y_pred) -> float:
     untied_p = n0 - _tied_pairs(p)
     if untied_p == 0:
         return 0.5
+    from scipy import stats  # here, not at import: scoring workers load models without scipy (1 s)
+
     tau_b = stats.kendalltau(y, p, variant="b").statistic
     nc_minus_nd = tau_b * np.sqrt(untied_y * untied_p)
     return float(0.5 + nc_minus_nd / (2 * untied_y))
@@ -60,6 +61,8 @@ def concordance_index_reference(y_true, y_pred) -> float:
 def regression_metrics(y_true, y_pred) -> dict[str, float]:
     y = np.asarray(y_true, dtype=np.float64)
     p = np.asarray(y_pred, dtype=np.float64)
+    from scipy import stats
+
     mse = float(np.mean((y - p) ** 2))
     constant = np.all(p == p[0]) or np.all(y == y[0])
     return {

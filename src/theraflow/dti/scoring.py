@@ -101,7 +101,7 @@ class Ensemble:
 
     # --------------------------------------------------------------- molecules
     @torch.no_grad()
-    def score_graphs(self, graphs, target_emb: list[torch.Tensor], chunk: int = 2048) -> np.ndarray:
+    def score_graphs(self, graphs, target_emb: list[torch.Tensor], chunk: int = 128) -> np.ndarray:
         """[n_models, n_molecules, n_targets] scores."""
         n, n_t = len(graphs), target_emb[0].shape[0]
         out = np.empty((len(self.models), n, n_t), dtype=np.float32)

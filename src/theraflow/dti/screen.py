@@ -20,7 +20,6 @@ for the report, and a summary.
 
 from __future__ import annotations
 
-import heapq
 import json
 import logging
 import math
@@ -322,11 +321,55 @@ def _target_row_groups(path: Path) -> dict[str, list[int]]:
     return out
 
 
-def _iter_target(path: Path, groups: list[int], batch: int = 8192) -> Iterator[tuple]:
+def _iter_target(path: Path, groups: list[int], batch: int = 16384) -> Iterator[pa.Table]:
     pf = pq.ParquetFile(path)
     for b in pf.iter_batches(batch_size=batch, row_groups=groups, columns=SCORE_COLUMNS):
-        cols = [b.column(i).to_pylist() for i in range(b.num_columns)]
-        yield from zip(*cols)
+        yield pa.Table.from_batches([b])
+
+
+def merge_sorted_batches(sources: Sequence[Iterator[pa.Table]], key: str = "score_mean") -> Iterator[pa.Table]:
+    """k-way merge of sources whose rows come sorted by ``key``, descending → tables in merged order.
+
+    Vectorized: each round emits every pending row that no row still unread can outrank
+    (its key is above the largest of the sources' smallest pending keys), sorted with a
+    stable sort over the sources in order, so ties keep source order and then row order
+    (what ``heapq.merge`` over the rows gives). Memory: a batch or so per source.
+    """
+    k = len(sources)
+    pending: list[pa.Table | None] = [None] * k
+    live = [True] * k
+
+    def refill(i: int) -> None:
+        try:
+            nxt = next(sources[i])
+        except StopIteration:
+            live[i] = False
+            return
+        pending[i] = nxt if pending[i] is None or pending[i].num_rows == 0 else pa.concat_tables([pending[i], nxt])
+
+    while True:
+        for i in range(k):
+            while live[i] and (pending[i] is None or pending[i].num_rows == 0):
+                refill(i)
+        keys = [pending[i].column(key).to_numpy() if pending[i] is not None else np.empty(0) for i in range(k)]
+        bounds = [(keys[i][-1], i) for i in range(k) if live[i]]
+        if bounds:
+            floor, at = max(bounds)
+            counts = [int(np.searchsorted(-kk, -floor, side="left")) for kk in keys]  # rows with key > floor
+        else:
+            counts = [len(kk) for kk in keys]
+        if not any(counts):
+            if not bounds:
+                return
+            refill(at)  # every pending row ties with the floor: read further in the source that sets it
+            continue
+        taken = [pending[i].slice(0, c) for i, c in enumerate(counts) if c]
+        for i, c in enumerate(counts):
+            if c:
+                pending[i] = pending[i].slice(c)
+        block = pa.concat_tables(taken)
+        order = np.argsort(-np.concatenate([keys[i][:c] for i, c in enumerate(counts) if c]), kind="stable")
+        yield block.take(pa.array(order))
 
 
 def gather_scores(shard_files: Sequence[str | Path], outdir: str | Path, *, top_k: int = 50,
@@ -341,50 +384,53 @@ def gather_scores(shard_files: Sequence[str | Path], outdir: str | Path, *, top_
     groups = [_target_row_groups(p) for p in shard_files]
     targets = sorted({t for g in groups for t in g})
     rng = np.random.default_rng(seed)
-    topk_rows, topk_in, hists, samples, per_target = [], [], {}, [], {}
+    topk_rows: list[dict] = []
+    topk_in: list[dict] = []
+    hists, samples, per_target = {}, [], {}
     schema = pa.schema([("rank", pa.int64()), ("id", pa.string()), ("smiles", pa.string()),
                         ("score_mean", pa.float32()), ("score_std", pa.float32()),
                         ("ad_similarity", pa.float32()), ("ad_flag", pa.bool_())])
     lo_hi = _score_range(shard_files, groups)
     edges = np.linspace(lo_hi[0], lo_hi[1], HIST_BINS + 1)
     for t in targets:
-        iters = [_iter_target(p, g[t]) for p, g in zip(shard_files, groups) if t in g]
-        merged = heapq.merge(*iters, key=lambda r: -r[3])  # each shard is sorted by score, descending
+        parts = [(p, g[t]) for p, g in zip(shard_files, groups) if t in g]
+        n_total = sum(pq.ParquetFile(p).metadata.row_group(i).num_rows for p, rgs in parts for i in rgs)
+        # a uniform sample of ranks for the uncertainty plot, drawn up front (the count is known)
+        pick = np.sort(rng.choice(n_total, size=min(sample_per_target, n_total), replace=False))
         counts = np.zeros(HIST_BINS, dtype=np.int64)
-        reservoir: list[tuple] = []
-        n = 0
-        flagged = 0
-        n_in = 0
+        n = flagged = n_in = 0
         path = outdir / "ranked" / f"{safe_name(t)}.parquet"
         with atomic_write(path, "wb") as fh:
             writer = pq.ParquetWriter(fh, schema)
-            buf: list[tuple] = []
-
-            for row in merged:
-                n += 1
-                mol_id, smi, _, mean, std, ad, flag = row
-                buf.append((n, mol_id, smi, mean, std, ad, flag))
-                row_dict = {"target_id": t, "rank": n, "id": mol_id, "smiles": smi, "score_mean": mean,
-                            "score_std": std, "ad_similarity": ad, "ad_flag": flag}
-                if n <= top_k:
-                    topk_rows.append(row_dict)
-                if not flag and n_in < top_k:
-                    n_in += 1
-                    topk_in.append(row_dict)
-                flagged += bool(flag)
-                counts[min(HIST_BINS - 1, max(0, int(np.searchsorted(edges, mean, side="right")) - 1))] += 1
-                if len(reservoir) < sample_per_target:  # reservoir sample for the uncertainty plot
-                    reservoir.append((t, mean, std, ad))
-                else:
-                    j = int(rng.integers(0, n))
-                    if j < sample_per_target:
-                        reservoir[j] = (t, mean, std, ad)
-                if len(buf) >= 65536:
-                    _flush(writer, schema, buf)
-            _flush(writer, schema, buf)
+            pending: list[pa.Table] = []
+            for block in merge_sorted_batches([_iter_target(p, rgs) for p, rgs in parts]):
+                m = block.num_rows
+                mean = block.column("score_mean").to_numpy()
+                flag = block.column("ad_flag").to_numpy(zero_copy_only=False)
+                ranked = block.drop_columns(["target_id"]).add_column(
+                    0, "rank", pa.array(np.arange(n + 1, n + m + 1, dtype=np.int64)))
+                if n < top_k:
+                    topk_rows.extend(_rows(t, ranked.slice(0, top_k - n)))
+                if n_in < top_k:
+                    inside = np.flatnonzero(~flag)[: top_k - n_in]
+                    topk_in.extend(_rows(t, ranked.take(inside)))
+                    n_in += len(inside)
+                flagged += int(flag.sum())
+                bins = np.clip(np.searchsorted(edges, mean, side="right") - 1, 0, HIST_BINS - 1)
+                counts += np.bincount(bins, minlength=HIST_BINS)
+                here = pick[(pick >= n) & (pick < n + m)] - n
+                samples.extend(zip([t] * len(here), mean[here].tolist(),
+                                   block.column("score_std").to_numpy()[here].tolist(),
+                                   block.column("ad_similarity").to_numpy()[here].tolist()))
+                n += m
+                pending.append(ranked)
+                if sum(x.num_rows for x in pending) >= 65536:
+                    writer.write_table(pa.concat_tables(pending).cast(schema))
+                    pending.clear()
+            if pending:
+                writer.write_table(pa.concat_tables(pending).cast(schema))
             writer.close()
         hists[t] = counts.tolist()
-        samples.extend(reservoir)
         per_target[t] = {"molecules": n, "outside_domain": flagged, "file": str(path.relative_to(outdir))}
     topk = pd.DataFrame(topk_rows, columns=["target_id", "rank", "id", "smiles", "score_mean", "score_std",
                                             "ad_similarity", "ad_flag"])
@@ -427,11 +473,8 @@ def gather_scores(shard_files: Sequence[str | Path], outdir: str | Path, *, top_
     return summary
 
 
-def _flush(writer, schema, buf: list) -> None:
-    if buf:
-        cols = list(zip(*buf))
-        writer.write_table(pa.table(dict(zip(schema.names, cols)), schema=schema))
-        buf.clear()
+def _rows(target: str, table: pa.Table) -> list[dict]:
+    return [{"target_id": target, **row} for row in table.to_pylist()]
 
 
 def _sum_dicts(dicts) -> dict:

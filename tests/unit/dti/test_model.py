@@ -125,3 +125,35 @@ def test_drug_encoder_dropout_does_not_shift_the_output(kind, seq_pairset):
         mean = torch.stack([enc(graphs) for _ in range(1000)]).mean(0)
     rel = ((mean - ref).abs().mean() / ref.abs().mean()).item()
     assert rel < 0.05, rel  # sampling error about 0.025; dropout before the readout gave 0.3 and more
+
+
+def test_gin_inference_path_equals_the_pyg_path(seq_pairset):
+    """GIN's fused eval-mode path (batch norm folded, one gather + index_add per layer) computes
+    what PyG's GINEConv with batch norm computes, including graphs with no bonds."""
+    from theraflow.nn.drug import build_drug_encoder
+
+    _, ps = seq_pairset
+    torch.manual_seed(1)
+    enc = build_drug_encoder({"type": "gin", "hidden": 32, "layers": 3, "dropout": 0.3, "pool": "add+max"}, 47, 14)
+    graphs = ps.batch(np.arange(len(ps)))["drugs"]  # includes ethanol; the batch has many graphs
+    with torch.no_grad():
+        for m in enc.modules():  # non-trivial batch-norm statistics and affine parameters
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.uniform_(-1, 1), m.running_var.uniform_(0.5, 2)
+                m.weight.uniform_(0.5, 1.5), m.bias.uniform_(-0.5, 0.5)
+        for conv in enc.convs:
+            conv.eps.fill_(0.3)
+        enc.eval()
+        fused = enc(graphs)
+    enc.eval()
+    pyg = enc(graphs)  # gradients on: the PyG path
+    assert pyg.requires_grad and not fused.requires_grad
+    assert torch.allclose(fused, pyg.detach(), rtol=1e-5, atol=1e-5)
+    assert (fused - pyg.detach()).abs().max() < 1e-4 * pyg.abs().max()
+    # the folded weights are cached: an in-place update (an optimizer step, a loaded state) renews them
+    with torch.no_grad():
+        enc.convs[1].nn[0].weight.mul_(1.5)
+        enc.norms[2].running_var.mul_(2.0)
+        again = enc(graphs)
+    assert not torch.allclose(again, fused, atol=1e-3)
+    assert torch.allclose(again, enc(graphs).detach(), rtol=1e-5, atol=1e-5)
