@@ -329,10 +329,17 @@ def scan_ids(path: str | Path, *, format: str | None = None, smiles_column: str 
         digest = hashlib.blake2b(_final_id(mol_id, stem, record).encode("utf-8", "surrogatepass"), digest_size=8)
         hashes.append(int.from_bytes(digest.digest(), "little", signed=True))
     h = np.frombuffer(hashes, dtype=np.int64) if len(hashes) else np.zeros(0, np.int64)
-    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
-    first_of = first[inverse]
-    dup = np.nonzero(first_of != np.arange(len(h)))[0]
-    return len(h), {int(i) + 1: int(first_of[i]) + 1 for i in dup}
+    # about 26 bytes per record at the peak (np.unique with its index arrays took ~140)
+    order = np.argsort(h, kind="stable")  # equal hashes stay in record order
+    hs = h[order]
+    same = hs[1:] == hs[:-1]
+    del hs
+    repeat = np.flatnonzero(same) + 1  # sorted positions whose hash the previous one has
+    if not len(repeat):
+        return len(h), {}
+    run_start = np.flatnonzero(np.concatenate(([True], ~same)))
+    first = order[run_start[np.searchsorted(run_start, repeat, side="right") - 1]]
+    return len(h), {int(d) + 1: int(f) + 1 for d, f in zip(order[repeat], first)}
 
 
 def count_records(path: str | Path, **options) -> int:

@@ -41,6 +41,11 @@ from theraflow.io import atomic_write, safe_name, write_json, write_table
 log = logging.getLogger(__name__)
 
 HIST_BINS = 60
+MERGE_BUFFER_ROWS = 1 << 18  # gather: rows held per target across all shards (about 30 MB)
+# Shard files: row groups of one target, at most this many rows. Parquet is decoded a row group
+# at a time, so this bounds what gather holds per shard (one row group per target per shard made
+# the gather step's memory grow with the library).
+SHARD_ROW_GROUP_ROWS = 4096
 
 
 def peak_rss_mb() -> float:
@@ -56,7 +61,7 @@ def _write_sorted_by_target(scores: pd.DataFrame, path: Path, target_order: Sequ
         for t in target_order:
             sub = scores[scores["target_id"] == t].sort_values("score_mean", ascending=False, kind="stable")
             table = pa.Table.from_pandas(sub[SCORE_COLUMNS], schema=schema, preserve_index=False)
-            writer.write_table(table, row_group_size=max(1, len(sub)))
+            writer.write_table(table, row_group_size=SHARD_ROW_GROUP_ROWS)
         writer.close()
 
 
@@ -321,7 +326,7 @@ def _target_row_groups(path: Path) -> dict[str, list[int]]:
     return out
 
 
-def _iter_target(path: Path, groups: list[int], batch: int = 16384) -> Iterator[pa.Table]:
+def _iter_target(path: Path, groups: list[int], batch: int) -> Iterator[pa.Table]:
     pf = pq.ParquetFile(path)
     for b in pf.iter_batches(batch_size=batch, row_groups=groups, columns=SCORE_COLUMNS):
         yield pa.Table.from_batches([b])
@@ -403,7 +408,10 @@ def gather_scores(shard_files: Sequence[str | Path], outdir: str | Path, *, top_
         with atomic_write(path, "wb") as fh:
             writer = pq.ParquetWriter(fh, schema)
             pending: list[pa.Table] = []
-            for block in merge_sorted_batches([_iter_target(p, rgs) for p, rgs in parts]):
+            # rows read ahead per shard: a fixed budget over all shards, so memory does not grow with
+            # the number of shards (that is, with the library)
+            batch = max(256, MERGE_BUFFER_ROWS // max(1, len(parts)))
+            for block in merge_sorted_batches([_iter_target(p, rgs, batch) for p, rgs in parts]):
                 m = block.num_rows
                 mean = block.column("score_mean").to_numpy()
                 flag = block.column("ad_flag").to_numpy(zero_copy_only=False)
