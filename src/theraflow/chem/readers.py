@@ -150,19 +150,38 @@ def _clip(text: str, limit: int = 500) -> str:
 Raw = tuple[int, "str | None", "str | None", str, "str | None"]
 
 
+def _smi_lines(path: Path) -> Iterator[bytes]:
+    """The lines of a SMILES file (plain or gzip), read as a stream: a shard job or an id scan
+    holds one line at a time, not the library. Splits like ``bytes.splitlines`` (\\n, \\r\\n, \\r)."""
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected a molecule file")
+    if not path.name.lower().endswith(".gz"):
+        with open(path, "rb") as fh:
+            for line in fh:
+                yield from line.splitlines()
+        return
+    try:
+        with gzip.open(path, "rb") as fh:
+            for line in fh:
+                yield from line.splitlines()
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{path}: not a valid gzip file ({exc})") from None
+
+
 def _raw_smi(path: Path) -> Iterator[Raw]:
-    data = _read_bytes(path)
-    if not data.strip():
-        raise InputError(f"{path}: the file is empty; expected one SMILES (and optional id) per line")
-    lines = data.splitlines()
-    first_text, _ = _decode(lines[0])
-    start = 0
-    if first_text is not None and first_text.split() and first_text.split()[0].lower() in ("smiles", "smi"):
-        start = 1  # a header line
     record = 0
-    for line_no, raw in enumerate(lines[start:], start=start + 1):
+    anything = False
+    for line_no, raw in enumerate(_smi_lines(path), start=1):
+        if line_no == 1:
+            first_text, _ = _decode(raw)
+            if first_text is not None and first_text.split() and first_text.split()[0].lower() in ("smiles", "smi"):
+                anything = True
+                continue  # a header line
         if not raw.strip():
             continue
+        anything = True
         record += 1
         text, problem = _decode(raw)
         if problem:
@@ -170,6 +189,8 @@ def _raw_smi(path: Path) -> Iterator[Raw]:
             continue
         parts = text.split(None, 1)
         yield record, (parts[1].strip() if len(parts) > 1 else None), (parts[0] if parts else ""), "", None
+    if not anything:
+        raise InputError(f"{path}: the file is empty; expected one SMILES (and optional id) per line")
     if record == 0:
         raise InputError(f"{path}: has a header line but no molecules")
 

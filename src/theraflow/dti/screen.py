@@ -41,7 +41,7 @@ from theraflow.io import atomic_write, safe_name, write_json, write_table
 log = logging.getLogger(__name__)
 
 HIST_BINS = 60
-MERGE_BUFFER_ROWS = 1 << 18  # gather: rows held per target across all shards (about 30 MB)
+MERGE_BUFFER_ROWS = 1 << 16  # gather: rows read ahead per target over all shards (about 8 MB)
 # Shard files: row groups of one target, at most this many rows. Parquet is decoded a row group
 # at a time, so this bounds what gather holds per shard (one row group per target per shard made
 # the gather step's memory grow with the library).
