@@ -163,12 +163,20 @@ def load_deepdta(directory: str | Path, dataset: str = "davis", ligands: str = "
     return pairs
 
 
-def load_deepdta_folds(directory: str | Path, setting: int = 1) -> tuple[list[list[int]], list[int]]:
-    """DeepDTA's train folds and test fold (lists of ``pair_index`` values)."""
+def deepdta_fold_files(directory: str | Path, setting: int = 1) -> tuple[Path, Path]:
+    """The train-folds and test-fold files of a DeepDTA dataset directory."""
     d = Path(directory) / "folds"
+    return d / f"train_fold_setting{setting}.txt", d / f"test_fold_setting{setting}.txt"
+
+
+def load_deepdta_folds(directory: str | Path, setting: int = 1,
+                       n_pairs: int | None = None) -> tuple[list[list[int]], list[int]]:
+    """DeepDTA's train folds and test fold (lists of ``pair_index`` values); with ``n_pairs``,
+    a position outside 0..n_pairs-1 stops the load naming the file."""
+    files = deepdta_fold_files(directory, setting)
+    d = files[0].parent
     out = []
-    for name in (f"train_fold_setting{setting}.txt", f"test_fold_setting{setting}.txt"):
-        path = d / name
+    for path in files:
         if not path.exists():
             raise InputError(f"{path}: file not found")
         try:
@@ -179,9 +187,16 @@ def load_deepdta_folds(directory: str | Path, setting: int = 1) -> tuple[list[li
     if not (isinstance(train, list) and all(isinstance(f, list) for f in train) and isinstance(test, list)):
         raise InputError(f"{d}: expected a list of lists (train) and a list (test) of pair positions")
     try:
-        return [[int(i) for i in f] for f in train], [int(i) for i in test]
+        train, test = [[int(i) for i in f] for f in train], [int(i) for i in test]
     except (TypeError, ValueError) as exc:
         raise InputError(f"{d}: fold files must list integer pair positions ({exc})") from None
+    if n_pairs is not None:
+        for path, idx in zip(files, ([i for fold in train for i in fold], test)):
+            outside = [i for i in idx if not 0 <= i < n_pairs]
+            if outside:
+                raise InputError(f"{path}: pair position {outside[0]} is outside 0..{n_pairs - 1} "
+                                 f"(the {n_pairs} measured entries of Y)")
+    return train, test
 
 
 def load_pair_table(path: str | Path, *, drug_id: str = "drug_id", smiles: str = "smiles",

@@ -57,11 +57,15 @@ def detect_format(path: Path) -> str:
         ) from None
 
 
-def _read_bytes(path: Path) -> bytes:
+def _check_file(path: Path) -> None:
     if not path.exists():
         raise InputError(f"{path}: file not found")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, expected a molecule file")
+
+
+def _read_bytes(path: Path) -> bytes:
+    _check_file(path)
     data = path.read_bytes()
     if path.name.lower().endswith(".gz"):
         try:
@@ -153,20 +157,15 @@ Raw = tuple[int, "str | None", "str | None", str, "str | None"]
 def _smi_lines(path: Path) -> Iterator[bytes]:
     """The lines of a SMILES file (plain or gzip), read as a stream: a shard job or an id scan
     holds one line at a time, not the library. Splits like ``bytes.splitlines`` (\\n, \\r\\n, \\r)."""
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, expected a molecule file")
-    if not path.name.lower().endswith(".gz"):
-        with open(path, "rb") as fh:
-            for line in fh:
-                yield from line.splitlines()
-        return
+    _check_file(path)
+    gz = path.name.lower().endswith(".gz")
     try:
-        with gzip.open(path, "rb") as fh:
+        with (gzip.open if gz else open)(path, "rb") as fh:
             for line in fh:
                 yield from line.splitlines()
     except (OSError, EOFError) as exc:
+        if not gz:
+            raise
         raise InputError(f"{path}: not a valid gzip file ({exc})") from None
 
 

@@ -26,6 +26,7 @@ import math
 import resource
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -310,20 +311,35 @@ def _worker_init() -> None:
     torch.set_num_threads(1)
 
 
-def _target_row_groups(path: Path) -> dict[str, list[int]]:
-    """Row groups of each target in a shard file (from the column statistics)."""
+@dataclass
+class _ShardIndex:
+    """What gather needs from a shard file's footer, read once: each target's row groups and
+    rows, and the score range."""
+
+    groups: dict[str, list[int]]
+    rows: dict[str, int]
+    lo: float
+    hi: float
+
+
+def _shard_index(path: Path) -> _ShardIndex:
     meta = pq.ParquetFile(path).metadata
-    col = meta.schema.to_arrow_schema().get_field_index("target_id")
-    out: dict[str, list[int]] = {}
+    names = meta.schema.to_arrow_schema()
+    col_t, col_s = names.get_field_index("target_id"), names.get_field_index("score_mean")
+    index = _ShardIndex({}, {}, math.inf, -math.inf)
     for i in range(meta.num_row_groups):
         rg = meta.row_group(i)
         if rg.num_rows == 0:
             continue
-        stats = rg.column(col).statistics
+        stats = rg.column(col_t).statistics
         if stats is None or not stats.has_min_max or stats.min != stats.max:
             raise ValueError(f"{path}: row group {i} mixes targets; not a theraflow score shard")
-        out.setdefault(stats.min, []).append(i)
-    return out
+        index.groups.setdefault(stats.min, []).append(i)
+        index.rows[stats.min] = index.rows.get(stats.min, 0) + rg.num_rows
+        st = rg.column(col_s).statistics
+        if st is not None and st.has_min_max:
+            index.lo, index.hi = min(index.lo, st.min), max(index.hi, st.max)
+    return index
 
 
 def _iter_target(path: Path, groups: list[int], batch: int) -> Iterator[pa.Table]:
@@ -386,8 +402,8 @@ def gather_scores(shard_files: Sequence[str | Path], outdir: str | Path, *, top_
     outdir = Path(outdir)
     (outdir / "ranked").mkdir(parents=True, exist_ok=True)
     shard_files = [Path(p) for p in shard_files]
-    groups = [_target_row_groups(p) for p in shard_files]
-    targets = sorted({t for g in groups for t in g})
+    index = [_shard_index(p) for p in shard_files]
+    targets = sorted({t for x in index for t in x.groups})
     rng = np.random.default_rng(seed)
     topk_rows: list[dict] = []
     topk_in: list[dict] = []
@@ -395,11 +411,11 @@ def gather_scores(shard_files: Sequence[str | Path], outdir: str | Path, *, top_
     schema = pa.schema([("rank", pa.int64()), ("id", pa.string()), ("smiles", pa.string()),
                         ("score_mean", pa.float32()), ("score_std", pa.float32()),
                         ("ad_similarity", pa.float32()), ("ad_flag", pa.bool_())])
-    lo_hi = _score_range(shard_files, groups)
+    lo_hi = _score_range(index)
     edges = np.linspace(lo_hi[0], lo_hi[1], HIST_BINS + 1)
     for t in targets:
-        parts = [(p, g[t]) for p, g in zip(shard_files, groups) if t in g]
-        n_total = sum(pq.ParquetFile(p).metadata.row_group(i).num_rows for p, rgs in parts for i in rgs)
+        parts = [(p, x.groups[t]) for p, x in zip(shard_files, index) if t in x.groups]
+        n_total = sum(x.rows.get(t, 0) for x in index)
         # a uniform sample of ranks for the uncertainty plot, drawn up front (the count is known)
         pick = np.sort(rng.choice(n_total, size=min(sample_per_target, n_total), replace=False))
         counts = np.zeros(HIST_BINS, dtype=np.int64)
@@ -408,6 +424,7 @@ def gather_scores(shard_files: Sequence[str | Path], outdir: str | Path, *, top_
         with atomic_write(path, "wb") as fh:
             writer = pq.ParquetWriter(fh, schema)
             pending: list[pa.Table] = []
+            buffered = 0
             # rows read ahead per shard: a fixed budget over all shards, so memory does not grow with
             # the number of shards (that is, with the library)
             batch = max(256, MERGE_BUFFER_ROWS // max(1, len(parts)))
@@ -432,9 +449,11 @@ def gather_scores(shard_files: Sequence[str | Path], outdir: str | Path, *, top_
                                    block.column("ad_similarity").to_numpy()[here].tolist()))
                 n += m
                 pending.append(ranked)
-                if sum(x.num_rows for x in pending) >= 65536:
+                buffered += m
+                if buffered >= 65536:
                     writer.write_table(pa.concat_tables(pending).cast(schema))
                     pending.clear()
+                    buffered = 0
             if pending:
                 writer.write_table(pa.concat_tables(pending).cast(schema))
             writer.close()
@@ -493,15 +512,8 @@ def _sum_dicts(dicts) -> dict:
     return out
 
 
-def _score_range(files: Sequence[Path], groups: Sequence[dict]) -> tuple[float, float]:
-    lo, hi = math.inf, -math.inf
-    for p in files:
-        meta = pq.ParquetFile(p).metadata
-        col = meta.schema.to_arrow_schema().get_field_index("score_mean")
-        for i in range(meta.num_row_groups):
-            st = meta.row_group(i).column(col).statistics
-            if st is not None and st.has_min_max:
-                lo, hi = min(lo, st.min), max(hi, st.max)
+def _score_range(index: Sequence[_ShardIndex]) -> tuple[float, float]:
+    lo, hi = min((x.lo for x in index), default=math.inf), max((x.hi for x in index), default=-math.inf)
     if not math.isfinite(lo):
         return 0.0, 1.0
     if lo == hi:

@@ -19,6 +19,7 @@ import yaml
 
 from theraflow.chem.datasets import (
     PAIR_COLUMNS,
+    deepdta_fold_files,
     load_deepdta,
     load_deepdta_folds,
     load_pair_table,
@@ -69,14 +70,8 @@ def prepare_dataset(cfg: dict, outdir: str | Path) -> dict:
     folds = None
     if source == "deepdta":
         pairs = load_deepdta(cfg["path"], dataset=cfg.get("dataset", "davis"), ligands=cfg.get("ligands", "can"))
-        fold_files = [Path(cfg["path"]) / "folds" / f"{k}_fold_setting1.txt" for k in ("train", "test")]
-        if any(f.exists() for f in fold_files):  # fold files that are there must be usable
-            train_folds, test_fold = load_deepdta_folds(cfg["path"], setting=1)
-            for f, idx in zip(fold_files, ([i for fold in train_folds for i in fold], test_fold)):
-                outside = [i for i in idx if not 0 <= i < len(pairs)]
-                if outside:
-                    raise InputError(f"{f}: pair position {outside[0]} is outside 0..{len(pairs) - 1} "
-                                     f"(the {len(pairs)} measured entries of Y)")
+        if any(f.exists() for f in deepdta_fold_files(cfg["path"])):  # fold files that are there must be usable
+            train_folds, test_fold = load_deepdta_folds(cfg["path"], setting=1, n_pairs=len(pairs))
             folds = {"train": train_folds, "test": test_fold}
         else:
             log.info("%s: no setting-1 fold files; the setting1 split is unavailable", cfg["path"])
