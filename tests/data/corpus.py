@@ -120,6 +120,26 @@ case("molecules", "csv-non-utf8-row", standardize("in.csv", b"id,smiles\na,CCO\n
 case("molecules", "tsv-duplicate-id", standardize("in.tsv", "id\tsmiles\na\tCCO\na\tCCN\n"),
      "reject", "duplicate id 'a' (first seen at record 1)", record="a", records_in=2)
 
+# whitespace inside a SMILES field: RDKit would stop at it and keep only the first part
+case("molecules", "csv-newline-in-smiles", standardize("in.csv", 'id,smiles\na,CCO\nbad,"C\nC"\nc,CCN\n'),
+     "reject", "SMILES holds a newline at position 2", record="bad", records_in=3)
+case("molecules", "csv-crlf-in-smiles", standardize("in.csv", 'id,smiles\r\na,CCO\r\nbad,"CC\r\nO"\r\nc,CCN\r\n'),
+     "reject", "SMILES holds a carriage return at position 3", record="bad", records_in=3)
+case("molecules", "csv-space-in-smiles", standardize("in.csv", "id,smiles\na,CCO\nbad,CC O\nc,CCN\n"),
+     "reject", "SMILES holds a space at position 3; RDKit would read only 'CC'", record="bad", records_in=3)
+case("molecules", "tsv-tab-in-smiles", standardize("in.tsv", 'id\tsmiles\na\tCCO\nbad\t"C\tC"\nc\tCCN\n'),
+     "reject", "SMILES holds a tab at position 2", record="bad", records_in=3)
+
+
+def _parquet_newline_smiles(path: Path) -> None:
+    import pandas as pd
+
+    pd.DataFrame({"id": ["a", "bad", "c"], "smiles": ["CCO", "c1ccccc1\nCCCl", "CCN"]}).to_parquet(path)
+
+
+case("molecules", "parquet-newline-in-smiles", standardize_written("in.parquet", _parquet_newline_smiles),
+     "reject", "SMILES holds a newline at position 9", record="bad", records_in=3)
+
 
 def _parquet_null_smiles(path: Path) -> None:
     import pandas as pd
@@ -234,6 +254,8 @@ case("molecules", "featurize-unparsable-smiles", featurize([("a", "CCO"), ("bad"
      "could not parse", record="bad", records_in=2, output="out.parquet")
 case("molecules", "featurize-empty-smiles", featurize([("a", "CCO"), ("bad", "")]), "reject",
      "empty SMILES", record="bad", records_in=2, output="out.parquet")
+case("molecules", "featurize-newline-in-smiles", featurize([("a", "CCO"), ("bad", "C\nC")]), "reject",
+     "SMILES holds a newline", record="bad", records_in=2, output="out.parquet")
 case("molecules", "featurize-pyg-out-of-vocabulary", featurize([("a", "CCO"), ("bad", "C[C-6]C")], "--featurizer",
                                                                 "pyg"),
      "reject", "outside PyG's vocabulary", record="bad", records_in=2, output="out.parquet")

@@ -362,9 +362,16 @@ def parse_smiles(smiles: Sequence[str]) -> tuple[list, dict[int, str]]:
     """Sanitized RDKit molecules for the parsable SMILES and reasons for the rest."""
     from rdkit import Chem, rdBase
 
+    from theraflow.chem.readers import smiles_whitespace_problem
+
     mols, errors = [], {}
     with rdBase.BlockLogs():
         for i, s in enumerate(smiles):
+            problem = smiles_whitespace_problem(s) if s else ""
+            if problem:
+                errors[i] = problem
+                mols.append(None)
+                continue
             mol = Chem.MolFromSmiles(s) if s else None
             if mol is None or mol.GetNumAtoms() == 0:
                 errors[i] = "RDKit could not parse the SMILES" if s else "empty SMILES"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
+import re
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
@@ -271,6 +272,27 @@ def _raw_table(path: Path, fmt: str, smiles_column: str, id_column: str | None,
         raise InputError(f"{path}: not a valid {fmt.upper()} table after record {record} ({exc})") from None
     if record == 0:
         raise InputError(f"{path}: has a header but no records")
+
+
+_WHITESPACE = re.compile(r"\s")
+_WHITESPACE_NAMES = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab", " ": "a space"}
+
+
+def smiles_whitespace_problem(smiles: str) -> str:
+    """Why a SMILES with whitespace inside it cannot be used ("" when it has none).
+
+    RDKit's parser stops at the first whitespace (what follows is a name in a SMILES
+    line), so "C\nC" from a quoted CSV field would silently become methane. Whitespace
+    at either end is not a problem: callers strip it.
+    """
+    text = smiles.strip()
+    found = _WHITESPACE.search(text)
+    if found is None:
+        return ""
+    pos, ch = found.start(), found.group()
+    what = _WHITESPACE_NAMES.get(ch, f"whitespace U+{ord(ch):04X}")
+    return (f"SMILES holds {what} at position {pos + 1}; RDKit would read only {text[:pos]!r} "
+            "and drop the rest (one SMILES per field, no whitespace inside it)")
 
 
 def _surrogate_problem(text: str) -> str:

@@ -22,7 +22,7 @@ import pandas as pd
 from rdkit import Chem, RDLogger, rdBase
 from rdkit.Chem.MolStandardize import rdMolStandardize
 
-from theraflow.chem.readers import REJECT_COLUMNS, read_molecules
+from theraflow.chem.readers import REJECT_COLUMNS, read_molecules, smiles_whitespace_problem
 from theraflow.io import write_table
 from theraflow.progress import progress
 
@@ -121,7 +121,10 @@ class Standardizer:
             if mol is None:
                 raise Rejected("parse", "broken molblock: " + (messages.take() or "RDKit could not read it"))
         else:
-            mol = Chem.MolFromSmiles(text, sanitize=False)
+            problem = smiles_whitespace_problem(text)
+            if problem:
+                raise Rejected("parse", problem)
+            mol = Chem.MolFromSmiles(text.strip(), sanitize=False)
             if mol is None:
                 raise Rejected("parse", "unparsable SMILES: " + (messages.take() or "syntax error"))
         if mol.GetNumAtoms() == 0:
@@ -187,6 +190,11 @@ class Standardizer:
         return mol, changes
 
 
+def _visible(text: str) -> str:
+    """A SMILES as a rejects table shows it: a newline or tab inside it written as \\n, \\t."""
+    return text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
+
+
 def _charge_signature(mol: Chem.Mol) -> tuple[int, tuple[int, ...]]:
     """Net charge and the per-atom charges (to tell whether anything changed)."""
     return Chem.GetFormalCharge(mol), tuple(a.GetFormalCharge() for a in mol.GetAtoms())
@@ -226,7 +234,7 @@ def standardize(records: pd.DataFrame, options: StandardizeOptions | None = None
                 kept.append((mol_id, record, smiles, inchikey, mol.GetNumHeavyAtoms(), "; ".join(changes),
                              text if kind == "smiles" else f"molblock of record {record}"))
             except Rejected as rej:
-                shown = text if kind == "smiles" else text.replace("\n", "\\n")[:500]
+                shown = _visible(text) if kind == "smiles" else text.replace("\n", "\\n")[:500]
                 rejects.append((mol_id, record, shown, rej.stage, rej.reason))
             except Exception as exc:  # a bug or an RDKit surprise: still a reject, with the error
                 log.exception("unexpected error standardizing record %s (%s)", record, mol_id)

@@ -110,3 +110,21 @@ def test_sdf_with_a_broken_block(tmp_path, rdkit_data):
 def test_very_long_input_is_rejected_before_parsing(tmp_path):
     kept, rej = run(tmp_path, "l.smi", "C" * 30000 + " long\nCCO ok\n")
     assert rej.loc["long", "stage"] == "read" and "limit 20000" in rej.loc["long", "reason"]
+
+
+def test_whitespace_inside_a_smiles_is_a_reject_not_a_truncated_molecule():
+    """RDKit stops at whitespace: "C\\nC" would be methane. Every door (the table API, featurize) rejects it."""
+    from theraflow.chem import featurize, standardize
+
+    records = pd.DataFrame({"record": [1, 2, 3, 4], "id": ["nl", "sp", "tab", "edges"],
+                            "input": ["C\nC", "c1ccccc1 O", "CC\tN", "  CCO\n"], "kind": ["smiles"] * 4})
+    kept, rejects = standardize(records)
+    assert kept["id"].tolist() == ["edges"] and kept["smiles"].tolist() == ["CCO"]  # whitespace at the ends is fine
+    rej = rejects.set_index("id")
+    assert rej.loc["nl", "reason"].startswith("SMILES holds a newline at position 2; RDKit would read only 'C'")
+    assert rej.loc["nl", "input"] == "C\\nC"  # shown escaped: one line per reject in a TSV
+    assert "a space at position 9" in rej.loc["sp", "reason"]
+    assert "a tab at position 3" in rej.loc["tab", "reason"]
+    assert set(rej["stage"]) == {"parse"}
+    res = featurize(["CCO", "C\nC"], "default")
+    assert res.index.tolist() == [0] and "SMILES holds a newline" in res.errors[1]
