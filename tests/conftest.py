@@ -20,6 +20,51 @@ def pytest_configure(config):
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
+# What a run of the workflow, the CLI or a benchmark leaves in the repository: no test may write
+# there (each works in its own temporary directory), so that `make demo` before `make test`, or a
+# second `make test`, cannot change a result. Checked over the whole session.
+RUN_STATE = ("results", "logs", "resources", ".snakemake", "benchmarks/results")
+
+
+def _run_state() -> dict[str, tuple[int, int]]:
+    state = {}
+    for top in RUN_STATE:
+        for dirpath, dirnames, filenames in os.walk(REPO / top):
+            for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+                path = os.path.join(dirpath, name)
+                try:
+                    st = os.lstat(path)
+                except FileNotFoundError:
+                    continue
+                state[os.path.relpath(path, REPO)] = (st.st_size, st.st_mtime_ns)
+    return state
+
+
+def pytest_sessionstart(session):
+    session.config._theraflow_run_state = _run_state()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    before = getattr(session.config, "_theraflow_run_state", None)
+    if before is None:
+        return
+    after = _run_state()
+    changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+    if changed:
+        shown = "\n  ".join(changed[:20]) + (f"\n  ... and {len(changed) - 20} more" if len(changed) > 20 else "")
+        session.config._theraflow_state_message = (
+            f"the tests changed {len(changed)} path(s) under the repository's {', '.join(RUN_STATE)} "
+            f"(a test must work in its own temporary directory):\n  {shown}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    message = getattr(config, "_theraflow_state_message", None)
+    if message:
+        terminalreporter.section("repository state", red=True)
+        terminalreporter.write_line(message)
+
+
 def pytest_collection_modifyitems(config, items):
     try:
         import torch
