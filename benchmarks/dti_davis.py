@@ -52,6 +52,14 @@ def mean_sd(values):
             "per_seed": [round(v, 4) for v in values]}
 
 
+def config_label(path: Path) -> str:
+    """The config as the JSON names it: relative to the repository when it lies inside it."""
+    try:
+        return str(path.relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default=str(REPO / "config" / "davis.yaml"))
@@ -63,9 +71,14 @@ def main() -> int:
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--keep", action="store_true", help="keep earlier results in the workdir (resume)")
     ap.add_argument("--out", default=str(HERE / "results" / "dti_davis.json"))
+    ap.add_argument("--store", default=str(REPO / "resources" / "feature_store"),
+                    help="feature store shared with other runs (default: the repository's resources/)")
     args = ap.parse_args()
 
-    cfg = yaml.safe_load(Path(args.config).read_text())
+    config_path = Path(args.config).resolve()
+    if not config_path.is_file():
+        ap.error(f"--config {args.config}: no such file")
+    cfg = yaml.safe_load(config_path.read_text())
     dti = cfg["dti"]
     (ds_name, ds), = dti["datasets"].items()
     ds["path"] = str(Path(args.data).resolve()) if args.data else str((REPO / ds["path"]).resolve())
@@ -76,14 +89,16 @@ def main() -> int:
             sp["seeds"] = args.cold_seeds
     if args.max_minutes:
         dti["max_minutes"] = args.max_minutes
-    cfg["store"] = str((REPO / "resources" / "feature_store").resolve())
+    cfg["store"] = str(Path(args.store).resolve())
     work = Path(args.workdir)
     if work.exists() and not args.keep:
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
     (work / "config.yaml").write_text(yaml.safe_dump(cfg))
 
-    cmd = [shutil.which("snakemake") or "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(work),
+    # Snakemake of this interpreter's environment: `.venv/bin/python benchmarks/dti_davis.py` works from a
+    # shell without the venv on PATH (the workflow's rules find the theraflow CLI beside that interpreter)
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(work),
            "--configfile", str(work / "config.yaml"), "--cores", str(args.cores),
            "--workflow-profile", str(REPO / "profiles" / "default")]
     print("running:", " ".join(cmd), flush=True)
@@ -96,7 +111,7 @@ def main() -> int:
 
     results = work / "results" / "dti" / ds_name
     bench = work / "logs" / "benchmarks" / "dti" / ds_name
-    report = {"dataset": ds_name, "models": dti["models"], "config": str(Path(args.config).relative_to(REPO)),
+    report = {"dataset": ds_name, "models": dti["models"], "config": config_label(config_path),
               "max_minutes_per_seed": dti.get("max_minutes"), "workflow_wall_seconds": round(wall, 1),
               "target": TARGET, "published_setting1": PUBLISHED,
               "machine": machine_info(cores_used=args.cores),

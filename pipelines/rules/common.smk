@@ -7,6 +7,8 @@ import jsonschema
 import yaml
 from snakemake.utils import validate
 
+from theraflow.workflow import put_environment_first
+
 
 def _config_error(cfg, schema_path, sources):
     """One line naming the config file(s), the key path and the problem (Snakemake's own
@@ -28,6 +30,9 @@ except Exception:
     if message is None:
         raise
     raise ValueError(message) from None
+
+# rules call the theraflow CLI of the environment that runs Snakemake (no activated venv needed)
+put_environment_first()
 
 RESULTS = config["results"]
 DTI = config["dti"]

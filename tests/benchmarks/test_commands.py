@@ -1,0 +1,99 @@
+"""The README's benchmark commands work from a fresh shell: no activated venv, PATH without its bin/.
+
+Each `.venv/bin/python benchmarks/X.py ...` line of the README runs its `--help` with this
+interpreter and a PATH that lacks this environment's bin directory; the Davis benchmark, which
+drives the workflow, also runs a tiny configuration end to end (a relative --config included)
+and must write its JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = str(Path(sys.executable).parent)
+
+
+def bare_env() -> dict[str, str]:
+    """This process's environment without the venv: PATH minus its bin/, no VIRTUAL_ENV."""
+    path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and os.path.abspath(p) != BIN]
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env["PATH"] = os.pathsep.join(path or ["/usr/bin", "/bin"])
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def readme_benchmark_scripts() -> list[str]:
+    text = (REPO / "README.md").read_text()
+    return sorted(set(re.findall(r"^\.venv/bin/python (benchmarks/\w+\.py)", text, flags=re.M)))
+
+
+def test_the_readme_lists_the_benchmarks():
+    scripts = readme_benchmark_scripts()
+    assert "benchmarks/dti_davis.py" in scripts and len(scripts) >= 4, scripts
+    assert all((REPO / s).is_file() for s in scripts), scripts
+
+
+@pytest.mark.parametrize("script", readme_benchmark_scripts())
+def test_help_runs_without_the_venv_on_path(script):
+    assert shutil_which_free("snakemake", bare_env()), "the test environment still finds this venv's snakemake"
+    proc = subprocess.run([sys.executable, script, "--help"], cwd=REPO, env=bare_env(), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "usage:" in proc.stdout
+
+
+def shutil_which_free(name: str, env: dict[str, str]) -> bool:
+    """True when ``name`` is not found in this venv through env's PATH."""
+    import shutil
+
+    found = shutil.which(name, path=env["PATH"])
+    return found is None or os.path.dirname(os.path.abspath(found)) != BIN
+
+
+def _tiny_deepdta(root: Path) -> Path:
+    """A DeepDTA-format directory: 8 drugs x 5 kinase-like sequences, Kd in nM, setting-1 fold files."""
+    rng = np.random.default_rng(0)
+    smiles = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "CCN(CC)CC", "O=C(O)c1ccccc1", "c1ccc2[nH]ccc2c1",
+              "CC(C)Cc1ccc(C(C)C(=O)O)cc1", "COc1ccc2[nH]cc(CCN)c2c1"]
+    seqs = ["MKTAYIAKQRQISFVKSHFSRQ", "MSEQNNTEMTFQIQRIYTKDISFEAPNAPHVFQKDW", "MGSSHHHHHHSSGLVPRGSH",
+            "MALWMRLLPLLALLALWGPDPAAA", "MTEYKLVVVGAGGVGKSALTIQLIQ"]
+    root.mkdir(parents=True)
+    (root / "ligands_can.txt").write_text(json.dumps({f"L{i}": s for i, s in enumerate(smiles)}))
+    (root / "proteins.txt").write_text(json.dumps({f"P{j}": s for j, s in enumerate(seqs)}))
+    kd = 10 ** rng.uniform(0, 4, size=(len(smiles), len(seqs)))
+    (root / "Y").write_bytes(pickle.dumps(kd, protocol=2))
+    order = rng.permutation(kd.size).tolist()
+    (root / "folds").mkdir()
+    (root / "folds" / "train_fold_setting1.txt").write_text(json.dumps([order[8:24], order[24:]]))
+    (root / "folds" / "test_fold_setting1.txt").write_text(json.dumps(order[:8]))
+    return root
+
+
+@pytest.mark.timeout(600)
+def test_davis_benchmark_runs_a_tiny_config_from_a_fresh_shell(tmp_path):
+    data = _tiny_deepdta(tmp_path / "data" / "tiny")
+    (tmp_path / "config").mkdir()
+    cfg = yaml.safe_load((REPO / "config" / "davis.yaml").read_text())
+    cfg["dti"].update(splits=[{"kind": "setting1", "valid_frac": 0.2}], seeds=[0], max_minutes=0.05, bootstrap=20)
+    (tmp_path / "config" / "tiny.yaml").write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "out" / "dti.json"
+    cmd = [sys.executable, str(REPO / "benchmarks" / "dti_davis.py"), "--config", "config/tiny.yaml",  # relative
+           "--data", str(data), "--workdir", str(tmp_path / "work"), "--store", str(tmp_path / "store"),
+           "--out", str(out), "--cores", "1"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=bare_env(), capture_output=True, text=True, timeout=540)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["config"] == str(tmp_path / "config" / "tiny.yaml")
+    (run,) = report["splits"]["setting1/dti_gin_cnn"]["runs"]
+    assert 0.0 <= run["test"]["ci"] <= 1.0
