@@ -98,7 +98,7 @@ def test_default_values_for_a_known_molecule():
 
 
 def test_errors_and_order_are_kept():
-    result = featurize(["CCO", "not a smiles", "", "c1ccccc1"], "default")
+    result = featurize(["CCO", "C1CC(", "", "c1ccccc1"], "default")
     assert result.index.tolist() == [0, 3]
     assert result.errors[1] == "RDKit could not parse the SMILES"
     assert result.errors[2] == "empty SMILES"
