@@ -1,18 +1,25 @@
-"""Davis benchmark: the recipe of `snakemake --configfile config/davis.yaml`, measured.
+"""Davis benchmark, side by side: theraflow's recipe against reference designs, one run, same splits.
 
-Runs that workflow (in a scratch working directory, so results/ of the repository are
-untouched; the feature store is shared) and collects, per split:
+Every model sees the same split files, selects on validation carved from the training part (the
+test part is evaluated once, at the end) and gets the same wall-clock budget per run (the config's
+``dti.max_minutes``, or ``--max-minutes``) on the same cores:
 
-- test CI, MSE and Pearson, per seed and mean ± sd over seeds (bootstrap 95 % intervals per run);
-- training wall time per seed and peak memory (Snakemake's benchmark records of the
-  training jobs), epochs trained, and the device.
+- ``theraflow``: the recipe of ``config/davis.yaml`` (``models/dti_hybrid``), through the workflow;
+- ``graphdta_gin``: GraphDTA's GIN design (``models/graphdta_gin``), from its paper, through the
+  same workflow and training runtime;
+- ``fingerprint``: LightGBM on Morgan bits + residue composition (``theraflow.dti.baselines``),
+  early-stopped on validation, in this process;
+- ``constant``: the training mean, the floor of every split.
 
-Writes benchmarks/results/dti_davis.json and prints a table beside the published
-setting-1 baselines. Hyper-parameters come from models/<model>/config.yaml, chosen on a
-validation split carved from the train folds; the test fold is only evaluated here.
+It writes ``benchmarks/results/dti_davis.json`` — the per-model ``splits`` entries of earlier
+versions, and ``side_by_side`` rows (model, split, CI / MSE / Pearson mean ± sd over seeds with
+bootstrap intervals, minutes, the constant's MSE on that split, commit and date) — and a PNG of the
+learning curves (validation CI against minutes). Run in parts (``--models``, ``--splits``): rows
+measured before are kept, and each row says the commit it was measured at.
 
-    python benchmarks/dti_davis.py [--workdir /tmp/tf-davis] [--seeds 0 1 2] [--cold-seeds 0]
-                                   [--max-minutes 15] [--data ../shared/data/davis]
+    .venv/bin/python benchmarks/dti_davis.py                                   # everything (hours)
+    .venv/bin/python benchmarks/dti_davis.py --models theraflow --splits setting1
+    .venv/bin/python benchmarks/dti_davis.py --models fingerprint constant     # minutes
 """
 
 from __future__ import annotations
@@ -31,16 +38,21 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _common import machine_info  # noqa: E402
+from _common import machine_info, merge_rows, provenance  # noqa: E402
 
 REPO = HERE.parent
-PUBLISHED = {  # Davis setting-1 test fold (CI / MSE), as cited in ../shared/data/README.md
+PUBLISHED = {  # Davis setting-1 test fold (CI / MSE), as cited in ../shared/data/README.md and the GTB-DTI re-run
     "DeepDTA": {"ci": 0.878, "mse": 0.261},
     "GraphDTA GIN": {"ci": 0.893, "mse": 0.229},
     "GraphDTA GAT_GCN": {"ci": 0.881, "mse": 0.245},
     "MGraphDTA": {"ci": 0.900, "mse": 0.207},
+    "GraphDTA GIN, GTB-DTI re-run (shared settings)": {"ci": 0.871, "mse": 0.231},
+    "MGraphDTA, GTB-DTI re-run (shared settings)": {"ci": 0.882, "mse": 0.218},
 }
-TARGET = {"ci": 0.900, "mse": 0.215, "minutes_per_seed": 15, "cores": 2}
+TARGET = {"floor": {"ci": 0.893, "mse": 0.229}, "goal": {"ci": 0.900, "mse": 0.215}, "minutes_per_seed": 15,
+          "cores": 2}
+LABELS = {"dti_hybrid": "theraflow", "graphdta_gin": "graphdta_gin"}  # model config -> side-by-side name
+REFERENCES = ("fingerprint", "constant")  # fitted here on the workflow's split files
 
 
 def mean_sd(values):
@@ -60,21 +72,37 @@ def config_label(path: Path) -> str:
         return str(path)
 
 
-def main() -> int:
+def model_entries(dti: dict) -> list[tuple[str, list[int] | None]]:
+    return [(m, None) if isinstance(m, str) else (m["name"], m.get("seeds")) for m in dti["models"]]
+
+
+def seeds_of(dti: dict, split: dict, own: list[int] | None) -> list[int]:
+    return own or split.get("seeds") or dti.get("seeds") or [0]
+
+
+def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default=str(REPO / "config" / "davis.yaml"))
+    ap.add_argument("--models", nargs="+", help="side-by-side names to run (default: all); "
+                    "theraflow, graphdta_gin, fingerprint, constant")
+    ap.add_argument("--splits", nargs="+", help="split names of the config to run (default: all)")
+    ap.add_argument("--seeds", type=int, nargs="+", help="seeds of theraflow's recipe (default: the config's)")
+    ap.add_argument("--ref-seeds", type=int, nargs="+", help="seeds of the reference models (default: the config's)")
+    ap.add_argument("--max-minutes", type=float, help="training budget per run (default: the config's)")
     ap.add_argument("--workdir", default="/tmp/theraflow-davis-benchmark")
     ap.add_argument("--data", help="Davis directory (default: the config's path, relative to the repository)")
-    ap.add_argument("--seeds", type=int, nargs="+", help="setting-1 seeds (default: the config's)")
-    ap.add_argument("--cold-seeds", type=int, nargs="+", help="cold-split seeds (default: the config's)")
-    ap.add_argument("--max-minutes", type=float, help="training budget per run (default: the config's)")
-    ap.add_argument("--cores", type=int, default=2)
-    ap.add_argument("--keep", action="store_true", help="keep earlier results in the workdir (resume)")
-    ap.add_argument("--out", default=str(HERE / "results" / "dti_davis.json"))
     ap.add_argument("--store", default=str(REPO / "resources" / "feature_store"),
                     help="feature store shared with other runs (default: the repository's resources/)")
-    args = ap.parse_args()
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--bootstrap", type=int, help="bootstrap resamples for the intervals (default: the config's)")
+    ap.add_argument("--fresh", action="store_true", help="empty the workdir first (default: reuse finished runs)")
+    ap.add_argument("--out", default=str(HERE / "results" / "dti_davis.json"))
+    ap.add_argument("--plot", help="learning-curve PNG (default: the --out path with .png)")
+    return ap, ap.parse_args(argv)
 
+
+def main(argv=None) -> int:
+    ap, args = parse_args(argv)
     config_path = Path(args.config).resolve()
     if not config_path.is_file():
         ap.error(f"--config {args.config}: no such file")
@@ -82,26 +110,50 @@ def main() -> int:
     dti = cfg["dti"]
     (ds_name, ds), = dti["datasets"].items()
     ds["path"] = str(Path(args.data).resolve()) if args.data else str((REPO / ds["path"]).resolve())
-    for sp in dti["splits"]:
-        if sp["kind"] == "setting1" and args.seeds:
-            sp["seeds"] = args.seeds
-        elif sp["kind"] != "setting1" and args.cold_seeds:
-            sp["seeds"] = args.cold_seeds
-    if args.max_minutes:
-        dti["max_minutes"] = args.max_minutes
+    budget = args.max_minutes or dti.get("max_minutes")
+    dti["max_minutes"] = budget
+    bootstrap = args.bootstrap or dti.get("bootstrap", 1000)
+    dti["bootstrap"] = bootstrap
+    split_cfgs = {sp.get("name", sp["kind"]): sp for sp in dti["splits"]}
+    wanted_splits = args.splits or list(split_cfgs)
+    unknown = [s for s in wanted_splits if s not in split_cfgs]
+    if unknown:
+        ap.error(f"--splits: {unknown} not in the config's splits ({', '.join(split_cfgs)})")
+    entries = model_entries(dti)
+    recipe = entries[0][0]  # the config's first model is theraflow's recipe
+    names = {LABELS.get(m, m): m for m, _ in entries}
+    wanted = args.models or [*names, *REFERENCES]
+    unknown = [m for m in wanted if m not in names and m not in REFERENCES]
+    if unknown:
+        ap.error(f"--models: unknown {unknown}; choose from {', '.join([*names, *REFERENCES])}")
+    neural = []
+    for m, own in entries:
+        if LABELS.get(m, m) not in wanted:
+            continue
+        own = (args.seeds if m == recipe else args.ref_seeds) or own
+        neural.append({"name": m, **({"seeds": own} if own else {})})
+    dti["models"] = neural or entries[:1]  # the workflow needs a model to resolve; none is trained then
+    dti["splits"] = [split_cfgs[s] for s in wanted_splits]
     cfg["store"] = str(Path(args.store).resolve())
+
     work = Path(args.workdir)
-    if work.exists() and not args.keep:
+    if work.exists() and args.fresh:
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
     (work / "config.yaml").write_text(yaml.safe_dump(cfg))
-
+    res = work / cfg.get("results", "results") / "dti" / ds_name
+    rel = Path(res.relative_to(work))  # Snakemake's targets are paths in its working directory
+    targets = [str(rel / "splits" / f"{s}.parquet") for s in wanted_splits]
+    for m in neural:
+        for s in wanted_splits:
+            for seed in seeds_of(dti, split_cfgs[s], m.get("seeds")):
+                targets.append(str(rel / s / m["name"] / f"seed{seed}" / "metrics.json"))
     # Snakemake of this interpreter's environment: `.venv/bin/python benchmarks/dti_davis.py` works from a
     # shell without the venv on PATH (the workflow's rules find the theraflow CLI beside that interpreter)
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(work),
            "--configfile", str(work / "config.yaml"), "--cores", str(args.cores),
-           "--workflow-profile", str(REPO / "profiles" / "default")]
-    print("running:", " ".join(cmd), flush=True)
+           "--workflow-profile", str(REPO / "profiles" / "default"), *targets]
+    print("running:", " ".join(cmd[:12]), f"... ({len(targets)} targets)", flush=True)
     t0 = time.time()
     proc = subprocess.run(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     wall = time.time() - t0
@@ -109,61 +161,196 @@ def main() -> int:
         print(f"workflow failed ({proc.returncode}); see {work}/logs", file=sys.stderr)
         return proc.returncode
 
-    results = work / "results" / "dti" / ds_name
-    bench = work / "logs" / "benchmarks" / "dti" / ds_name
-    report = {"dataset": ds_name, "models": dti["models"], "config": config_label(config_path),
-              "max_minutes_per_seed": dti.get("max_minutes"), "workflow_wall_seconds": round(wall, 1),
-              "target": TARGET, "published_setting1": PUBLISHED,
-              "machine": machine_info(cores_used=args.cores),
-              "splits": {}}
-    for sp in dti["splits"]:
-        name = sp.get("name", sp["kind"])
-        for model in dti["models"]:
-            runs = []
-            for seed in sp.get("seeds") or dti.get("seeds", [0]):
-                run = results / name / model / f"seed{seed}"
-                m = json.loads((run / "metrics.json").read_text())
-                meta = json.loads((run / "model.json").read_text())
-                tsv = (bench / f"train.{name}.{model}.seed{seed}.tsv").read_text().splitlines()
-                header, values = tsv[0].split("\t"), tsv[1].split("\t")
-                b = dict(zip(header, values))
-                test = m["parts"]["test"]
-                runs.append({"seed": seed, "test": test["metrics"], "test_ci95": test.get("ci95", {}),
-                             "train_seconds": meta["train_seconds"], "epochs": meta["epochs_trained"],
-                             "job_seconds": float(b["s"]), "peak_rss_mb": float(b["max_rss"]),
-                             "device": meta["device"]})
-            report["splits"][f"{name}/{model}"] = {
-                "kind": sp["kind"], "model": model, "seeds": [r["seed"] for r in runs],
-                "test_ci": mean_sd([r["test"]["ci"] for r in runs]),
-                "test_mse": mean_sd([r["test"]["mse"] for r in runs]),
-                "test_pearson": mean_sd([r["test"]["pearson"] for r in runs]),
-                "train_seconds": [r["train_seconds"] for r in runs],
-                "peak_rss_mb": [r["peak_rss_mb"] for r in runs],
-                "epochs": [r["epochs"] for r in runs],
-                "device": runs[0]["device"],
-                "runs": runs,
-            }
-    s1 = next((v for v in report["splits"].values() if v["kind"] == "setting1"), None)
-    if s1:
-        report["target_met"] = bool(s1["test_ci"]["mean"] >= TARGET["ci"] and s1["test_mse"]["mean"] <= TARGET["mse"]
-                                    and max(s1["train_seconds"]) <= TARGET["minutes_per_seed"] * 60 + 30)
+    stamp = provenance()
+    rows = []
+    for s in wanted_splits:
+        constant_mse, split_rows = reference_rows(res, s, [m for m in REFERENCES if m in wanted] or ["constant"],
+                                                  budget, args.cores, bootstrap, dti.get("binary_threshold"))
+        for m in neural:
+            seeds = seeds_of(dti, split_cfgs[s], m.get("seeds"))
+            split_rows.append(neural_row(res, s, m["name"], seeds, bootstrap, ensemble=m["name"] == recipe))
+        for r in split_rows:
+            r.update(split=s, kind=split_cfgs[s]["kind"], constant_mse=constant_mse,
+                     below_constant=bool(r["mse"]["mean"] < constant_mse) if r["model"] != "constant" else None, **stamp)
+            if r["model"] in wanted:
+                rows.append(r)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-
-    print(f"\n{'split/model':<32} {'test CI':>16} {'test MSE':>16} {'Pearson':>8} {'train s/seed':>14} {'peak MB':>8}")
-    for key, v in report["splits"].items():
-        print(f"{key:<32} {v['test_ci']['mean']:>8.3f} ± {v['test_ci']['sd']:.3f} {v['test_mse']['mean']:>8.3f} ± "
-              f"{v['test_mse']['sd']:.3f} {v['test_pearson']['mean']:>8.3f} {statistics.fmean(v['train_seconds']):>14.0f} "
-              f"{max(v['peak_rss_mb']):>8.0f}")
-    print("\npublished setting-1 baselines (test CI / MSE):")
-    for k, v in PUBLISHED.items():
-        print(f"  {k:<18} {v['ci']:.3f} / {v['mse']:.3f}")
+    report = json.loads(out.read_text()) if out.exists() else {}
+    side = merge_rows(report.get("side_by_side", []), rows, ("model", "split"))
+    order = {n: i for i, n in enumerate([*names, *REFERENCES])}
+    side.sort(key=lambda r: (list(split_cfgs).index(r["split"]) if r["split"] in split_cfgs else 99,
+                             order.get(r["model"], 99)))
+    report.update({
+        "dataset": ds_name, "models": [m for m, _ in entries], "config": config_label(config_path),
+        "max_minutes_per_seed": budget, "workflow_wall_seconds": round(wall, 1), "target": TARGET,
+        "published_setting1": PUBLISHED, "machine": machine_info(cores_used=args.cores),
+        "protocol": ("one script, the workflow's split files for every model; selection on the validation part "
+                     "carved from the training part; the test part read once after training; the same "
+                     f"{budget}-minute budget per training run on {args.cores} cores; reference models run "
+                     "fewer seeds where the config says so"),
+        "side_by_side": side,
+        "commits": sorted({r["commit"] for r in side}),
+    })
+    report["splits"] = {**report.get("splits", {}), **legacy_entries(rows)}
+    s1 = next((r for r in side if r["model"] == "theraflow" and r["kind"] == "setting1"), None)
     if s1:
-        print(f"\ntarget CI >= {TARGET['ci']} and MSE <= {TARGET['mse']} in <= {TARGET['minutes_per_seed']} min/seed "
-              f"on {TARGET['cores']} cores: {'met' if report['target_met'] else 'NOT met'}")
-    print(f"wrote {out}")
+        single = s1["ci"]["mean"], s1["mse"]["mean"]
+        report["target_met"] = {k: bool(single[0] >= v["ci"] and single[1] <= v["mse"]) for k, v in
+                                TARGET.items() if k in ("floor", "goal")}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    os.replace(tmp, out)
+    plot = Path(args.plot) if args.plot else out.with_suffix(".png")
+    learning_curves(side, plot)
+    print_table(side, stamp["commit"])
+    if s1:
+        print(f"\ntheraflow single model, setting-1: CI {s1['ci']['mean']:.3f}, MSE {s1['mse']['mean']:.3f} -- floor "
+              f"(CI >= {TARGET['floor']['ci']}, MSE <= {TARGET['floor']['mse']}) "
+              f"{'met' if report['target_met']['floor'] else 'NOT met'}, goal (CI >= {TARGET['goal']['ci']}, "
+              f"MSE <= {TARGET['goal']['mse']}) {'met' if report['target_met']['goal'] else 'NOT met'}")
+    print(f"wrote {out} and {plot}")
     return 0
+
+
+def _split_tables(res: Path, split: str):
+    import pandas as pd
+
+    from theraflow.chem.splits import load_split
+
+    pairs = pd.read_parquet(res / "pairs.parquet")
+    pairs["part"] = load_split(res / "splits" / f"{split}.parquet", pairs).to_numpy()
+    return pairs
+
+
+def reference_rows(res: Path, split: str, models: list[str], budget: float | None, cores: int, bootstrap: int,
+                   threshold: float | None) -> tuple[float, list[dict]]:
+    """The in-process references on the workflow's split: fit on train, select on valid, test once."""
+    from theraflow.dti.baselines import ConstantPredictor, FingerprintGBT
+    from theraflow.dti.metrics import evaluate_predictions
+
+    pairs = _split_tables(res, split)
+    train, valid, test = (pairs[pairs["part"] == p] for p in ("train", "valid", "test"))
+    rows, constant_mse = [], None
+    for name in dict.fromkeys(["constant", *models]):
+        t0 = time.perf_counter()
+        if name == "constant":
+            model = ConstantPredictor().fit(train, valid)
+        else:
+            model = FingerprintGBT().fit(train, valid, max_seconds=60 * budget if budget else None, threads=cores)
+            print(f"  {split}: fingerprint GBT stopped at iteration {model.best_iteration}", flush=True)
+        seconds = time.perf_counter() - t0
+        ev = evaluate_predictions(test["label"].to_numpy(), model.predict(test), binary_threshold=threshold,
+                                  n_boot=bootstrap)
+        m = ev["metrics"]
+        if name == "constant":
+            constant_mse = round(m["mse"], 4)
+        rows.append({"model": name, "seeds": [0], "ci": mean_sd([m["ci"]]), "mse": mean_sd([m["mse"]]),
+                     "pearson": mean_sd([m.get("pearson")]), "ci95": [ev.get("ci95", {})],
+                     "minutes": round(seconds / 60, 2), "minutes_per_seed": [round(seconds / 60, 2)],
+                     "curve": [{"minutes": round(c["seconds"] / 60, 3), "valid_ci": round(c["valid_ci"], 4),
+                                "valid_mse": round(c["valid_mse"], 4)} for c in model.curve],
+                     **({"iterations": model.best_iteration} if name == "fingerprint" else {})})
+    return constant_mse, [r for r in rows if r["model"] in models]
+
+
+def neural_row(res: Path, split: str, model: str, seeds: list[int], bootstrap: int, ensemble: bool) -> dict:
+    """A model trained by the workflow: its test metrics per seed, and the ensemble of its seeds."""
+    import numpy as np
+    import pandas as pd
+
+    from theraflow.dti.metrics import evaluate_predictions
+
+    per_seed, preds = [], []
+    for seed in seeds:
+        run = res / split / model / f"seed{seed}"
+        metrics = json.loads((run / "metrics.json").read_text())["parts"]["test"]
+        meta = json.loads((run / "model.json").read_text())
+        hist = pd.read_csv(run / "history.csv")
+        per_seed.append({"seed": seed, "test": metrics["metrics"], "ci95": metrics.get("ci95", {}),
+                         "minutes": meta["train_seconds"] / 60, "epochs": meta["epochs_trained"],
+                         "calibration": meta.get("calibration"), "device": meta.get("device"),
+                         "curve": [{"minutes": round(r.seconds / 60, 3), "valid_ci": round(r.val_ci, 4),
+                                    "valid_mse": round(r.val_mse, 4)}
+                                   for r in hist.itertuples() if hasattr(r, "val_ci") and pd.notna(r.val_ci)]})
+        p = pd.read_parquet(run / "predictions.parquet")
+        preds.append(p[p["part"] == "test"].sort_values("pair_id"))
+    row = {"model": LABELS.get(model, model), "model_config": model, "seeds": seeds,
+           "ci": mean_sd([r["test"]["ci"] for r in per_seed]), "mse": mean_sd([r["test"]["mse"] for r in per_seed]),
+           "pearson": mean_sd([r["test"]["pearson"] for r in per_seed]), "ci95": [r["ci95"] for r in per_seed],
+           "minutes": round(statistics.fmean(r["minutes"] for r in per_seed), 2),
+           "minutes_per_seed": [round(r["minutes"], 2) for r in per_seed], "epochs": [r["epochs"] for r in per_seed],
+           "calibration": [r["calibration"] for r in per_seed], "device": per_seed[0]["device"],
+           "curve": per_seed[0]["curve"]}
+    if ensemble and len(preds) > 1:
+        mean = np.mean([p["prediction"].to_numpy() for p in preds], axis=0)
+        ev = evaluate_predictions(preds[0]["label"].to_numpy(), mean, n_boot=bootstrap)
+        row["ensemble"] = {"seeds": seeds, "ci": round(ev["metrics"]["ci"], 4), "mse": round(ev["metrics"]["mse"], 4),
+                           "pearson": round(ev["metrics"]["pearson"], 4), "ci95": ev.get("ci95", {})}
+    return row
+
+
+def legacy_entries(rows: list[dict]) -> dict:
+    """The ``splits`` entries of the first benchmark version, for the workflow-trained models."""
+    out = {}
+    for r in rows:
+        if "model_config" not in r:
+            continue
+        out[f"{r['split']}/{r['model_config']}"] = {
+            "kind": r["kind"], "model": r["model_config"], "seeds": r["seeds"], "test_ci": r["ci"],
+            "test_mse": r["mse"], "test_pearson": r["pearson"],
+            "train_seconds": [round(60 * m, 1) for m in r["minutes_per_seed"]], "epochs": r["epochs"],
+            "device": r["device"], "commit": r["commit"], "date": r["date"]}
+    return out
+
+
+def print_table(rows: list[dict], commit: str) -> None:
+    head = (f"{'split':<12} {'model':<13} {'seeds':>5} {'test CI':>15} {'test MSE':>15} {'Pearson':>7} "
+            f"{'min/run':>7} {'const MSE':>9}  ensemble CI/MSE")
+    print("\n" + head + "\n" + "-" * len(head))
+    for r in rows:
+        ens = r.get("ensemble")
+        mark = "" if r["commit"] == commit else f"  (measured at {r['commit']})"
+        pear = r["pearson"]["mean"] if r.get("pearson") else float("nan")
+        shown = f"{ens['ci']:.3f} / {ens['mse']:.3f}" if ens else ""
+        print(f"{r['split']:<12} {r['model']:<13} {len(r['seeds']):>5} {r['ci']['mean']:>7.3f} ± {r['ci']['sd']:.3f} "
+              f"{r['mse']['mean']:>7.3f} ± {r['mse']['sd']:.3f} {pear:>7.3f} {r['minutes']:>7.1f} "
+              f"{r['constant_mse']:>9.3f}  {shown}{mark}")
+    print("\npublished setting-1 figures (test CI / MSE; selected on the test fold unless marked):")
+    for k, v in PUBLISHED.items():
+        print(f"  {k:<48} {v['ci']:.3f} / {v['mse']:.3f}")
+
+
+def learning_curves(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    splits = list(dict.fromkeys(r["split"] for r in rows))
+    if not splits:
+        return
+    fig, axes = plt.subplots(1, len(splits), figsize=(4.2 * len(splits), 3.6), squeeze=False)
+    for ax, s in zip(axes[0], splits):
+        for r in rows:
+            if r["split"] != s or not r.get("curve"):
+                continue
+            xs = [c["minutes"] for c in r["curve"]]
+            ys = [c["valid_ci"] for c in r["curve"]]
+            if r["model"] == "constant":
+                ax.axhline(ys[0], ls=":", color="grey", label=r["model"])
+            else:
+                ax.plot(xs, ys, label=r["model"], lw=1.4, marker="o" if len(xs) < 3 else None)
+        ax.set_title(s)
+        ax.set_xlabel("training minutes (2 CPU cores)")
+        ax.set_ylabel("validation CI")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle("Davis: validation CI against training time (seed 0 of each model)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -125,17 +125,26 @@ def dti_split(name):
     raise ValueError(f"no split named {name!r} in config dti.splits")
 
 
-def dti_seeds(split_name):
-    seeds = dti_split(split_name)["seeds"]
-    return DTI["seeds"] if seeds is None else seeds
+def dti_models():
+    """{model name: its own seeds or None} from dti.models (names, or {name, seeds} entries)."""
+    return {m: None for m in DTI["models"] if isinstance(m, str)} | {
+        m["name"]: m.get("seeds") for m in DTI["models"] if isinstance(m, dict)}
+
+
+def dti_seeds(split_name, model):
+    """A model's own seeds, else the split's, else dti.seeds."""
+    for seeds in (dti_models()[model], dti_split(split_name)["seeds"]):
+        if seeds is not None:
+            return seeds
+    return DTI["seeds"]
 
 
 def dti_metrics_files(ds):
     return [
         f"{RESULTS}/dti/{ds}/{split}/{model}/seed{seed}/metrics.json"
         for split in dti_split_names()
-        for model in DTI["models"]
-        for seed in dti_seeds(split)
+        for model in dti_models()
+        for seed in dti_seeds(split, model)
     ]
 
 

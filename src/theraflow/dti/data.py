@@ -25,7 +25,23 @@ import pandas as pd
 import torch
 
 from theraflow.chem.graphs import GraphSet
+from theraflow.descriptors import morgan_bits, residue_composition
 from theraflow.nn.protein import tokenize
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Which tensors a model's encoders read (see :mod:`theraflow.nn.interaction`)."""
+
+    drug: frozenset = frozenset({"graphs"})
+    target: frozenset = frozenset({"tokens", "index"})
+    morgan: tuple[int, int] | None = None  # (radius, bits) of the drug descriptor
+
+    @classmethod
+    def of(cls, model) -> Inputs:
+        m = model.drug.morgan_params
+        return cls(frozenset(model.drug.inputs), frozenset(model.target.inputs),
+                   (m["radius"], m["bits"]) if m else None)
 
 
 @dataclass
@@ -39,13 +55,18 @@ class PairSet:
     label: np.ndarray  # float32 per pair (NaN where unknown, e.g. when scoring)
     pair_id: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     max_len: int = 1200
+    drug_index: np.ndarray | None = None  # each drug's row in a model's drug vocabulary (-1: unknown)
     _tokens: torch.Tensor | None = None
+    _composition: torch.Tensor | None = None
+    _morgan: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if len(self.graphs) != len(self.drug_ids):
             raise ValueError("one graph per drug is required")
         if len(self.pair_id) == 0:
             self.pair_id = np.arange(len(self.pair_drug), dtype=np.int64)
+        if self.drug_index is None:
+            self.drug_index = np.arange(len(self.drug_ids), dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.pair_drug)
@@ -56,14 +77,30 @@ class PairSet:
             self._tokens = tokenize(self.sequences, self.max_len)
         return self._tokens
 
-    def batch(self, idx: np.ndarray, *, with_tokens: bool = True) -> dict:
-        """Tensors for the pairs ``idx``: unique drugs/targets collated once."""
+    @property
+    def composition(self) -> torch.Tensor:
+        if self._composition is None:
+            self._composition = torch.from_numpy(residue_composition(self.sequences))
+        return self._composition
+
+    def morgan(self, radius: int, bits: int) -> torch.Tensor:
+        key = (radius, bits)
+        if key not in self._morgan:
+            if self.graphs.smiles is None:
+                raise ValueError("Morgan descriptors need the drugs' SMILES (GraphSet.smiles)")
+            self._morgan[key] = torch.from_numpy(morgan_bits(self.graphs.smiles, radius=radius, bits=bits))
+        return self._morgan[key]
+
+    def batch(self, idx: np.ndarray, inputs: Inputs | None = None) -> dict:
+        """Tensors for the pairs ``idx``: unique drugs and targets, each once, with what ``inputs`` names."""
+        inputs = inputs or Inputs()
         udrug, pd_ = np.unique(self.pair_drug[idx], return_inverse=True)
         utarget, pt_ = np.unique(self.pair_target[idx], return_inverse=True)
+        morgan = self.morgan(*inputs.morgan) if "morgan" in inputs.drug else None
         return {
-            "drugs": self.graphs.collate(udrug),
-            "tokens": self.tokens[torch.from_numpy(utarget)] if with_tokens else None,
-            "target_index": torch.from_numpy(utarget),
+            "drugs": drug_tensors(inputs, udrug, self.graphs, morgan, self.drug_index),
+            "targets": target_tensors(inputs, utarget, lambda: self.tokens, lambda: self.composition,
+                                      np.arange(len(self.target_ids))),
             "pair_drug": torch.from_numpy(pd_),
             "pair_target": torch.from_numpy(pt_),
             "y": torch.from_numpy(self.label[idx].astype(np.float32)),
@@ -71,13 +108,42 @@ class PairSet:
         }
 
 
+def drug_tensors(inputs: Inputs, rows: np.ndarray, graphs: GraphSet, morgan: torch.Tensor | None,
+                 vocab_index: np.ndarray) -> dict:
+    """What a drug encoder reads about the drugs at ``rows``: their graphs collated, Morgan bits
+    (rows of ``morgan``), their index in the model's drug vocabulary (-1: unknown)."""
+    out: dict = {}
+    if "graphs" in inputs.drug:
+        out["graphs"] = graphs.collate(rows)
+    if "morgan" in inputs.drug:
+        out["morgan"] = morgan[torch.from_numpy(np.asarray(rows))].float()
+    if "index" in inputs.drug:
+        out["index"] = torch.from_numpy(np.asarray(vocab_index)[rows])
+    return out
+
+
+def target_tensors(inputs: Inputs, rows: np.ndarray, tokens, composition, vocab_index: np.ndarray) -> dict:
+    """What a target encoder reads about the targets at ``rows``; ``tokens`` and ``composition``
+    are callables returning the whole tables (computed only when the encoder reads them)."""
+    sel = torch.from_numpy(np.asarray(rows))
+    out: dict = {"index": torch.from_numpy(np.asarray(vocab_index)[rows])}
+    if "tokens" in inputs.target:
+        out["tokens"] = tokens()[sel]
+    if "composition" in inputs.target:
+        out["composition"] = composition()[sel]
+    return out
+
+
 def build_pairset(pairs: pd.DataFrame, drug_graphs: dict[str, int], graphs: GraphSet, *,
-                  target_ids: list[str] | None = None, max_len: int = 1200) -> PairSet:
+                  target_ids: list[str] | None = None, drug_vocab: list[str] | None = None,
+                  max_len: int = 1200) -> PairSet:
     """PairSet of ``pairs`` (drug_id, target_id, sequence, label[, pair_id]).
 
     ``drug_graphs`` maps a drug id to its row in ``graphs``. ``target_ids`` fixes the
     target vocabulary (a trained model's); targets outside it get index -1 and are
-    only usable by sequence-based encoders.
+    only usable by sequence-based encoders. ``drug_vocab`` (a trained model's drug
+    vocabulary: standardized SMILES) does the same for drugs: a drug whose structure is
+    not in it is "unknown" to an id embedding.
     """
     drugs = list(dict.fromkeys(pairs["drug_id"]))
     missing = [d for d in drugs if d not in drug_graphs]
@@ -93,6 +159,12 @@ def build_pairset(pairs: pd.DataFrame, drug_graphs: dict[str, int], graphs: Grap
     all_targets = list(target_ids) + extra
     t_index = {t: i for i, t in enumerate(all_targets)}
     label = pairs["label"].to_numpy(dtype=np.float32) if "label" in pairs else np.full(len(pairs), np.nan, np.float32)
+    drug_index = None
+    if drug_vocab is not None:
+        if sub.smiles is None:
+            raise ValueError("a drug vocabulary needs the drugs' SMILES (GraphSet.smiles)")
+        row = {smi: i for i, smi in enumerate(drug_vocab)}
+        drug_index = np.array([row.get(smi, -1) for smi in sub.smiles], dtype=np.int64)
     return PairSet(
         drug_ids=drugs,
         graphs=sub,
@@ -103,6 +175,7 @@ def build_pairset(pairs: pd.DataFrame, drug_graphs: dict[str, int], graphs: Grap
         label=label,
         pair_id=pairs["pair_id"].to_numpy(np.int64) if "pair_id" in pairs else np.arange(len(pairs)),
         max_len=max_len,
+        drug_index=drug_index,
     )
 
 
@@ -116,7 +189,7 @@ class PairBatches(torch.utils.data.IterableDataset):
 
     def __init__(self, pairset: PairSet, indices: np.ndarray, *, mode: str = "random", batch_size: int = 512,
                  target_group: int = 32, drug_group: int = 10**9, shuffle: bool = True, seed: int = 0,
-                 with_tokens: bool = True) -> None:
+                 inputs: Inputs | None = None) -> None:
         if mode not in ("random", "blocks"):
             raise ValueError(f"unknown batch mode {mode!r}; use 'random' or 'blocks'")
         self.ps = pairset
@@ -128,7 +201,7 @@ class PairBatches(torch.utils.data.IterableDataset):
         self.shuffle = shuffle
         self.seed = seed
         self.epoch = 0
-        self.with_tokens = with_tokens
+        self.inputs = inputs or Inputs()
         self.skip = 0  # batches of the next pass to leave out (resuming mid-epoch)
 
     def _orders(self) -> list[np.ndarray]:
@@ -160,4 +233,4 @@ class PairBatches(torch.utils.data.IterableDataset):
         start, self.skip = self.skip, 0
         self.epoch += 1
         for b in orders[start:]:
-            yield self.ps.batch(b, with_tokens=self.with_tokens)
+            yield self.ps.batch(b, self.inputs)

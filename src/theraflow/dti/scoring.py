@@ -41,7 +41,13 @@ class LoadedModel:
 
     @property
     def uses_sequences(self) -> bool:
-        return "cnn" in self.meta["model_config"]["target_encoder"]["type"]
+        return self.model.target.uses_sequences
+
+    def vocabulary_index(self, smiles: Sequence[str] | None) -> np.ndarray:
+        """Each molecule's row in the model's drug vocabulary (standardized SMILES of its
+        training drugs), -1 for molecules it never trained on."""
+        row = {smi: i for i, smi in enumerate(self.meta.get("drug_vocab") or [])}
+        return np.array([row.get(smi, -1) for smi in smiles or []], dtype=np.int64)
 
 
 @dataclass
@@ -89,27 +95,48 @@ class Ensemble:
     @torch.no_grad()
     def encode_targets(self, targets: pd.DataFrame) -> list[torch.Tensor]:
         """One [n_targets, dim] embedding per model, computed once."""
+        from theraflow.descriptors import residue_composition
+        from theraflow.dti.data import Inputs, target_tensors
         from theraflow.nn.protein import tokenize
 
         out = []
+        seqs = targets["sequence"].tolist()
         for m in self.models:
             vocab = {t: i for i, t in enumerate(m.meta["target_ids"])}
-            idx = torch.tensor([vocab.get(t, -1) for t in targets["target_id"]], dtype=torch.long)
-            tokens = tokenize(targets["sequence"].tolist(), m.meta.get("max_len", 1200)) if m.uses_sequences else None
-            out.append(m.model.encode_targets(tokens, idx))
+            idx = np.array([vocab.get(t, -1) for t in targets["target_id"]], dtype=np.int64)
+            inputs = target_tensors(Inputs.of(m.model), np.arange(len(seqs)),
+                                    lambda m=m: tokenize(seqs, m.meta.get("max_len", 1200)),
+                                    lambda: torch.from_numpy(residue_composition(seqs)), idx)
+            out.append(m.model.encode_targets(inputs))
         return out
 
     # --------------------------------------------------------------- molecules
     @torch.no_grad()
     def score_graphs(self, graphs, target_emb: list[torch.Tensor], chunk: int = 128) -> np.ndarray:
         """[n_models, n_molecules, n_targets] scores."""
+        from theraflow.descriptors import morgan_bits
+        from theraflow.dti.data import Inputs
+
         n, n_t = len(graphs), target_emb[0].shape[0]
         out = np.empty((len(self.models), n, n_t), dtype=np.float32)
         target_proj = [m.model.head.pt(t) for m, t in zip(self.models, target_emb)]  # once per target
+        needs = [Inputs.of(m.model) for m in self.models]
+        vocab = [m.vocabulary_index(graphs.smiles) if "index" in x.drug else None for m, x in zip(self.models, needs)]
         for start in range(0, n, chunk):
-            batch = graphs.collate(np.arange(start, min(n, start + chunk)))
+            stop = min(n, start + chunk)
+            shared: dict = {}  # computed once per chunk for every model that reads it
+            if any("graphs" in x.drug for x in needs):
+                shared["graphs"] = graphs.collate(np.arange(start, stop))
+            for x in needs:
+                if "morgan" in x.drug and x.morgan not in shared:
+                    radius, bits = x.morgan
+                    shared[x.morgan] = torch.from_numpy(morgan_bits(graphs.smiles[start:stop], radius=radius,
+                                                                    bits=bits)).float()
             for k, m in enumerate(self.models):
-                dp = m.model.head.pd(m.model.encode_drugs(batch))  # each molecule once
+                drugs = {"graphs": shared.get("graphs"), "morgan": shared.get(needs[k].morgan)}
+                if vocab[k] is not None:
+                    drugs["index"] = torch.from_numpy(vocab[k][start:stop])
+                dp = m.model.head.pd(m.model.encode_drugs(drugs))  # each molecule once
                 nd = dp.shape[0]
                 # rows per step so that the hidden activations stay near 16M floats (~64 MB)
                 step = max(1, (16 << 20) // max(1, n_t * m.model.head.mlp[0].out_features))

@@ -212,10 +212,10 @@ def evaluate_stage(*, model_dir, pairs_path, split_path, molecules_path, store, 
     pairs = pairs[pairs["part"].isin(parts)].reset_index(drop=True)
     index, graphs, _ = drug_graphs(molecules_path, store, meta.get("featurizer") or {"name": "default"})
     pairs, dropped = _pairs_with_graphs(pairs, index)
-    ps = build_pairset(pairs, index, graphs, target_ids=meta["target_ids"], max_len=meta.get("max_len", 1200))
-    uses_seq = "cnn" in meta["model_config"]["target_encoder"]["type"]
+    ps = build_pairset(pairs, index, graphs, target_ids=meta["target_ids"], drug_vocab=meta.get("drug_vocab"),
+                       max_len=meta.get("max_len", 1200))
     t0 = time.perf_counter()
-    pred = predict(model, ps, uses_sequences=uses_seq)
+    pred = predict(model, ps)
     seconds = time.perf_counter() - t0
     preds = pairs[["pair_id", "drug_id", "target_id", "part", "label"]].copy()
     preds["prediction"] = pred

@@ -35,13 +35,14 @@ import math
 import os
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from theraflow.dti.data import PairBatches, PairSet
+from theraflow.dti.data import Inputs, PairBatches, PairSet
 from theraflow.dti.metrics import regression_metrics
 from theraflow.io import write_json
 
@@ -62,6 +63,7 @@ DEFAULT_TRAINING = {
     "eval_every": 1,
     "grad_clip": 5.0,
     "threads": 2,
+    "calibrate": False,
 }
 
 
@@ -71,10 +73,10 @@ def _lightning():
     return pl
 
 
-def build_model(model_cfg: dict, node_dim: int, edge_dim: int, num_targets: int):
+def build_model(model_cfg: dict, node_dim: int, edge_dim: int, num_targets: int, num_drugs: int = 0):
     from theraflow.nn.interaction import DTIModel
 
-    return DTIModel(model_cfg, node_dim=node_dim, edge_dim=edge_dim, num_targets=num_targets)
+    return DTIModel(model_cfg, node_dim=node_dim, edge_dim=edge_dim, num_targets=num_targets, num_drugs=num_drugs)
 
 
 def make_module(model_cfg: dict, training: dict, dims: dict, steps_per_epoch: int):
@@ -83,18 +85,20 @@ def make_module(model_cfg: dict, training: dict, dims: dict, steps_per_epoch: in
     class DTIModule(pl.LightningModule):
         def __init__(self) -> None:
             super().__init__()
-            self.model = build_model(model_cfg, dims["node_dim"], dims["edge_dim"], dims["num_targets"])
+            self.model = build_model(model_cfg, dims["node_dim"], dims["edge_dim"], dims["num_targets"],
+                                     dims.get("num_drugs", 0))
             self.training_cfg = training
             self.steps_per_epoch = steps_per_epoch
             self._val: list[tuple[torch.Tensor, torch.Tensor]] = []
             self.train_batches: PairBatches | None = None  # set by train_model (checkpointed position)
 
         def forward(self, batch):
-            return self.model(batch["drugs"], batch["tokens"], batch["target_index"], batch["pair_drug"],
-                              batch["pair_target"])
+            return self.model(batch)
 
         def training_step(self, batch, _):
-            loss = torch.nn.functional.mse_loss(self(batch), batch["y"])
+            # in standardized label units (the head's output scale): the same optimization on any label scale
+            scale = self.model.head.out_scale
+            loss = torch.nn.functional.mse_loss(self(batch) / scale, batch["y"] / scale)
             self.log("train_mse", loss, on_step=False, on_epoch=True, batch_size=len(batch["y"]))
             return loss
 
@@ -219,7 +223,8 @@ class _History:
 
             def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
                 n = len(batch["y"])
-                self.loss_sum += float(outputs["loss"]) * n
+                scale = float(module.model.head.out_scale)  # the loss is in standardized units
+                self.loss_sum += float(outputs["loss"]) * n * scale * scale
                 self.loss_n += n
 
             def on_train_epoch_end(self, trainer, module):
@@ -366,16 +371,26 @@ def train_model(pairset: PairSet, parts: np.ndarray, model_cfg: dict, outdir: st
     valid_idx = np.nonzero(parts == "valid")[0]
     if len(train_idx) == 0 or len(valid_idx) == 0:
         raise ValueError("training needs pairs in both the 'train' and the 'valid' part of the split")
-    uses_seq = "cnn" in model_cfg["target_encoder"]["type"]
-    train_data = PairBatches(pairset, train_idx, mode=t["batch_mode"], batch_size=t["batch_size"],
-                             target_group=t["target_group"], drug_group=t["drug_group"], seed=seed,
-                             with_tokens=uses_seq)
-    valid_data = PairBatches(pairset, valid_idx, mode=t["batch_mode"], batch_size=max(2048, t["batch_size"]),
-                             target_group=max(64, t["target_group"]), shuffle=False, seed=seed,
-                             with_tokens=uses_seq)
+    labels = pairset.label[train_idx].astype(np.float64)
+    if not np.isfinite(labels).all():
+        raise ValueError("training labels must be finite numbers")
+    # a drug's id is known to the model only when it trains on it: drugs seen only in valid/test are "unknown"
+    train_drugs = np.unique(pairset.pair_drug[train_idx])
+    vocab_row = np.full(len(pairset.drug_ids), -1, dtype=np.int64)
+    vocab_row[train_drugs] = np.arange(len(train_drugs))
+    pairset = replace(pairset, drug_index=vocab_row)
     dims = {"node_dim": pairset.graphs.num_node_features, "edge_dim": pairset.graphs.num_edge_features,
-            "num_targets": len(pairset.target_ids)}
+            "num_targets": len(pairset.target_ids), "num_drugs": len(train_drugs)}
+    train_data = PairBatches(pairset, train_idx, mode=t["batch_mode"], batch_size=t["batch_size"],
+                             target_group=t["target_group"], drug_group=t["drug_group"], seed=seed)
+    valid_data = PairBatches(pairset, valid_idx, mode=t["batch_mode"], batch_size=max(2048, t["batch_size"]),
+                             target_group=max(64, t["target_group"]), shuffle=False, seed=seed)
     module = make_module(model_cfg, t, dims, steps_per_epoch=len(train_data))
+    # labels standardized on the training part: the head outputs raw * sd + mean, the loss is in sd units
+    label_scale = {"mean": float(labels.mean()), "sd": float(labels.std()) if labels.std() > 0 else 1.0}
+    module.model.head.set_output(label_scale["sd"], label_scale["mean"])
+    inputs = Inputs.of(module.model)
+    train_data.inputs = valid_data.inputs = inputs  # batches carry what the encoders read, nothing more
 
     accelerator = "gpu" if torch.cuda.is_available() else "cpu"
     # best.ckpt: the lowest validation MSE so far (the model kept)
@@ -396,7 +411,7 @@ def train_model(pairset: PairSet, parts: np.ndarray, model_cfg: dict, outdir: st
         callbacks=[ckpt, last_ckpt, early, _stop_if_finished(early), history, _save_on_sigterm(last_ckpt),
                    *(callbacks or [])],
         plugins=[_checkpoint_io()],
-        check_val_every_n_epoch=t["eval_every"], gradient_clip_val=t["grad_clip"], logger=False,
+        check_val_every_n_epoch=t["eval_every"], gradient_clip_val=t["grad_clip"] or None, logger=False,
         enable_progress_bar=bool(progress) if progress is not None else None,
         enable_model_summary=False, default_root_dir=str(outdir),
         num_sanity_val_steps=0,
@@ -447,12 +462,16 @@ def train_model(pairset: PairSet, parts: np.ndarray, model_cfg: dict, outdir: st
     best = ckpt.best_model_path or str(last)
     state = _load_lightning_state(best)
     module.load_state_dict(state)
+    calibration = calibrate(module.model, pairset, valid_idx, inputs) if t["calibrate"] else None
     meta = {
         "model_config": model_cfg,
         "training": t,
         "dims": dims,
+        "label_scale": label_scale,
+        "calibration": calibration,
+        "drug_vocab": [pairset.graphs.smiles[i] for i in train_drugs] if dims["num_drugs"] else [],
         "target_ids": list(pairset.target_ids),
-        "target_sequences": list(pairset.sequences) if uses_seq else [],
+        "target_sequences": list(pairset.sequences) if module.model.target.uses_sequences else [],
         "max_len": pairset.max_len,
         "featurizer": featurizer or {},
         "seed": seed,
@@ -465,6 +484,28 @@ def train_model(pairset: PairSet, parts: np.ndarray, model_cfg: dict, outdir: st
     save_model(module.model, meta, outdir)
     _write_train_drugs(pairset, train_idx, outdir)
     return meta
+
+
+def calibrate(model, pairset: PairSet, valid_idx: np.ndarray, inputs: Inputs) -> dict:
+    """Fit ``y ≈ a + b·prediction`` on the validation pairs (least squares, ``b ≥ 0``) and fold it into
+    the head's output, so that the model predicts what the validation part says it should.
+
+    Where the validation part holds what a split keeps out of training (drugs never seen in a
+    cold-drug split), this shrinks predictions toward the mean by as much as they fail to
+    generalize there: a model then does no worse than a constant on such pairs (the constant is
+    b = 0), and rankings do not change (b ≥ 0). On pairs like the training ones, a ≈ 0 and b ≈ 1.
+    """
+    pred = predict(model, pairset, valid_idx, inputs=inputs).astype(np.float64)
+    y = pairset.label[valid_idx].astype(np.float64)
+    var = float(pred.var())
+    b = max(0.0, float(((pred - pred.mean()) * (y - y.mean())).mean()) / var) if var > 0 else 0.0
+    a = float(y.mean() - b * pred.mean())
+    head = model.head
+    head.set_output(b * float(head.out_scale), a + b * float(head.out_shift))
+    before, after = float(((pred - y) ** 2).mean()), float(((a + b * pred - y) ** 2).mean())
+    log.info("calibration on %d validation pairs: prediction -> %.3f + %.3f x prediction (validation MSE %.4f -> %.4f)",
+             len(y), a, b, before, after)
+    return {"a": a, "b": b, "valid_mse_before": before, "valid_mse_after": after}
 
 
 class _Iterable:
@@ -529,10 +570,11 @@ def load_model(model_dir: str | Path):
         if not (model_dir / name).exists():
             raise InputError(f"{model_dir}: no {name}; is this a trained theraflow model directory?")
     meta = json.loads((model_dir / "model.json").read_text())
-    model = build_model(meta["model_config"], meta["dims"]["node_dim"], meta["dims"]["edge_dim"],
-                        meta["dims"]["num_targets"])
+    dims = meta["dims"]
+    model = build_model(meta["model_config"], dims["node_dim"], dims["edge_dim"], dims["num_targets"],
+                        dims.get("num_drugs", 0))
     state = load_file(str(model_dir / "model.safetensors"))
-    state = {k.removeprefix("model."): v for k, v in state.items()}
+    state = _upgrade_state({k.removeprefix("model."): v for k, v in state.items()}, model)
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shape mismatch
@@ -544,15 +586,27 @@ def load_model(model_dir: str | Path):
     return model, meta
 
 
+def _upgrade_state(state: dict, model) -> dict:
+    """Weights written by the first release: the drug graph encoder sat at ``drug.*`` (now
+    ``drug.graph.*``) and the head had no output scale (then 1 and 0: labels unscaled)."""
+    if model.drug.graph is not None and not any(k.startswith("drug.graph.") for k in state):
+        state = {(f"drug.graph.{k[5:]}" if k.startswith("drug.") else k): v for k, v in state.items()}
+    for name, value in (("head.out_scale", 1.0), ("head.out_shift", 0.0)):
+        state.setdefault(name, torch.tensor(value))
+    return state
+
+
 @torch.no_grad()
-def predict(model, pairset: PairSet, indices: np.ndarray | None = None, *, uses_sequences: bool = True) -> np.ndarray:
+def predict(model, pairset: PairSet, indices: np.ndarray | None = None, *, inputs: Inputs | None = None) -> np.ndarray:
     """Predictions for the pairs ``indices`` (all if None), in that order."""
     idx = np.arange(len(pairset)) if indices is None else np.asarray(indices, dtype=np.int64)
     out = np.full(len(pairset), np.nan, dtype=np.float32)
+    was_training = model.training
     model.eval()
-    for b in PairBatches(pairset, idx, mode="blocks", target_group=64, shuffle=False, with_tokens=uses_sequences):
-        pred = model(b["drugs"], b["tokens"], b["target_index"], b["pair_drug"], b["pair_target"])
-        out[b["idx"].numpy()] = pred.float().cpu().numpy()
+    for b in PairBatches(pairset, idx, mode="blocks", target_group=64, shuffle=False,
+                         inputs=inputs or Inputs.of(model)):
+        out[b["idx"].numpy()] = model(b).float().cpu().numpy()
+    model.train(was_training)
     return out[idx]
 
 

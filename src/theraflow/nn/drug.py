@@ -1,4 +1,4 @@
-"""Drug (molecular graph) encoders: GIN, GATv2, AttentiveFP. Architecture only, no I/O.
+"""Drug (molecular graph) encoders: GIN, GATv2, AttentiveFP, GraphDTA's GIN. Architecture only, no I/O.
 
 Each encoder maps a PyG batch of molecular graphs (x, edge_index, edge_attr, batch) to
 one vector per graph, ``out_dim`` wide.
@@ -9,7 +9,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch_geometric.nn import GATv2Conv, GINEConv, global_add_pool, global_max_pool, global_mean_pool
+from torch_geometric.nn import (
+    GATv2Conv,
+    GINConv,
+    GINEConv,
+    global_add_pool,
+    global_max_pool,
+    global_mean_pool,
+)
 from torch_geometric.nn.models import AttentiveFP
 
 _POOLS = {"add": global_add_pool, "mean": global_mean_pool, "max": global_max_pool}
@@ -154,7 +161,32 @@ class AttentiveFPEncoder(nn.Module):
         return self.net(data.x, data.edge_index, data.edge_attr, data.batch)
 
 
-DRUG_ENCODERS = {"gin": GINEncoder, "gatv2": GATv2Encoder, "attentivefp": AttentiveFPEncoder}
+class GraphDTAGINEncoder(nn.Module):
+    """GraphDTA's GIN branch (Nguyen et al., Bioinformatics 2021), as its paper describes it:
+    five GIN layers over atom features (no bond features), each an MLP Linear-ReLU-Linear of
+    ``hidden`` (32) followed by ReLU and batch norm, a sum readout, then a fully connected
+    layer to ``out`` (128) with ReLU and dropout (0.2)."""
+
+    def __init__(self, in_dim: int, edge_dim: int = 0, hidden: int = 32, layers: int = 5, out: int = 128,
+                 dropout: float = 0.2) -> None:
+        super().__init__()
+        dims = [in_dim] + [hidden] * layers
+        self.convs = nn.ModuleList(
+            GINConv(nn.Sequential(nn.Linear(a, b), nn.ReLU(), nn.Linear(b, b))) for a, b in zip(dims[:-1], dims[1:]))
+        self.norms = nn.ModuleList(nn.BatchNorm1d(hidden) for _ in range(layers))
+        self.fc = nn.Linear(hidden, out)
+        self.dropout = nn.Dropout(dropout)
+        self.out_dim = out
+
+    def forward(self, data) -> torch.Tensor:
+        h = data.x
+        for conv, norm in zip(self.convs, self.norms):
+            h = norm(torch.relu(conv(h, data.edge_index)))
+        return self.dropout(torch.relu(self.fc(global_add_pool(h, data.batch, size=data.num_graphs))))
+
+
+DRUG_ENCODERS = {"gin": GINEncoder, "gatv2": GATv2Encoder, "attentivefp": AttentiveFPEncoder,
+                 "graphdta_gin": GraphDTAGINEncoder}
 
 
 def build_drug_encoder(cfg: dict, in_dim: int, edge_dim: int) -> nn.Module:

@@ -1,4 +1,4 @@
-"""Protein encoders: a 1D CNN over residues, and an id embedding. Architecture only.
+"""Protein encoders: 1D CNNs over residues (theraflow's, GraphDTA's) and an id embedding. Architecture only.
 
 ``tokenize`` turns sequences into integer tensors (0 = padding; the 20 standard amino
 acids, then B, U, X, Z, O and an "unknown" token).
@@ -78,25 +78,54 @@ class ProteinCNN(nn.Module):
         return self.dropout(h)
 
 
-class TargetIdEmbedding(nn.Module):
-    """One learned vector per target id (for data without sequences).
+class GraphDTAProteinCNN(nn.Module):
+    """GraphDTA's protein branch (Nguyen et al., Bioinformatics 2021): residue embedding (128),
+    one 1D convolution (32 filters, width 8) over the residues, the feature map flattened
+    position by position into a fully connected layer of 128. Sequences are cut or padded to
+    ``max_len`` (GraphDTA: 1,000), so the flattened layer sees a fixed number of positions."""
 
-    Index ``num_targets`` (and anything outside 0..num_targets-1, e.g. -1) is "unknown":
-    targets the model never saw. With ``dropout`` > 0, training replaces a target's id by
-    "unknown" with that probability, so the unknown vector learns a generic target and a
-    model that also reads sequences learns to predict without the id (cold targets).
+    def __init__(self, embed: int = 128, filters: int = 32, kernel: int = 8, out: int = 128,
+                 max_len: int = 1000) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(VOCAB_SIZE, embed, padding_idx=0)
+        self.conv = nn.Conv1d(embed, filters, kernel)
+        self.max_len = max_len
+        self.fc = nn.Linear(filters * (max_len - kernel + 1), out)
+        self.out_dim = out
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        if tokens.shape[1] < self.max_len:
+            tokens = nn.functional.pad(tokens, (0, self.max_len - tokens.shape[1]))
+        h = torch.relu(self.conv(self.embedding(tokens[:, : self.max_len]).transpose(1, 2)))
+        return self.fc(h.flatten(1))
+
+
+class IdEmbedding(nn.Module):
+    """One learned vector per entity id (a target, a training drug).
+
+    Index ``num`` (and anything outside 0..num-1, e.g. -1) is "unknown": entities the
+    model never saw. With ``dropout`` > 0, training replaces an id by "unknown" with that
+    probability, so the unknown vector learns a generic entity and a model that also reads
+    sequences or structures learns to predict without the id (cold targets, new drugs).
     """
 
-    def __init__(self, num_targets: int, dim: int = 64, dropout: float = 0.0) -> None:
+    def __init__(self, num: int, dim: int = 64, dropout: float = 0.0) -> None:
         super().__init__()
-        self.num_targets = num_targets
-        self.embedding = nn.Embedding(num_targets + 1, dim)
+        self.num = num
+        self.embedding = nn.Embedding(num + 1, dim)
         self.dropout = dropout
         self.out_dim = dim
 
-    def forward(self, target_index: torch.Tensor) -> torch.Tensor:
-        unknown = (target_index < 0) | (target_index >= self.num_targets)
+    @property
+    def num_targets(self) -> int:  # the name of the first release
+        return self.num
+
+    def forward(self, index: torch.Tensor) -> torch.Tensor:
+        unknown = (index < 0) | (index >= self.num)
         if self.training and self.dropout > 0:
-            unknown = unknown | (torch.rand(target_index.shape, device=target_index.device) < self.dropout)
-        idx = torch.where(unknown, torch.full_like(target_index, self.num_targets), target_index)
+            unknown = unknown | (torch.rand(index.shape, device=index.device) < self.dropout)
+        idx = torch.where(unknown, torch.full_like(index, self.num), index)
         return self.embedding(idx)
+
+
+TargetIdEmbedding = IdEmbedding

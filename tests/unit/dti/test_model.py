@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from theraflow.dti.data import Inputs
 from theraflow.dti.train import build_model
 from theraflow.nn.protein import tokenize
 
@@ -15,6 +16,17 @@ CFGS = {
                                         "max_len": 64}},
     "attentivefp+id": {"drug_encoder": {"type": "attentivefp", "hidden": 32, "layers": 2, "out": 16},
                        "target_encoder": {"type": "id", "id_dim": 4}},
+    "gin+morgan+id/composition+id": {
+        "drug_encoder": {"type": "gin+morgan+id", "hidden": 32, "layers": 2, "morgan": {"bits": 256, "hidden": 16},
+                         "id": {"dim": 8}},
+        "target_encoder": {"type": "composition+id", "composition": {"hidden": 16}, "id_dim": 4}},
+    "morgan/cnn+composition": {
+        "drug_encoder": {"type": "morgan", "morgan": {"bits": 128, "radius": 3, "hidden": 16}},
+        "target_encoder": {"type": "cnn+composition", "embed": 8, "channels": [8], "kernel": 3, "max_len": 64}},
+    "graphdta": {
+        "drug_encoder": {"type": "graphdta_gin", "hidden": 16, "out": 32},
+        "target_encoder": {"type": "graphdta_cnn", "embed": 8, "filters": 4, "kernel": 8, "out": 32, "max_len": 64},
+        "head": {"hidden": [64, 32], "proj": None, "product": False}},
 }
 
 
@@ -22,15 +34,14 @@ CFGS = {
 def test_unique_encoding_equals_per_pair_encoding(name, seq_pairset):
     pairs, ps = seq_pairset
     torch.manual_seed(0)
-    model = build_model(CFGS[name], 47, 14, len(ps.target_ids)).eval()
+    model = build_model(CFGS[name], 47, 14, len(ps.target_ids), len(ps.drug_ids)).eval()
     idx = np.arange(len(ps))
+    inputs = Inputs.of(model)
     with torch.no_grad():
-        b = ps.batch(idx)
-        batched = model(b["drugs"], b["tokens"], b["target_index"], b["pair_drug"], b["pair_target"])
+        batched = model(ps.batch(idx, inputs))
         single = []
         for i in idx:  # the naive way: every pair encodes its own drug and target
-            s = ps.batch(np.array([i]))
-            single.append(model(s["drugs"], s["tokens"], s["target_index"], s["pair_drug"], s["pair_target"]))
+            single.append(model(ps.batch(np.array([i]), inputs)))
     assert batched.shape == (len(ps),)
     assert torch.allclose(batched, torch.cat(single), atol=1e-5)
 
@@ -41,9 +52,9 @@ def test_each_unique_entity_is_encoded_once_per_batch(seq_pairset):
     seen = {}
     model.drug.register_forward_hook(lambda m, i, o: seen.setdefault("drugs", []).append(o.shape[0]))
     model.target.register_forward_hook(lambda m, i, o: seen.setdefault("targets", []).append(o.shape[0]))
-    b = ps.batch(np.arange(len(ps)))
+    b = ps.batch(np.arange(len(ps)), Inputs.of(model))
     with torch.no_grad():
-        model(b["drugs"], b["tokens"], b["target_index"], b["pair_drug"], b["pair_target"])
+        model(b)
     assert seen == {"drugs": [6], "targets": [5]}  # 30 pairs, 6 drugs, 5 targets
 
 
@@ -114,7 +125,7 @@ def test_drug_encoder_dropout_does_not_shift_the_output(kind, seq_pairset):
     _, ps = seq_pairset
     torch.manual_seed(0)
     enc = build_drug_encoder({"type": kind, "hidden": 32, "layers": 3, "dropout": 0.5, "pool": "add+max"}, 47, 14)
-    graphs = ps.batch(np.arange(min(len(ps), 20)))["drugs"]
+    graphs = ps.batch(np.arange(min(len(ps), 20)))["drugs"]["graphs"]
     with torch.no_grad():
         enc.eval()
         ref = enc(graphs)
@@ -135,7 +146,7 @@ def test_gin_inference_path_equals_the_pyg_path(seq_pairset):
     _, ps = seq_pairset
     torch.manual_seed(1)
     enc = build_drug_encoder({"type": "gin", "hidden": 32, "layers": 3, "dropout": 0.3, "pool": "add+max"}, 47, 14)
-    graphs = ps.batch(np.arange(len(ps)))["drugs"]  # includes ethanol; the batch has many graphs
+    graphs = ps.batch(np.arange(len(ps)))["drugs"]["graphs"]  # includes ethanol; the batch has many graphs
     with torch.no_grad():
         for m in enc.modules():  # non-trivial batch-norm statistics and affine parameters
             if isinstance(m, torch.nn.BatchNorm1d):

@@ -19,7 +19,7 @@ def test_trains_and_reloads(tmp_path, demo_pairset, small_cfg):
     assert len(hist) == 8 and hist["train_mse"].iloc[-1] < hist["train_mse"].iloc[0]
     model, meta2 = load_model(tmp_path / "m")
     test = np.nonzero(part == "test")[0]
-    m = regression_metrics(ps.label[test], predict(model, ps, test, uses_sequences=False))
+    m = regression_metrics(ps.label[test], predict(model, ps, test))
     assert m["mse"] < np.var(ps.label[test]) * 1.5  # learned something: not wildly off
     assert meta2["target_ids"] == ps.target_ids
 
@@ -109,3 +109,48 @@ def test_schedule_follows_the_clock_only_when_behind():
     assert slow(11) == 1.0  # fully annealed when the budget ends
     assert _one_cycle(0.0, 0.1) == pytest.approx(0.04) and _one_cycle(0.1, 0.1) == pytest.approx(1.0)
     assert _one_cycle(1.0, 0.1) == pytest.approx(1e-4)
+
+
+def test_labels_on_another_scale_give_the_same_ranking(tmp_path, demo_pairset, small_cfg):
+    """Labels are standardized on the training part: pKd x 2 + 6 trains the same model, up to the affine map."""
+    from dataclasses import replace
+
+    from theraflow.dti.metrics import concordance_index
+
+    _, ps, part = demo_pairset
+    scaled = replace(ps, label=(ps.label * 2 + 6).astype(np.float32))
+    cfg = json.loads(json.dumps(small_cfg))
+    cfg["training"]["max_epochs"] = 4
+    meta = train_model(ps, part, cfg, tmp_path / "a", seed=0, progress=False)
+    meta2 = train_model(scaled, part, cfg, tmp_path / "b", seed=0, progress=False)
+    assert meta2["label_scale"]["mean"] == pytest.approx(meta["label_scale"]["mean"] * 2 + 6, rel=1e-6)
+    assert meta2["label_scale"]["sd"] == pytest.approx(meta["label_scale"]["sd"] * 2, rel=1e-6)
+    test = np.nonzero(part == "test")[0]
+    pa = predict(load_model(tmp_path / "a")[0], ps, test)
+    pb = predict(load_model(tmp_path / "b")[0], scaled, test)
+    ci_a, ci_b = concordance_index(ps.label[test], pa), concordance_index(scaled.label[test], pb)
+    assert abs(ci_a - ci_b) < 0.01, (ci_a, ci_b)
+    mse_a = regression_metrics(ps.label[test], pa)["mse"]
+    mse_b = regression_metrics(scaled.label[test], pb)["mse"]
+    assert mse_b == pytest.approx(4 * mse_a, rel=0.05)
+    # the same model up to float rounding over the epochs (measured: at most 3 % of the label sd apart)
+    assert np.abs(pb - (pa * 2 + 6)).max() < 0.05 * scaled.label.std()
+
+
+def test_calibration_on_validation_shrinks_toward_the_mean(tmp_path, demo_pairset, small_cfg):
+    from theraflow.dti.data import Inputs
+    from theraflow.dti.train import calibrate
+
+    _, ps, part = demo_pairset
+    cfg = json.loads(json.dumps(small_cfg))
+    cfg["training"].update(max_epochs=3, calibrate=True)
+    meta = train_model(ps, part, cfg, tmp_path / "c", seed=0, progress=False)
+    cal = meta["calibration"]
+    assert cal["b"] >= 0 and cal["valid_mse_after"] <= cal["valid_mse_before"] + 1e-9
+    model, meta2 = load_model(tmp_path / "c")
+    valid = np.nonzero(part == "valid")[0]
+    pred = predict(model, ps, valid)
+    assert np.mean((pred - ps.label[valid]) ** 2) == pytest.approx(cal["valid_mse_after"], rel=1e-4)
+    # fitting again on the calibrated model changes nothing (a = 0, b = 1)
+    again = calibrate(model, ps, valid, Inputs.of(model))
+    assert again["b"] == pytest.approx(1.0, abs=1e-4) and abs(again["a"]) < 1e-3 * abs(ps.label.mean())
