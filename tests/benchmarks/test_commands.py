@@ -90,10 +90,15 @@ def test_davis_benchmark_runs_a_tiny_config_from_a_fresh_shell(tmp_path):
     out = tmp_path / "out" / "dti.json"
     cmd = [sys.executable, str(REPO / "benchmarks" / "dti_davis.py"), "--config", "config/tiny.yaml",  # relative
            "--data", str(data), "--workdir", str(tmp_path / "work"), "--store", str(tmp_path / "store"),
-           "--out", str(out), "--cores", "1"]
+           "--out", str(out), "--cores", "1", "--models", "theraflow", "fingerprint", "constant"]
     proc = subprocess.run(cmd, cwd=tmp_path, env=bare_env(), capture_output=True, text=True, timeout=540)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = json.loads(out.read_text())
     assert report["config"] == str(tmp_path / "config" / "tiny.yaml")
-    (run,) = report["splits"]["setting1/dti_gin_cnn"]["runs"]
-    assert 0.0 <= run["test"]["ci"] <= 1.0
+    rows = {r["model"]: r for r in report["side_by_side"]}
+    assert set(rows) == {"theraflow", "fingerprint", "constant"}
+    for r in rows.values():
+        assert r["split"] == "setting1" and 0.0 <= r["ci"]["mean"] <= 1.0 and r["commit"] and r["date"]
+        assert r["constant_mse"] == rows["constant"]["mse"]["mean"]
+    assert report["splits"]["setting1/dti_hybrid"]["seeds"] == [0]
+    assert out.with_suffix(".png").stat().st_size > 1000  # the learning curves
