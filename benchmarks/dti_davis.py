@@ -109,7 +109,10 @@ def main(argv=None) -> int:
     cfg = yaml.safe_load(config_path.read_text())
     dti = cfg["dti"]
     (ds_name, ds), = dti["datasets"].items()
-    ds["path"] = str(Path(args.data).resolve()) if args.data else str((REPO / ds["path"]).resolve())
+    if args.data:
+        ds["path"] = str(Path(args.data).resolve())
+    elif ds.get("path"):  # a config path is relative to the repository (where the workflow runs)
+        ds["path"] = str((REPO / ds["path"]).resolve())
     budget = args.max_minutes or dti.get("max_minutes")
     dti["max_minutes"] = budget
     bootstrap = args.bootstrap or dti.get("bootstrap", 1000)

@@ -2,8 +2,10 @@
 
 import json
 import time
+from pathlib import Path
 
 import pandas as pd
+import yaml
 
 
 def test_tiny_dti_run_on_cpu(tmp_path, snakemake):
@@ -19,10 +21,6 @@ def test_tiny_dti_run_on_cpu(tmp_path, snakemake):
         }
     }
     (tmp_path / "models" / "dti_demo_gin_id").mkdir(parents=True)
-    from pathlib import Path
-
-    import yaml
-
     repo_cfg = yaml.safe_load((Path(__file__).parents[2] / "models" / "dti_demo_gin_id" / "config.yaml").read_text())
     repo_cfg["training"]["max_epochs"] = 8  # a user's own model config in the working directory wins
     (tmp_path / "models" / "dti_demo_gin_id" / "config.yaml").write_text(yaml.safe_dump(repo_cfg))
@@ -43,3 +41,27 @@ def test_tiny_dti_run_on_cpu(tmp_path, snakemake):
     assert (res / "metrics.png").exists()
     print(f"tiny DTI workflow: {elapsed:.0f} s")
     assert elapsed < 120  # the issue: a tiny end-to-end run finishes on CPU in under 2 minutes
+
+
+def test_kiba_config_runs_the_davis_recipe_unchanged(tmp_path, snakemake):
+    """config/kiba.yaml: download rule first (pinned on first use), then the same models, splits and budget."""
+    repo = Path(__file__).parents[2]
+    kiba = yaml.safe_load((repo / "config" / "kiba.yaml").read_text())
+    davis = yaml.safe_load((repo / "config" / "davis.yaml").read_text())
+    for key in ("splits", "models", "seeds", "max_minutes"):
+        assert kiba["dti"][key] == davis["dti"][key], key
+    assert kiba["dti"]["datasets"]["kiba"]["dataset"] == "kiba"
+    proc = snakemake(tmp_path, kiba, "-n", "--quiet", "rules")
+    out = proc.stdout + proc.stderr
+    for rule in ("dti_download", "dti_dataset", "dti_split", "dti_train", "dti_evaluate", "dti_table"):
+        assert rule in out, rule
+
+
+def test_davis_config_dry_run(tmp_path, snakemake, shared_data):
+    repo = Path(__file__).parents[2]
+    cfg = yaml.safe_load((repo / "config" / "davis.yaml").read_text())
+    cfg["dti"]["datasets"]["davis"]["path"] = str(shared_data / "davis")
+    proc = snakemake(tmp_path, cfg, "-n")
+    out = proc.stdout + proc.stderr
+    # theraflow's recipe: 3 seeds on 4 splits; the GraphDTA reference one seed on each
+    assert out.count("rule dti_train:") == 4 * 3 + 4, out[-2000:]
