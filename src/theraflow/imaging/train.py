@@ -1,10 +1,13 @@
-"""Training with PyTorch Lightning: MONAI networks, Dice+CE, cached preprocessing, checkpoints and resume.
+"""Segmentation training on theraflow's training runtime: MONAI networks, Dice+CE, cached preprocessing.
 
 :func:`train` reads a datalist, splits it (fixed or k-fold, from config), preprocesses
-through the content-keyed cache, trains with random patches and augmentation, validates
-with sliding windows, checkpoints every epoch (``checkpoints/last.ckpt``; a re-run
-resumes from it) and exports a bundle (``model.json`` + ``model.safetensors``) plus the
-learning curve (``history.tsv``) and the split (``split.tsv``).
+through the content-keyed cache, trains with random patches and augmentation and validates
+with sliding windows through :func:`theraflow.training.fit` — a checkpoint every epoch
+(``checkpoints/last.ckpt``, written atomically), SIGTERM → exit 143 with the last end-of-epoch
+checkpoint, resume only under the same config (else start over, with the reason logged), the
+random state of the data loader and the augmentations in the checkpoints (a resumed run ends
+with the weights of an uninterrupted one) — and exports a bundle (``model.json`` +
+``model.safetensors``) plus the learning curve (``history.tsv``) and the split (``split.tsv``).
 """
 
 from __future__ import annotations
@@ -12,9 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ from theraflow.imaging.modelconfig import label_names, load_model_config, resolv
 from theraflow.imaging.splits import SPLIT_DEFAULTS, assign_split
 from theraflow.imaging.transforms import augment_spec, build, preprocess_spec
 from theraflow.io import InputError, write_json, write_table
+from theraflow.training import Recipe, device_name, fit, seed_everything
+from theraflow.training.runtime import precision_for
 
 log = logging.getLogger(__name__)
 
@@ -46,38 +49,36 @@ def config_key(cfg: dict) -> str:
     return hashlib.sha256(json.dumps(trimmed, sort_keys=True).encode()).hexdigest()
 
 
-def device_name() -> str:
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"CPU ({cpu}, {torch.get_num_threads()} threads)"
-
-
-def _lr_lambda(schedule: str, warmup: int, total: int):
-    def f(epoch: int) -> float:
-        if warmup and epoch < warmup:
-            return (epoch + 1) / (warmup + 1)
-        t = min(1.0, (epoch - warmup) / max(1, total - warmup))
-        if schedule == "cosine":
-            return 0.5 * (1 + math.cos(math.pi * t))
-        if schedule == "poly":
-            return (1 - t) ** 0.9
-        return 1.0
-
-    return f
-
-
 def _lightning():
     import pytorch_lightning as pl
 
     return pl
+
+
+def random_states(obj, name: str, found: dict | None = None, seen: set | None = None) -> dict:
+    """Every numpy RandomState reachable from a MONAI transform chain, by attribute path (the way
+    MONAI's ``set_rnd`` walks it): dictionary transforms keep inner array transforms with states of
+    their own, so the outer ``R`` alone does not say where the augmentations stand."""
+    import numpy as np
+
+    found = {} if found is None else found
+    seen = set() if seen is None else seen
+    if id(obj) in seen or obj is None or isinstance(obj, (str, bytes, int, float, bool, torch.Tensor, np.ndarray)):
+        return found
+    seen.add(id(obj))
+    if isinstance(obj, np.random.RandomState):
+        found[name] = obj
+        return found
+    if isinstance(obj, (list, tuple)):
+        for i, item in enumerate(obj):
+            random_states(item, f"{name}.{i}", found, seen)
+    elif isinstance(obj, dict):
+        for key, item in obj.items():
+            random_states(item, f"{name}.{key}", found, seen)
+    elif hasattr(obj, "__dict__") and type(obj).__module__.startswith(("monai", "theraflow")):
+        for key, item in vars(obj).items():
+            random_states(item, f"{name}.{key}", found, seen)
+    return found
 
 
 def make_module(cfg: dict):
@@ -89,12 +90,16 @@ def make_module(cfg: dict):
     from monai.networks.utils import one_hot
 
     from theraflow.nn.segmentation import build_seg_net
+    from theraflow.training.schedules import epoch_factor
 
     class SegModule(pl.LightningModule):
         def __init__(self, config: dict, key: str):
             super().__init__()
             self.save_hyperparameters({"config_key": key})
             self.cfg = config
+            self.augmentations = None  # the training data's random transforms (set by train; their state is checkpointed)
+            self._epoch_t0 = 0.0
+            self._train_seconds: float | None = None
             self.n_classes = len(config["labels"])
             self.net = build_seg_net(config["network"], out_channels=self.n_classes)
             loss = dict(config["train"]["loss"])
@@ -107,6 +112,27 @@ def make_module(cfg: dict):
 
         def forward(self, x):
             return self.net(x)
+
+        @staticmethod
+        def batch_size(batch) -> int:
+            return int(batch["image"].shape[0])
+
+        def random_generators(self) -> dict:
+            """Generators a resumed run must restore: the batch affine's, and (data loaded in this
+            process) those of the random transforms; worker processes are seeded from torch's state."""
+            return {"batch_affine": self.batch_affine.generator, **random_states(self.augmentations, "augment")}
+
+        def on_train_epoch_start(self):
+            self._epoch_t0 = time.perf_counter()
+            self._train_seconds = None
+
+        def on_validation_start(self):
+            if self._train_seconds is None:  # validation runs inside the training epoch, before its end hooks
+                self._train_seconds = time.perf_counter() - self._epoch_t0
+
+        def epoch_log(self) -> dict:
+            seconds = self._train_seconds if self._train_seconds is not None else time.perf_counter() - self._epoch_t0
+            return {"train_seconds": round(seconds, 3)}
 
         def training_step(self, batch, batch_idx):
             image, label = self.batch_affine(batch["image"], batch["label"])
@@ -138,69 +164,10 @@ def make_module(cfg: dict):
             else:
                 opt = torch.optim.AdamW(self.parameters(), lr=t["lr"], weight_decay=t["weight_decay"])
             sched = torch.optim.lr_scheduler.LambdaLR(
-                opt, _lr_lambda(t["schedule"], int(t["warmup_epochs"]), int(t["max_epochs"])))
+                opt, epoch_factor(t["schedule"], int(t["warmup_epochs"]), int(t["max_epochs"])))
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
 
     return SegModule
-
-
-def make_history_callback(path: Path):
-    """Records per-epoch train seconds, loss, learning rate and validation Dice; rewrites ``path`` each epoch."""
-    pl = _lightning()
-
-    class History(pl.Callback):
-        def __init__(self):
-            self.rows: list[dict] = []
-            self._t0 = 0.0
-            self._train_seconds: float | None = None
-            self._val: dict = {}
-            if path.exists():  # resumed run: keep what earlier epochs recorded
-                try:
-                    self.rows = pd.read_csv(path, sep="\t").to_dict("records")
-                except Exception:
-                    self.rows = []
-
-        def on_train_epoch_start(self, trainer, module):
-            self._t0 = time.perf_counter()
-            self._train_seconds = None
-            self._val = {}
-
-        def on_validation_start(self, trainer, module):
-            if self._train_seconds is None:  # validation runs inside the training epoch, before its end hooks
-                self._train_seconds = time.perf_counter() - self._t0
-
-        def on_validation_end(self, trainer, module):  # after the module logged this epoch's metrics
-            if not trainer.sanity_checking:
-                self._val = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val_dice")}
-
-        def on_train_epoch_end(self, trainer, module):
-            seconds = self._train_seconds if self._train_seconds is not None else time.perf_counter() - self._t0
-            m = trainer.callback_metrics
-            lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else float("nan")
-            self.rows = [r for r in self.rows if int(r["epoch"]) != trainer.current_epoch]
-            self.rows.append({"epoch": trainer.current_epoch, "train_seconds": round(seconds, 3),
-                              "train_loss": float(m.get("train_loss", float("nan"))), "lr": lr, **self._val})
-            write_table(pd.DataFrame(self.rows), path)
-
-    return History()
-
-
-def _precision(choice: str, accelerator: str) -> str:
-    if choice != "auto":
-        return choice
-    gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
-    return "16-mixed" if gpu else "32-true"
-
-
-def _check_resume(ckpt: Path, key: str) -> None:
-    try:
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise InputError(f"{ckpt}: checkpoint cannot be read safely ({exc}); delete it to train from scratch") from None
-    old = state.get("hyper_parameters", {}).get("config_key")
-    if old != key:
-        raise InputError(f"{ckpt}: checkpoint was trained with a different model config; delete "
-                         f"{ckpt.parent} (or use --no-resume) to train from scratch")
 
 
 def train(datalist: str | os.PathLike | pd.DataFrame, out_dir: str | os.PathLike, *,
@@ -214,7 +181,6 @@ def train(datalist: str | os.PathLike | pd.DataFrame, out_dir: str | os.PathLike
     ``history.tsv`` (per-epoch seconds, loss, validation Dice), ``split.tsv`` and
     ``checkpoints/last.ckpt`` (resumed from when present and ``resume``).
     """
-    pl = _lightning()
     from monai.data import DataLoader
 
     out = Path(out_dir)
@@ -236,7 +202,7 @@ def train(datalist: str | os.PathLike | pd.DataFrame, out_dir: str | os.PathLike
     train_ids = set(split_df.loc[split_df["split"] == "train", "id"])
     val_ids = set(split_df.loc[split_df["split"] == "val", "id"])
     t = cfg["train"]
-    pl.seed_everything(int(t["seed"]), workers=True, verbose=False)
+    seed_everything(int(t["seed"]))
     # Denormal floats appear in gradients and Adam moments after a few steps; on x86 CPUs they take a
     # slow path that made training steps 10-20x slower (0.5 s → 8 s on the hippocampus UNet). Flushing
     # them to zero changes nothing measurable in the result.
@@ -255,57 +221,31 @@ def train(datalist: str | os.PathLike | pd.DataFrame, out_dir: str | os.PathLike
 
     key = config_key(cfg)
     module = make_module(cfg)(cfg, key)
-    ckpt_dir = out / "checkpoints"
-    callbacks = [make_history_callback(out / "history.tsv")]
-    from pytorch_lightning.callbacks import ModelCheckpoint
-
-    # saved at the end of every training epoch, whatever the validation interval
-    last_cb = ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, every_n_epochs=1,
-                              save_on_train_epoch_end=True, enable_version_counter=False)
-    callbacks.append(last_cb)
-    best_cb = None
-    if t["select"] == "best" and do_val:
-        best_cb = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_dice", mode="max", save_top_k=1,
-                                  enable_version_counter=False)
-        callbacks.append(best_cb)
-    trainer = pl.Trainer(
-        max_epochs=int(t["max_epochs"]), accelerator=accelerator, devices=devices,
-        precision=_precision(t["precision"], accelerator), logger=False, callbacks=callbacks,
-        check_val_every_n_epoch=max(1, int(t["val_every"])), limit_val_batches=1.0 if do_val else 0,
-        num_sanity_val_steps=0, enable_model_summary=False, deterministic=bool(t["deterministic"]),
-        enable_progress_bar=progress_bar if progress_bar is not None else _progress_default(),
-        default_root_dir=str(out), log_every_n_steps=1,
-    )
-    ckpt = ckpt_dir / "last.ckpt"
-    ckpt_path = None
-    if resume and ckpt.is_file():
-        _check_resume(ckpt, key)
-        ckpt_path = str(ckpt)
-        log.info("resuming from %s", ckpt)
-    elif ckpt.is_file():
-        ckpt.unlink()
+    module.augmentations = train_ds.transform
+    recipe = Recipe(max_epochs=int(t["max_epochs"]), monitor="val_dice", mode="max", eval_every=int(t["val_every"]),
+                    precision=t["precision"], seed=int(t["seed"]), deterministic=bool(t["deterministic"]),
+                    select="best" if t["select"] == "best" and do_val else "last")
     log.info("training %s on %d cases (%d validation) for %d epochs on %s", cfg["network"]["name"],
              len(train_ds), len(val_ds), t["max_epochs"], device_name())
     start = time.perf_counter()
-    trainer.fit(module, train_loader, val_loader if do_val else None, ckpt_path=ckpt_path, weights_only=True)
+    result = fit(module, train_loader, val_loader if do_val else None, out, recipe=recipe,
+                 fingerprint={"config": key}, resume=resume, progress=progress_bar, history_file="history.tsv",
+                 accelerator=accelerator, devices=devices, log_every_n_steps=1)
     seconds = time.perf_counter() - start
-
-    if best_cb is not None and best_cb.best_model_path:
-        state = torch.load(best_cb.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
-        module.load_state_dict(state)
+    module.load_state_dict(result.state_dict)
     history = pd.read_csv(out / "history.tsv", sep="\t") if (out / "history.tsv").exists() else pd.DataFrame()
     record = {
         "network": cfg["network"]["name"],
         "parameters": sum(p.numel() for p in module.net.parameters()),
-        "epochs": int(trainer.current_epoch),
+        "epochs": result.epochs,
         "train_cases": len(train_ds), "val_cases": len(val_ds),
         "split": split_cfg,
         "seconds_this_run": round(seconds, 1),
         "train_seconds_total": round(float(history["train_seconds"].sum()), 1) if len(history) else None,
         "seconds_per_epoch": round(float(history["train_seconds"].median()), 3) if len(history) else None,
-        "selected": "best" if best_cb is not None else "last",
-        "device": device_name(),
-        "precision": _precision(t["precision"], accelerator),
+        "selected": result.selected,
+        "device": result.device,
+        "precision": precision_for(t["precision"], accelerator),
         "versions": _versions(),
         "preprocess_key": train_ds.base.chain_key,
         "cache": {"hits": train_ds.base.hits + val_ds.hits, "misses": train_ds.base.misses + val_ds.misses},

@@ -66,14 +66,19 @@ def test_resume_continues_from_the_checkpoint(tiny_model, tmp_path):
     assert record["epochs"] == 3
 
 
-def test_resume_refuses_a_changed_config(tiny_model, tmp_path):
+def test_a_changed_config_starts_over_with_the_reason_logged(tiny_model, tmp_path, caplog):
+    """One resume policy for every task: checkpoints of another recipe are set aside, training starts over."""
+    import logging
     import shutil
 
     model = tmp_path / "model"
     shutil.copytree(tiny_model["dir"], model)
-    with pytest.raises(InputError, match="different model config"):
-        imaging.train(tiny_model["datalist"], model, model_config=TINY_MODEL, cache_dir=tiny_model["cache"],
-                      split={"val_count": 2}, overrides={"train.lr": 0.5}, progress_bar=False)
+    with caplog.at_level(logging.WARNING, logger="theraflow.training.runtime"):
+        record = imaging.train(tiny_model["datalist"], model, model_config=TINY_MODEL, cache_dir=tiny_model["cache"],
+                               split={"val_count": 2}, overrides={"train.lr": 0.5}, progress_bar=False)
+    assert "written for another recipe (config differ): training starts over" in caplog.text
+    assert record["epochs"] == 2 and list(pd.read_csv(model / "history.tsv", sep="\t")["epoch"]) == [0, 1]
+    assert (model / "checkpoints" / "last.ckpt.stale").exists()  # the old run's checkpoint, set aside
 
 
 def test_bundle_with_pickled_weights_is_refused(tiny_model, tmp_path):
