@@ -219,7 +219,7 @@ def main(argv=None) -> int:
 def _split_tables(res: Path, split: str):
     import pandas as pd
 
-    from theraflow.chem.splits import load_split
+    from theraflow.pairs.splits import load_split
 
     pairs = pd.read_parquet(res / "pairs.parquet")
     pairs["part"] = load_split(res / "splits" / f"{split}.parquet", pairs).to_numpy()

@@ -59,10 +59,10 @@ def default_models(work: Path, seeds=(0, 1)) -> list[Path]:
     import yaml
 
     from theraflow.chem import featurize, standardize
-    from theraflow.chem.datasets import load_deepdta, load_deepdta_folds
-    from theraflow.chem.splits import make_split
     from theraflow.dti.data import build_pairset
     from theraflow.dti.train import train_model
+    from theraflow.pairs.loaders import load_deepdta, load_deepdta_folds
+    from theraflow.pairs.splits import make_split
 
     pairs = load_deepdta(SHARED / "davis")
     part = make_split(pairs, "setting1", folds=load_deepdta_folds(SHARED / "davis")).to_numpy()

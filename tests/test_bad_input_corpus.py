@@ -69,7 +69,7 @@ def test_bad_input(case: Case, tmp_path: Path, monkeypatch):
         return
     assert rc == 0, shown
     kept, rejects = _table(work / case.output), _table(work / case.rejects)
-    rows = rejects[rejects["id"].astype(str) == case.record]
+    rows = rejects[rejects[case.record_column].astype(str) == case.record]
     assert len(rows), f"no rejects row for {case.record!r}:\n{rejects.to_string()}\n{shown}"
     reasons = rows["reason"].astype(str).tolist()
     assert all(r.strip() for r in reasons), reasons

@@ -166,7 +166,7 @@ def dti_dataset_inputs(wildcards):
 
 def dti_dataset_args(ds):
     d = dti_dataset(ds)
-    args = ["--source", d["source"], "--dataset", d["dataset"], "--ligands", d["ligands"]]
+    args = ["--source", d["source"], "--dataset", d["dataset"], "--ligands", d["ligands"], "--on-error", d["on_error"]]
     if dti_source_path(ds):
         args.extend(["--path", dti_source_path(ds)])
     for field, column in sorted(d["columns"].items()):

@@ -35,6 +35,7 @@ rule dti_dataset:
         pairs=f"{RESULTS}/dti/{{ds}}/pairs.parquet",
         drugs=f"{RESULTS}/dti/{{ds}}/drugs.csv",
         folds=f"{RESULTS}/dti/{{ds}}/folds.json",
+        rejects=f"{RESULTS}/dti/{{ds}}/rejects.tsv",
         info=f"{RESULTS}/dti/{{ds}}/dataset.json",
     params:
         args=lambda wc: dti_dataset_args(wc.ds),

@@ -42,6 +42,7 @@ class Case:
     output: str = "out.tsv"             # reject: the table of kept records the command writes
     rejects: str = "rejects.tsv"        # reject: the rejects table the command writes
     runner: str = "cli"                 # "cli": theraflow in-process; "snakemake": snakemake -n in a subprocess
+    record_column: str = "id"           # reject: the rejects-table column that names the record
 
     @property
     def id(self) -> str:
@@ -287,21 +288,39 @@ def pair_error(name: str, content: bytes | str, match: str, record: str | None =
 
 pair_error("missing-label-column", "drug_id,smiles,target_id,sequence\nd1,CCO,t1,MKV\n", "missing column(s) label")
 pair_error("missing-smiles-column", "drug_id,target_id,sequence,label\nd1,t1,MKV,5\n", "missing column(s) smiles")
-pair_error("non-numeric-label", PAIR_HEADER + GOOD_PAIR + "d2,CCN,t1,MKVLAT,strong\n", "numeric label",
-           "data rows 3")
-pair_error("empty-label", PAIR_HEADER + GOOD_PAIR + "d2,CCN,t1,MKVLAT,\n", "numeric label", "data rows 3")
-pair_error("nan-label", PAIR_HEADER + GOOD_PAIR + "d2,CCN,t1,MKVLAT,NaN\n", "numeric label", "data rows 3")
-pair_error("infinite-label", PAIR_HEADER + GOOD_PAIR + "d2,CCN,t1,MKVLAT,inf\n", "finite", "data rows 3")
-pair_error("missing-smiles", PAIR_HEADER + GOOD_PAIR + "d2,,t1,MKVLAT,5.1\n", "SMILES", "data rows 3")
-pair_error("missing-target-id", PAIR_HEADER + GOOD_PAIR + "d2,CCN,,MKVLAT,5.1\n", "target", "data rows 3")
-pair_error("missing-drug-id", PAIR_HEADER + GOOD_PAIR + ",CCN,t1,MKVLAT,5.1\n", "drug", "data rows 3")
-pair_error("invalid-amino-acids", PAIR_HEADER + GOOD_PAIR + "d2,CCN,t2,MKV1T*,5.1\n", "amino acid", "data row 3")
-pair_error("sequence-is-smiles", PAIR_HEADER + GOOD_PAIR + "d2,CCN,t2,CC(=O)Nc1ccccc1,5.1\n", "amino acid",
-           "data row 3")
-pair_error("target-with-two-sequences", PAIR_HEADER + GOOD_PAIR + "d2,CCN,t1,MKVLATT,5.1\n",
-           "more than one sequence", "'t1'")
-pair_error("drug-with-two-smiles", PAIR_HEADER + GOOD_PAIR + "d1,CCN,t2,MKVLAT,5.1\n", "more than one SMILES",
-           "'d1'")
+# a bad row stops the load naming the file's line and the column (on_error: stop, the default) ...
+BAD_ROWS = [
+    ("non-numeric-label", GOOD_PAIR + "d2,CCN,t1,MKVLAT,strong\n", "label", "not a finite number: 'strong'"),
+    ("empty-label", GOOD_PAIR + "d2,CCN,t1,MKVLAT,\n", "label", "empty label"),
+    ("nan-label", GOOD_PAIR + "d2,CCN,t1,MKVLAT,NaN\n", "label", "not a finite number: 'NaN'"),
+    ("infinite-label", GOOD_PAIR + "d2,CCN,t1,MKVLAT,inf\n", "label", "not a finite number: 'inf'"),
+    ("missing-smiles", GOOD_PAIR + "d2,,t1,MKVLAT,5.1\n", "smiles", "empty SMILES"),
+    ("missing-target-id", GOOD_PAIR + "d2,CCN,,MKVLAT,5.1\n", "target_id", "empty target_id"),
+    ("missing-drug-id", GOOD_PAIR + ",CCN,t1,MKVLAT,5.1\n", "drug_id", "empty drug_id"),
+    ("invalid-amino-acids", GOOD_PAIR + "d2,CCN,t2,MKV1T*,5.1\n", "sequence", "the sequence holds '1' at position 4"),
+    ("sequence-is-smiles", GOOD_PAIR + "d2,CCN,t2,CC(=O)Nc1ccccc1,5.1\n", "sequence", "the sequence holds '(' at position 3"),
+    ("star-in-sequence", GOOD_PAIR + "d2,CCN,t2,MKV*LL,5.1\n", "sequence", "the sequence holds '*' at position 4"),
+    ("empty-sequence-among-sequences", GOOD_PAIR + "d2,CCN,t2,,5.1\n", "sequence", "no sequence for target 't2'"),
+    ("target-with-two-sequences", GOOD_PAIR + "d2,CCN,t1,MKVLATT,5.1\n", "sequence",
+     "target 't1' has another sequence than on its first line"),
+    ("drug-with-two-smiles", GOOD_PAIR + "d1,CCN,t2,MKVLAT,5.1\n", "smiles",
+     "drug 'd1' has another SMILES than on its first line"),
+]
+for _name, _rows, _column, _why in BAD_ROWS:
+    pair_error(_name, PAIR_HEADER + _rows, f"line 3, column '{_column}': {_why}", "line 3")
+
+
+# ... or, with --on-error reject, is a rejects row (file, line, column, reason) and the rest loads
+def pair_reject(name: str, content: str, match: str) -> None:
+    def build(d: Path) -> list[str]:
+        return pair_table(content)(d) + ["--on-error", "reject"]
+
+    case("pairs", name, build, "reject", match, record="line 3", records_in=2, output="ds/pairs.parquet",
+         rejects="ds/rejects.tsv", record_column="line")
+
+
+for _name, _rows, _column, _why in BAD_ROWS:
+    pair_reject(f"{_name}-rejected", PAIR_HEADER + _rows, _why)
 pair_error("header-only-table", PAIR_HEADER, "no pairs")
 pair_error("empty-file", "", "cannot be read as a table")
 pair_error("non-utf8-table", PAIR_HEADER.encode() + b"d2,CC\xe9N,t1,MKVLAT,5.1\n", "cannot be read as a table")

@@ -72,10 +72,10 @@ def run_ok(theraflow_cmd, args, cwd, timeout=300) -> subprocess.CompletedProcess
 def tiny_model(tmp_path_factory):
     """A tiny demo interaction model (GIN + target id, one epoch): enough to score with."""
     from theraflow.chem import featurize
-    from theraflow.chem.splits import make_split
     from theraflow.dti.data import build_pairset
     from theraflow.dti.stages import rdkit_demo_pairs
     from theraflow.dti.train import train_model
+    from theraflow.pairs.splits import make_split
 
     pairs = rdkit_demo_pairs()
     drugs = pairs[["drug_id", "smiles"]].drop_duplicates("drug_id")

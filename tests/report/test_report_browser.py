@@ -36,11 +36,11 @@ def report(tmp_path_factory, nci_smi):
     """A real screen of 400 NCI molecules with a tiny two-seed model, and its report."""
     from tests.unit.dti.conftest import demo_pairset as _dp  # noqa: F401  (fixture functions are reused below)
     from theraflow.chem import featurize
-    from theraflow.chem.splits import make_split
     from theraflow.dti.data import build_pairset
     from theraflow.dti.screen import score_library
     from theraflow.dti.stages import rdkit_demo_pairs
     from theraflow.dti.train import train_model
+    from theraflow.pairs.splits import make_split
     from theraflow.report.scoring import build_scoring_report
 
     tmp = tmp_path_factory.mktemp("screen")

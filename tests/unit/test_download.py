@@ -35,7 +35,7 @@ def test_davis_from_a_local_http_server(tmp_path, serve, shared_data):
     assert sorted(report["downloaded"]) == sorted(SOURCES["davis"].files)
     again = fetch("davis", tmp_path / "davis", base_url=url)
     assert again["downloaded"] == [] and len(again["present"]) == 6
-    from theraflow.chem.datasets import load_deepdta
+    from theraflow.pairs.loaders import load_deepdta
 
     assert len(load_deepdta(tmp_path / "davis")) == 30056
 

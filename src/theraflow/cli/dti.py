@@ -17,6 +17,8 @@ def register(sub) -> None:
     d.add_argument("--ligands", default="can", choices=["can", "iso"], help="DeepDTA ligand file")
     d.add_argument("--column", action="append", metavar="FIELD=NAME", default=[],
                    help="pair table column names: drug_id, smiles, target_id, sequence, label")
+    d.add_argument("--on-error", choices=["stop", "reject"], default="stop",
+                   help="a bad row of a pair table: stop naming it (default), or write it to rejects.tsv and go on")
     d.add_argument("--outdir", required=True)
 
     s = ss.add_parser("split", help="make one split with manifest and leakage audit")
@@ -79,11 +81,12 @@ def run(args: argparse.Namespace) -> int:
     cmd = args.dti_command
     if cmd == "dataset":
         cfg = {"source": args.source, "path": args.path, "dataset": args.dataset, "ligands": args.ligands,
-               "columns": _columns(args.column)}
+               "columns": _columns(args.column), "on_error": args.on_error}
         if args.source != "rdkit_demo" and not args.path:
             raise ValueError("--path is required for this source")
         info = stages.prepare_dataset(cfg, args.outdir)
-        print(f"{info['pairs']} pairs, {info['drugs']} drugs, {info['targets']} targets")
+        print(f"{info['pairs']} pairs, {info['drugs']} drugs, {info['targets']} targets; "
+              f"{info['rejected_rows']} row(s) rejected (rejects.tsv)")
     elif cmd == "split":
         m = stages.split_stage(args.pairs, args.folds, args.kind, args.outdir, name=args.name, seed=args.seed,
                                test_frac=args.test_frac, valid_frac=args.valid_frac, valid_fold=args.valid_fold)

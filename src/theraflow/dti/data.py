@@ -17,7 +17,6 @@ Batch samplers:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,21 +26,9 @@ import torch
 from theraflow.chem.graphs import GraphSet
 from theraflow.descriptors import morgan_bits, residue_composition
 from theraflow.nn.protein import tokenize
+from theraflow.pairs.batches import EpochBatches, Inputs, drug_tensors, target_tensors
 
-
-@dataclass(frozen=True)
-class Inputs:
-    """Which tensors a model's encoders read (see :mod:`theraflow.nn.interaction`)."""
-
-    drug: frozenset = frozenset({"graphs"})
-    target: frozenset = frozenset({"tokens", "index"})
-    morgan: tuple[int, int] | None = None  # (radius, bits) of the drug descriptor
-
-    @classmethod
-    def of(cls, model) -> Inputs:
-        m = model.drug.morgan_params
-        return cls(frozenset(model.drug.inputs), frozenset(model.target.inputs),
-                   (m["radius"], m["bits"]) if m else None)
+__all__ = ["Inputs", "PairBatches", "PairSet", "build_pairset", "drug_tensors", "target_tensors"]
 
 
 @dataclass
@@ -108,32 +95,6 @@ class PairSet:
         }
 
 
-def drug_tensors(inputs: Inputs, rows: np.ndarray, graphs: GraphSet, morgan: torch.Tensor | None,
-                 vocab_index: np.ndarray) -> dict:
-    """What a drug encoder reads about the drugs at ``rows``: their graphs collated, Morgan bits
-    (rows of ``morgan``), their index in the model's drug vocabulary (-1: unknown)."""
-    out: dict = {}
-    if "graphs" in inputs.drug:
-        out["graphs"] = graphs.collate(rows)
-    if "morgan" in inputs.drug:
-        out["morgan"] = morgan[torch.from_numpy(np.asarray(rows))].float()
-    if "index" in inputs.drug:
-        out["index"] = torch.from_numpy(np.asarray(vocab_index)[rows])
-    return out
-
-
-def target_tensors(inputs: Inputs, rows: np.ndarray, tokens, composition, vocab_index: np.ndarray) -> dict:
-    """What a target encoder reads about the targets at ``rows``; ``tokens`` and ``composition``
-    are callables returning the whole tables (computed only when the encoder reads them)."""
-    sel = torch.from_numpy(np.asarray(rows))
-    out: dict = {"index": torch.from_numpy(np.asarray(vocab_index)[rows])}
-    if "tokens" in inputs.target:
-        out["tokens"] = tokens()[sel]
-    if "composition" in inputs.target:
-        out["composition"] = composition()[sel]
-    return out
-
-
 def build_pairset(pairs: pd.DataFrame, drug_graphs: dict[str, int], graphs: GraphSet, *,
                   target_ids: list[str] | None = None, drug_vocab: list[str] | None = None,
                   max_len: int = 1200) -> PairSet:
@@ -179,37 +140,29 @@ def build_pairset(pairs: pd.DataFrame, drug_graphs: dict[str, int], graphs: Grap
     )
 
 
-class PairBatches(torch.utils.data.IterableDataset):
-    """Batches of pair indices for one pass over ``indices`` (a new order each epoch).
-
-    The order of pass ``epoch`` depends only on ``seed`` and ``epoch``; a resumed training
-    run sets ``epoch`` (and ``skip``, the batches of that pass already trained on) from its
-    checkpoint and sees exactly the batches an uninterrupted run would have seen.
-    """
+class PairBatches(EpochBatches):
+    """Batches of pair indices for one pass over ``indices`` (a new order each epoch): ``random``
+    pairs, or ``blocks`` of (target group × drug group) of the matrix (see the module docstring)."""
 
     def __init__(self, pairset: PairSet, indices: np.ndarray, *, mode: str = "random", batch_size: int = 512,
                  target_group: int = 32, drug_group: int = 10**9, shuffle: bool = True, seed: int = 0,
                  inputs: Inputs | None = None) -> None:
         if mode not in ("random", "blocks"):
             raise ValueError(f"unknown batch mode {mode!r}; use 'random' or 'blocks'")
+        super().__init__(indices, batch_size=batch_size, shuffle=shuffle, seed=seed)
         self.ps = pairset
-        self.indices = np.asarray(indices, dtype=np.int64)
         self.mode = mode
-        self.batch_size = batch_size
         self.target_group = target_group
         self.drug_group = drug_group
-        self.shuffle = shuffle
-        self.seed = seed
-        self.epoch = 0
         self.inputs = inputs or Inputs()
-        self.skip = 0  # batches of the next pass to leave out (resuming mid-epoch)
 
-    def _orders(self) -> list[np.ndarray]:
-        rng = np.random.default_rng((self.seed, self.epoch))
-        idx = self.indices
+    def make_batch(self, idx: np.ndarray) -> dict:
+        return self.ps.batch(idx, self.inputs)
+
+    def orders(self, rng: np.random.Generator) -> list[np.ndarray]:
         if self.mode == "random":
-            order = rng.permutation(idx) if self.shuffle else idx
-            return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+            return super().orders(rng)
+        idx = self.indices
         n_t, n_d = len(self.ps.target_ids), len(self.ps.drug_ids)
         tperm = rng.permutation(n_t) if self.shuffle else np.arange(n_t)
         dperm = rng.permutation(n_d) if self.shuffle else np.arange(n_d)
@@ -224,13 +177,3 @@ class PairBatches(torch.utils.data.IterableDataset):
         if self.shuffle:
             blocks = [blocks[i] for i in rng.permutation(len(blocks))]
         return blocks
-
-    def __len__(self) -> int:
-        return len(self._orders())
-
-    def __iter__(self) -> Iterator[dict]:
-        orders = self._orders()
-        start, self.skip = self.skip, 0
-        self.epoch += 1
-        for b in orders[start:]:
-            yield self.ps.batch(b, self.inputs)

@@ -154,7 +154,7 @@ class Ensemble:
         """The same from precomputed Morgan fingerprints (radius 2, 2048 bits; see ``fingerprint``)."""
         from rdkit import DataStructs
 
-        from theraflow.chem.splits import _fingerprints
+        from theraflow.pairs.splits import _fingerprints
 
         if not self._train_fps:
             self._train_fps = [f for f in _fingerprints(self.train_smiles) if f is not None]

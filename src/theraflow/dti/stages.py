@@ -17,15 +17,15 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from theraflow.chem.datasets import (
+from theraflow.errors import InputError
+from theraflow.io import read_json, write_json, write_table
+from theraflow.pairs.loaders import (
     PAIR_COLUMNS,
     deepdta_fold_files,
     load_deepdta,
     load_deepdta_folds,
     load_pair_table,
 )
-from theraflow.errors import InputError
-from theraflow.io import read_json, write_json, write_table
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +64,13 @@ def rdkit_demo_pairs() -> pd.DataFrame:
 
 
 def prepare_dataset(cfg: dict, outdir: str | Path) -> dict:
-    """Stage: a configured source → pairs.parquet, drugs.csv, folds.json (DeepDTA), dataset.json."""
+    """Stage: a configured source → pairs.parquet, drugs.csv, folds.json (DeepDTA), rejects.tsv, dataset.json."""
+    from theraflow.pairs.tables import REJECT_COLUMNS
+
     outdir = Path(outdir)
     source = cfg.get("source", "deepdta")
     folds = None
+    rejects = pd.DataFrame(columns=REJECT_COLUMNS)
     if source == "deepdta":
         pairs = load_deepdta(cfg["path"], dataset=cfg.get("dataset", "davis"), ligands=cfg.get("ligands", "can"))
         if any(f.exists() for f in deepdta_fold_files(cfg["path"])):  # fold files that are there must be usable
@@ -77,7 +80,7 @@ def prepare_dataset(cfg: dict, outdir: str | Path) -> dict:
             log.info("%s: no setting-1 fold files; the setting1 split is unavailable", cfg["path"])
     elif source == "table":
         cols = cfg.get("columns", {})
-        pairs = load_pair_table(cfg["path"], **cols)
+        pairs, rejects = load_pair_table(cfg["path"], **cols, on_error=cfg.get("on_error", "stop"))
     elif source == "rdkit_demo":
         pairs = rdkit_demo_pairs()
     else:
@@ -96,12 +99,13 @@ def prepare_dataset(cfg: dict, outdir: str | Path) -> dict:
     write_table(pairs, outdir / "pairs.parquet")
     write_table(drugs, outdir / "drugs.csv")
     write_json(outdir / "folds.json", folds or {})
+    write_table(rejects, outdir / "rejects.tsv")
     info = {"source": source, "pairs": len(pairs), "drugs": int(drugs["id"].nunique()),
             "targets": int(pairs["target_id"].nunique()),
             "sequences": int(pairs.loc[pairs["sequence"] != "", "sequence"].nunique()),
             "label": {"min": float(pairs["label"].min()), "max": float(pairs["label"].max()),
                       "mean": float(pairs["label"].mean())},
-            "has_setting1_folds": folds is not None}
+            "has_setting1_folds": folds is not None, "rejected_rows": int(len(rejects))}
     write_json(outdir / "dataset.json", info)
     return info
 
@@ -109,7 +113,7 @@ def prepare_dataset(cfg: dict, outdir: str | Path) -> dict:
 # ------------------------------------------------------------------- splits
 def split_stage(pairs_path: str | Path, folds_path: str | Path | None, kind: str, outdir: str | Path,
                 name: str | None = None, **params: Any) -> dict:
-    from theraflow.chem.splits import make_split, save_split
+    from theraflow.pairs.splits import make_split, save_split
 
     pairs = pd.read_parquet(pairs_path)
     folds = None
@@ -168,9 +172,9 @@ def _pairs_with_graphs(pairs: pd.DataFrame, index: dict) -> tuple[pd.DataFrame, 
 def train_stage(*, pairs_path, split_path, molecules_path, store, model_config, outdir, seed: int = 0,
                 max_minutes: float | None = None, max_epochs: int | None = None, threads: int | None = None,
                 progress: bool | None = None, resume: bool = True) -> dict:
-    from theraflow.chem.splits import load_split
     from theraflow.dti.data import build_pairset
     from theraflow.dti.train import train_model
+    from theraflow.pairs.splits import load_split
 
     cfg = load_model_config(model_config) if isinstance(model_config, (str, Path)) else model_config
     featurizer = cfg.get("featurizer", {"name": "default"})
@@ -199,11 +203,11 @@ def _manifest(split_path) -> dict:
 def evaluate_stage(*, model_dir, pairs_path, split_path, molecules_path, store, outdir,
                    parts: tuple[str, ...] = ("valid", "test"), n_boot: int = 1000,
                    binary_threshold: float | None = None) -> dict:
-    from theraflow.chem.splits import load_split
     from theraflow.dti.data import build_pairset
     from theraflow.dti.metrics import evaluate_predictions
     from theraflow.dti.plots import scatter_plot
     from theraflow.dti.train import load_model, predict
+    from theraflow.pairs.splits import load_split
 
     outdir = Path(outdir)
     model, meta = load_model(model_dir)

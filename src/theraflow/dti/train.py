@@ -1,40 +1,27 @@
-"""Training of interaction models with PyTorch Lightning.
+"""Training of drug–target interaction models, on theraflow's training runtime.
 
-``train_model`` fits a :class:`~theraflow.nn.interaction.DTIModel` on the training
-part of a split, early-stopping on the validation part (never the test part), and
-writes:
+``train_model`` fits a :class:`~theraflow.nn.interaction.DTIModel` on the training part of a
+split, selecting on the validation part (never the test part), through
+:func:`theraflow.training.fit` — checkpoints every epoch, SIGTERM → checkpoint → exit 143,
+resume only under the same recipe fingerprint, wall-time budget, history, seeds, mixed precision
+on a GPU. This module supplies what is particular to the task:
 
-- ``checkpoints/last.ckpt`` and ``checkpoints/best.ckpt`` (Lightning checkpoints with
-  optimizer and scheduler state, for resuming; a re-run resumes from ``last.ckpt``);
-- ``model.safetensors`` + ``model.json``: the best weights and everything needed to
-  rebuild the model (config, feature dimensions, target vocabulary, featurizer) — what
-  evaluation and scoring load, without pickle;
-- ``history.csv``: per-epoch training loss and validation metrics.
-
-Seeds are set and CPU runs are deterministic; on a GPU, mixed precision is used.
-
-Interruptions (a job's wall time on a cluster, a node going away):
-
-- ``last.ckpt`` is written at the end of every epoch, whether or not the epoch improved on
-  the best one, atomically (temporary file in the same directory, fsync, rename), so a
-  job killed at any moment (``kill -9``) leaves the previous complete checkpoint;
-- on SIGTERM (what SLURM sends at the wall-time limit, some time before SIGKILL) the
-  current batch finishes, ``last.ckpt`` is written at that point — mid-epoch — and
-  training stops with :class:`~theraflow.errors.TrainingInterrupted` (the CLI exits 143);
-- a re-run of the same command resumes from ``last.ckpt``: weights, optimizer and
-  learning-rate scheduler state, early-stopping and timer state, the history, the
-  position in the epoch's batch order and the random-number state. On the CPU a resumed
-  run ends with exactly the weights of an uninterrupted one (tested).
+- the model, the loss (MSE on labels standardized on the training part: the head outputs
+  ``raw * sd + mean``, so the network learns unit-scale targets on any label scale) and the
+  validation metrics (CI, MSE);
+- the batches (:class:`~theraflow.dti.data.PairBatches`: unique drugs and targets once per
+  batch) and their position, which travels in the checkpoints so that a job stopped mid-epoch
+  resumes at the next batch and ends with exactly the weights of an uninterrupted run (tested);
+- an optional calibration ``a + b·prediction`` fitted on the validation part (:func:`calibrate`);
+- ``model.safetensors`` + ``model.json`` (the selected weights and everything needed to rebuild
+  the model, without pickle), ``history.csv`` and ``train_drugs.smi``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import os
-import time
-import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -67,12 +54,6 @@ DEFAULT_TRAINING = {
 }
 
 
-def _lightning():
-    import pytorch_lightning as pl
-
-    return pl
-
-
 def build_model(model_cfg: dict, node_dim: int, edge_dim: int, num_targets: int, num_drugs: int = 0):
     from theraflow.nn.interaction import DTIModel
 
@@ -80,9 +61,11 @@ def build_model(model_cfg: dict, node_dim: int, edge_dim: int, num_targets: int,
 
 
 def make_module(model_cfg: dict, training: dict, dims: dict, steps_per_epoch: int):
-    pl = _lightning()
+    import pytorch_lightning as pl
 
     class DTIModule(pl.LightningModule):
+        loss_name = "train_mse"  # the history's training column, in label units (loss_unit)
+
         def __init__(self) -> None:
             super().__init__()
             self.model = build_model(model_cfg, dims["node_dim"], dims["edge_dim"], dims["num_targets"],
@@ -92,15 +75,20 @@ def make_module(model_cfg: dict, training: dict, dims: dict, steps_per_epoch: in
             self._val: list[tuple[torch.Tensor, torch.Tensor]] = []
             self.train_batches: PairBatches | None = None  # set by train_model (checkpointed position)
 
+        @property
+        def loss_unit(self) -> float:  # the loss is in standardized units: sd² back to label units
+            return float(self.model.head.out_scale) ** 2
+
+        @staticmethod
+        def batch_size(batch) -> int:
+            return len(batch["y"])
+
         def forward(self, batch):
             return self.model(batch)
 
         def training_step(self, batch, _):
-            # in standardized label units (the head's output scale): the same optimization on any label scale
-            scale = self.model.head.out_scale
-            loss = torch.nn.functional.mse_loss(self(batch) / scale, batch["y"] / scale)
-            self.log("train_mse", loss, on_step=False, on_epoch=True, batch_size=len(batch["y"]))
-            return loss
+            scale = self.model.head.out_scale  # standardized label units: one optimization on any scale
+            return torch.nn.functional.mse_loss(self(batch) / scale, batch["y"] / scale)
 
         def validation_step(self, batch, _):
             self._val.append((self(batch).detach().float().cpu(), batch["y"].cpu()))
@@ -116,15 +104,13 @@ def make_module(model_cfg: dict, training: dict, dims: dict, steps_per_epoch: in
             self.log("val_ci", m["ci"], prog_bar=True)
 
         def on_save_checkpoint(self, checkpoint):
-            # Where the next batch comes from, and the random state (dropout), so that a
-            # resumed run continues exactly where this one stopped.
+            # where the next batch comes from, so that a resumed run continues at the next batch
             trainer = self.trainer
             done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
             end_of_epoch = done >= trainer.num_training_batches
             checkpoint["theraflow"] = {
                 "data_epoch": trainer.current_epoch + 1 if end_of_epoch else trainer.current_epoch,
                 "data_skip": 0 if end_of_epoch else int(done),
-                "torch_rng": torch.get_rng_state(),
             }
 
         def on_load_checkpoint(self, checkpoint):
@@ -132,237 +118,42 @@ def make_module(model_cfg: dict, training: dict, dims: dict, steps_per_epoch: in
             if state is not None and self.train_batches is not None:
                 self.train_batches.epoch = int(state["data_epoch"])
                 self.train_batches.skip = int(state["data_skip"])
-                torch.set_rng_state(state["torch_rng"])
 
         def configure_optimizers(self):
+            from theraflow.training.schedules import step_scheduler
+
             t = self.training_cfg
             opt = torch.optim.AdamW(self.parameters(), lr=t["lr"], weight_decay=t["weight_decay"])
             if t["scheduler"] == "none":
                 return opt
-            if t["scheduler"] not in ("onecycle", "cosine"):
-                raise ValueError(f"unknown scheduler {t['scheduler']!r}")
-            total = max(1, t["max_epochs"] * self.steps_per_epoch)
-            budget = 60.0 * float(t["max_minutes"]) if t["max_minutes"] else None
-            shape = _one_cycle if t["scheduler"] == "onecycle" else _warmup_cosine
-            progress = _Progress(total, budget, check_after=self.steps_per_epoch)
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: shape(progress(step), t["warmup_frac"]))
+            sched = step_scheduler(opt, t["scheduler"], total_steps=t["max_epochs"] * self.steps_per_epoch,
+                                   budget_minutes=t["max_minutes"], warmup=t["warmup_frac"],
+                                   steps_per_epoch=self.steps_per_epoch)
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     return DTIModule()
 
 
-class _Progress:
-    """Where training stands in its schedule: the larger of the step fraction and, with a
-    wall-time budget, the elapsed-time fraction. On a machine fast enough to run every
-    epoch the schedule is step-based (and reproducible); on a slower one it still anneals
-    fully before the budget stops training, instead of ending at a high learning rate."""
-
-    def __init__(self, total_steps: int, budget_seconds: float | None, check_after: int = 1) -> None:
-        self.total = total_steps
-        self.budget = budget_seconds
-        self.check_after = check_after
-        self.t0 = time.monotonic()
-        self.timed = False  # latched once the run is seen to fall behind its budget
-
-    def __call__(self, step: int) -> float:
-        p = step / self.total
-        if self.budget:
-            e = (time.monotonic() - self.t0) / self.budget
-            if not self.timed and step >= self.check_after and e > 1.05 * p:
-                self.timed = True
-                log.info("training is slower than its %.0f-minute budget allows for %d steps: the learning-rate "
-                         "schedule now follows the clock", self.budget / 60, self.total)
-            if self.timed:
-                p = max(p, e)
-        return min(1.0, p)
-
-
-def _one_cycle(p: float, warmup: float) -> float:
-    """Learning-rate factor of a one-cycle schedule: linear warm-up from 1/25, cosine to ~0."""
-    if p < warmup:
-        return 0.04 + 0.96 * p / max(warmup, 1e-9)
-    q = (p - warmup) / max(1e-9, 1 - warmup)
-    return 1e-4 + (1 - 1e-4) * 0.5 * (1 + math.cos(math.pi * q))
-
-
-def _warmup_cosine(p: float, warmup: float) -> float:
-    if p < warmup:
-        return (p + 1e-9) / max(warmup, 1e-9)
-    return 0.5 * (1 + math.cos(math.pi * (p - warmup) / max(1e-9, 1 - warmup)))
-
-
-class _History:
-    """Collects per-epoch metrics into a CSV next to the checkpoints."""
-
-    @staticmethod
-    def callback(path: Path):
-        pl = _lightning()
-
-        class HistoryCallback(pl.Callback):
-            """Per-epoch rows: validation metrics, the training MSE (mean over the epoch's pairs)
-            and training seconds so far. Its state travels in the checkpoints, so a resumed run
-            (even from the middle of an epoch) writes the history an uninterrupted run would."""
-
-            def __init__(self) -> None:
-                self.rows: list[dict] = []
-                self.loss_sum = 0.0  # this epoch's squared errors so far
-                self.loss_n = 0
-                self.seconds_before = 0.0  # training time of earlier runs of a resumed job
-                self.t0 = time.time()
-
-            def state_dict(self):
-                return {"rows": self.rows, "loss_sum": self.loss_sum, "loss_n": self.loss_n,
-                        "seconds": self.seconds_before + time.time() - self.t0}
-
-            def load_state_dict(self, state):
-                self.rows = list(state.get("rows", []))
-                self.loss_sum = float(state.get("loss_sum", 0.0))
-                self.loss_n = int(state.get("loss_n", 0))
-                self.seconds_before = float(state.get("seconds", 0.0))
-                self.t0 = time.time()
-
-            def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-                n = len(batch["y"])
-                scale = float(module.model.head.out_scale)  # the loss is in standardized units
-                self.loss_sum += float(outputs["loss"]) * n * scale * scale
-                self.loss_n += n
-
-            def on_train_epoch_end(self, trainer, module):
-                # runs after this epoch's validation
-                m = {k: float(v) for k, v in trainer.callback_metrics.items()}
-                if self.loss_n:
-                    m["train_mse"] = self.loss_sum / self.loss_n
-                self.loss_sum, self.loss_n = 0.0, 0
-                self.rows = [r for r in self.rows if r["epoch"] < trainer.current_epoch]
-                self.rows.append({"epoch": trainer.current_epoch,
-                                  "seconds": round(self.seconds_before + time.time() - self.t0, 1), **m})
-                import pandas as pd
-
-                from theraflow.io import write_table
-
-                write_table(pd.DataFrame(self.rows), path)
-
-        return HistoryCallback()
-
-
-def _save_on_sigterm(last_ckpt):
-    """A callback that writes last.ckpt when the job is told to stop (SIGTERM at wall time).
-
-    Lightning notes the signal and stops after the current batch (raising
-    ``SIGTERMException``). The checkpoint is written in ``on_train_batch_end`` of that
-    batch — the point Lightning itself supports resuming from mid-epoch — and, where the
-    signal came at the end of an epoch, by ``last_ckpt`` at the end of that epoch. Other
-    exceptions (bugs, out of memory) leave the last end-of-epoch checkpoint: their state
-    may be half-updated. A signal during validation also leaves the checkpoint of the
-    end of the previous epoch (a half-run validation cannot be resumed faithfully).
-    """
-    pl = _lightning()
-
-    class SaveOnSigterm(pl.Callback):
-        def __init__(self) -> None:
-            self.saved_step = -1
-
-        def _path(self, trainer) -> Path:
-            return Path(trainer._theraflow_ckpt_dir) / "last.ckpt"
-
-        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-            if trainer.received_sigterm and self.saved_step != trainer.global_step:
-                trainer.save_checkpoint(str(self._path(trainer)))
-                self.saved_step = trainer.global_step
-                log.warning("SIGTERM: checkpoint written to %s at epoch %d, step %d (batch %d of the epoch)",
-                            self._path(trainer), trainer.current_epoch, trainer.global_step, batch_idx + 1)
-
-        def on_exception(self, trainer, module, exception):
-            from pytorch_lightning.utilities.exceptions import SIGTERMException
-
-            if not isinstance(exception, SIGTERMException):
-                return
-            if trainer.global_step in (self.saved_step, last_ckpt._last_global_step_saved):
-                return  # this step's checkpoint is written already
-            if trainer.validating or trainer.global_step == 0:
-                log.warning("SIGTERM during validation: the checkpoint of the end of the previous epoch is kept")
-                return
-            trainer.save_checkpoint(str(self._path(trainer)))
-            self.saved_step = trainer.global_step
-            log.warning("SIGTERM: checkpoint written to %s at step %d", self._path(trainer), trainer.global_step)
-
-    return SaveOnSigterm()
-
-
-def _stop_if_finished(early_stopping):
-    """On resuming a run that had early-stopped (killed while writing its model), stop again at
-    once instead of training on: Lightning does not keep ``should_stop`` in checkpoints."""
-    pl = _lightning()
-
-    class StopIfFinished(pl.Callback):
-        def on_train_start(self, trainer, module):
-            if early_stopping.wait_count >= early_stopping.patience:
-                trainer.should_stop = True
-
-    return StopIfFinished()
-
-
-def _checkpoint_io():
-    """Lightning's checkpoint writer, made atomic on shared filesystems.
-
-    Lightning writes to a temporary file in the system temp directory and moves it into
-    place; where that is another filesystem (node-local /tmp, checkpoints on a network
-    filesystem) the move is a copy, and a job killed during it leaves a truncated
-    last.ckpt. Here the temporary file is in the checkpoint's own directory, fsynced, and
-    renamed over the old checkpoint.
-    """
-    from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
-
-    from theraflow.io import atomic_write
-
-    class AtomicCheckpointIO(TorchCheckpointIO):
-        def save_checkpoint(self, checkpoint, path, storage_options=None):
-            if storage_options is not None:
-                raise TypeError("storage_options are not supported")
-            with atomic_write(path, "wb") as fh:
-                torch.save(checkpoint, fh)
-
-    return AtomicCheckpointIO()
-
-
-def _usable_checkpoint(path: Path) -> bool:
-    """Whether ``path`` is a checkpoint this code can resume from (else it is set aside)."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        ok = isinstance(ckpt, dict) and "state_dict" in ckpt and "loops" in ckpt
-        reason = "not a Lightning training checkpoint"
-    except Exception as exc:  # truncated or corrupt file
-        ok, reason = False, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-    if not ok:
-        bad = path.with_name(path.name + ".unreadable")
-        os.replace(path, bad)
-        log.warning("%s cannot be resumed from (%s); moved to %s, training starts over", path, reason, bad.name)
-    return ok
-
-
 def seed_everything(seed: int) -> None:
-    """Seeds Python, numpy and torch. On the CPU the ops these models use are deterministic,
-    so a seed reproduces a run exactly (tested); ``torch.use_deterministic_algorithms`` is
-    not switched on because its sort-based scatter kernels double the cost of a CPU epoch."""
-    pl = _lightning()
-    pl.seed_everything(seed, workers=True, verbose=False)
+    from theraflow.training import seed_everything as seed_all
+
+    seed_all(seed)
 
 
 def train_model(pairset: PairSet, parts: np.ndarray, model_cfg: dict, outdir: str | Path, *,
                 seed: int = 0, training: dict | None = None, featurizer: dict | None = None,
                 resume: bool = True, progress: bool | None = None, extra_meta: dict | None = None,
                 callbacks: list | None = None) -> dict:
-    """Train on ``parts == "train"``, early-stop on ``parts == "valid"``; see the module docstring."""
-    pl = _lightning()
-    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+    """Train on ``parts == "train"``, select on ``parts == "valid"``; see the module docstring."""
+    import hashlib
+
+    from theraflow.training import Recipe, fit
 
     t = {**DEFAULT_TRAINING, **(model_cfg.get("training") or {}), **(training or {})}
     unknown = set(t) - set(DEFAULT_TRAINING)
     if unknown:
         raise ValueError(f"unknown training option(s): {', '.join(sorted(unknown))}")
     outdir = Path(outdir)
-    ckpt_dir = outdir / "checkpoints"
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(1, int(t["threads"])))
     seed_everything(seed)
 
@@ -391,77 +182,17 @@ def train_model(pairset: PairSet, parts: np.ndarray, model_cfg: dict, outdir: st
     module.model.head.set_output(label_scale["sd"], label_scale["mean"])
     inputs = Inputs.of(module.model)
     train_data.inputs = valid_data.inputs = inputs  # batches carry what the encoders read, nothing more
-
-    accelerator = "gpu" if torch.cuda.is_available() else "cpu"
-    # best.ckpt: the lowest validation MSE so far (the model kept)
-    ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val_mse", mode="min", save_top_k=1,
-                           save_last=False, every_n_epochs=t["eval_every"], enable_version_counter=False)
-    # last.ckpt at the end of every epoch (ModelCheckpoint's save_last only follows the
-    # best checkpoint, so a run that stopped improving would resume from an old epoch);
-    # saved on train epoch end, after the history callback, so the two stay in step.
-    last_ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1, every_n_epochs=1,
-                                save_on_train_epoch_end=True, enable_version_counter=False)
-    early = EarlyStopping(monitor="val_mse", mode="min", patience=t["patience"])
-    t0 = time.time()
-    history = _History.callback(outdir / "history.csv")
-    trainer = pl.Trainer(
-        accelerator=accelerator, devices=1, max_epochs=t["max_epochs"],
-        max_time={"minutes": float(t["max_minutes"])} if t["max_minutes"] else None,
-        precision="16-mixed" if accelerator == "gpu" else "32-true",
-        callbacks=[ckpt, last_ckpt, early, _stop_if_finished(early), history, _save_on_sigterm(last_ckpt),
-                   *(callbacks or [])],
-        plugins=[_checkpoint_io()],
-        check_val_every_n_epoch=t["eval_every"], gradient_clip_val=t["grad_clip"] or None, logger=False,
-        enable_progress_bar=bool(progress) if progress is not None else None,
-        enable_model_summary=False, default_root_dir=str(outdir),
-        num_sanity_val_steps=0,
-    )
-    trainer._theraflow_ckpt_dir = ckpt_dir
     module.train_batches = train_data
-    last = ckpt_dir / "last.ckpt"
-    for leftover in ckpt_dir.glob(".*.tmp"):  # a writer killed mid-write (see theraflow.io.atomic_write)
-        leftover.unlink(missing_ok=True)
-    fingerprint = _fingerprint(model_cfg, t, seed, train_idx, valid_idx, dims)
-    fp_path = ckpt_dir / "fingerprint.json"
-    if fp_path.exists() and json.loads(fp_path.read_text()) != fingerprint:
-        log.info("model config, recipe, seed or split changed since the checkpoints were written: starting over")
-        for old in ckpt_dir.glob("*.ckpt"):
-            old.unlink()
-    write_json(fp_path, fingerprint)
-    ckpt_path = str(last) if resume and last.exists() and _usable_checkpoint(last) else None
-    if ckpt_path:
-        log.info("resuming from %s", ckpt_path)
-        if (outdir / "history.csv").exists():  # checkpoints of older versions lack the history state
-            import pandas as pd
 
-            history.rows = pd.read_csv(outdir / "history.csv").to_dict("records")
-    # The batch iterables go to Lightning as they are: a DataLoader around them would add
-    # nothing (batches are built here, in this process) but draw from the global torch
-    # random state each epoch, which a resumed run would then not reproduce.
-    # Resuming reads a checkpoint this run wrote; weights_only keeps torch.load from unpickling code.
-    try:
-        with warnings.catch_warnings():
-            # Lightning cannot tell that the batch position is restored (by the module's
-            # checkpoint hooks), and warns that a mid-epoch resume is unreliable.
-            warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch")
-            trainer.fit(module, _Iterable(train_data), _Iterable(valid_data), ckpt_path=ckpt_path,
-                        weights_only=True)
-    except BaseException as exc:
-        from pytorch_lightning.utilities.exceptions import SIGTERMException
-
-        if not isinstance(exc, SIGTERMException):
-            raise
-        from theraflow.errors import TrainingInterrupted
-
-        where = (f"checkpoint {last} (epoch {trainer.current_epoch}, step {trainer.global_step})"
-                 if last.exists() else "no checkpoint (stopped before the first batch)")
-        raise TrainingInterrupted(f"training in {outdir} stopped by SIGTERM; {where}; "
-                                  "run the same command again to resume") from None
-    wall = history.seconds_before + time.time() - t0  # a resumed job counts its earlier runs too
-
-    best = ckpt.best_model_path or str(last)
-    state = _load_lightning_state(best)
-    module.load_state_dict(state)
+    # what a checkpoint must have been written under to be resumed (budget and threads may change)
+    split_hash = hashlib.sha256(train_idx.astype(np.int64).tobytes() + b"|" + valid_idx.astype(np.int64).tobytes())
+    fingerprint = {"model": model_cfg, "training": {k: v for k, v in t.items() if k not in ("max_minutes", "threads")},
+                   "seed": seed, "dims": dims, "pairs": split_hash.hexdigest()}
+    recipe = Recipe(max_epochs=t["max_epochs"], monitor="val_mse", mode="min", max_minutes=t["max_minutes"],
+                    patience=t["patience"], eval_every=t["eval_every"], grad_clip=t["grad_clip"], seed=seed)
+    result = fit(module, train_data, valid_data, outdir, recipe=recipe, fingerprint=fingerprint, resume=resume,
+                 progress=progress, callbacks=callbacks, history_file="history.csv", mid_epoch_resume=True)
+    module.load_state_dict(result.state_dict)
     calibration = calibrate(module.model, pairset, valid_idx, inputs) if t["calibrate"] else None
     meta = {
         "model_config": model_cfg,
@@ -475,10 +206,10 @@ def train_model(pairset: PairSet, parts: np.ndarray, model_cfg: dict, outdir: st
         "max_len": pairset.max_len,
         "featurizer": featurizer or {},
         "seed": seed,
-        "epochs_trained": int(trainer.current_epoch),
-        "best_epoch_val_mse": float(ckpt.best_model_score) if ckpt.best_model_score is not None else None,
-        "train_seconds": round(wall, 1),
-        "device": torch.cuda.get_device_name(0) if accelerator == "gpu" else f"cpu ({torch.get_num_threads()} threads)",
+        "epochs_trained": result.epochs,
+        "best_epoch_val_mse": result.best_score,
+        "train_seconds": result.seconds,
+        "device": result.device,
         **(extra_meta or {}),
     }
     save_model(module.model, meta, outdir)
@@ -508,19 +239,6 @@ def calibrate(model, pairset: PairSet, valid_idx: np.ndarray, inputs: Inputs) ->
     return {"a": a, "b": b, "valid_mse_before": before, "valid_mse_after": after}
 
 
-class _Iterable:
-    """A batch iterable (PairBatches) without the torch Dataset type Lightning would inspect."""
-
-    def __init__(self, batches: PairBatches) -> None:
-        self.batches = batches
-
-    def __iter__(self):
-        return iter(self.batches)
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-
 def _write_train_drugs(pairset: PairSet, train_idx: np.ndarray, outdir: Path) -> None:
     """The training drugs (standardized SMILES, id): scoring measures applicability against them."""
     from theraflow.io import write_text
@@ -530,22 +248,6 @@ def _write_train_drugs(pairset: PairSet, train_idx: np.ndarray, outdir: Path) ->
         return
     drugs = np.unique(pairset.pair_drug[train_idx])
     write_text(outdir / "train_drugs.smi", "".join(f"{smiles[i]} {pairset.drug_ids[i]}\n" for i in drugs))
-
-
-def _fingerprint(model_cfg: dict, training: dict, seed: int, train_idx, valid_idx, dims: dict) -> dict:
-    """What a checkpoint must match to be resumed (budget and threads may change)."""
-    import hashlib
-
-    recipe = {k: v for k, v in training.items() if k not in ("max_minutes", "threads")}
-    h = hashlib.sha256(np.asarray(train_idx, np.int64).tobytes() + b"|" + np.asarray(valid_idx, np.int64).tobytes())
-    return json.loads(json.dumps({"model": model_cfg, "training": recipe, "seed": seed, "dims": dims,
-                                  "pairs": h.hexdigest()}, sort_keys=True))
-
-
-def _load_lightning_state(path: str) -> dict:
-    """The model weights of a Lightning checkpoint this run wrote (loaded with weights_only)."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    return ckpt["state_dict"]
 
 
 def save_model(model: torch.nn.Module, meta: dict, outdir: str | Path) -> None:

@@ -1,4 +1,4 @@
-"""Drug–target pair datasets: the DeepDTA format (Davis, KIBA) and generic pair tables.
+"""Pair data sets: the DeepDTA format (Davis, KIBA), generic drug–target tables, DrugBank drug–drug interactions.
 
 Every loader returns one pair table with the columns
 
@@ -27,6 +27,7 @@ import pandas as pd
 
 from theraflow.errors import InputError
 from theraflow.io import read_table
+from theraflow.pairs.tables import Field, read_pairs, reject_conflicts
 
 log = logging.getLogger(__name__)
 
@@ -199,55 +200,49 @@ def load_deepdta_folds(directory: str | Path, setting: int = 1,
     return train, test
 
 
+DTI_FIELDS = [Field("drug_id", "id"), Field("smiles", "smiles"), Field("target_id", "id"),
+              Field("sequence", "sequence", required=False), Field("label", "number")]
+
+
 def load_pair_table(path: str | Path, *, drug_id: str = "drug_id", smiles: str = "smiles",
                     target_id: str = "target_id", sequence: str | None = "sequence",
-                    label: str = "label") -> pd.DataFrame:
-    """A generic CSV/TSV/Parquet pair table mapped to the standard columns.
+                    label: str = "label", on_error: str = "stop") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A generic CSV/TSV/Parquet drug–target pair table mapped to the standard columns: (pairs, rejects).
 
-    ``sequence=None`` (or a missing sequence column) means targets are ids only.
-    Rows with a missing drug, target or label stop the load with the row numbers.
+    ``sequence=None`` (or a missing sequence column) means targets are ids only. A row with an
+    empty id or SMILES, a label that is not a finite number, a sequence holding anything but
+    amino-acid letters, no sequence where other targets have one (a model that reads sequences
+    would train on nothing), or another SMILES / sequence for an id seen before, is a rejects
+    row (file, line, column, reason); ``on_error="stop"`` raises on the first instead.
     """
     path = Path(path)
-    df = read_table(path)
-    wanted = {"drug_id": drug_id, "smiles": smiles, "target_id": target_id, "label": label}
-    if sequence:
-        wanted["sequence"] = sequence
-    missing = [f"{k} ({v!r})" for k, v in wanted.items() if v not in df.columns and k != "sequence"]
-    if missing:
-        raise InputError(f"{path}: missing column(s) {', '.join(missing)}; the columns are "
-                         f"{', '.join(map(str, df.columns))}")
-    if df.empty:
-        raise InputError(f"{path}: has a header but no pairs")
-    out = pd.DataFrame({k: df[v] for k, v in wanted.items() if v in df.columns})
-    if "sequence" not in out:
-        out["sequence"] = ""
-    blank = {k: out[k].isna() | (out[k].astype(str).str.strip() == "") for k in ("drug_id", "target_id", "smiles")}
-    out["drug_id"] = out["drug_id"].astype(str)
-    out["target_id"] = out["target_id"].astype(str)
-    out["sequence"] = out["sequence"].fillna("").astype(str)
-    out["label"] = pd.to_numeric(out["label"], errors="coerce")
-    bad = out[out["label"].isna() | blank["smiles"] | blank["drug_id"] | blank["target_id"]]
-    if len(bad):
-        rows = ", ".join(str(i + 2) for i in bad.index[:10])
-        raise InputError(f"{path}: {len(bad)} row(s) lack a drug, target, SMILES or numeric label "
-                         f"(data rows {rows}{', ...' if len(bad) > 10 else ''})")
-    inf = out[~np.isfinite(out["label"].to_numpy(dtype=np.float64))]
-    if len(inf):
-        rows = ", ".join(str(i + 2) for i in inf.index[:10])
-        raise InputError(f"{path}: {len(inf)} label(s) are not finite numbers (data rows {rows})")
-    odd = out["sequence"].str.contains(r"[^A-Za-z]", regex=True)
-    if odd.any():
-        i = int(np.argmax(odd.to_numpy()))
-        seq = out["sequence"].iat[i]
-        ch = next(c for c in seq if not c.isascii() or not c.isalpha())
-        raise InputError(f"{path}: data row {out.index[i] + 2}: the sequence of target {out['target_id'].iat[i]!r} "
-                         f"holds {ch!r}, which is not an amino acid letter")
+    cols = {"drug_id": drug_id, "smiles": smiles, "target_id": target_id, "label": label, "sequence": sequence}
+    fields = [f for f in DTI_FIELDS if f.name != "sequence" or sequence]
+    pairs, rejects = read_pairs(path, fields, cols, on_error=on_error)
+    if "sequence" not in pairs:
+        pairs["sequence"] = ""
+    has_seq = pairs["sequence"] != ""
+    if has_seq.any() and not has_seq.all():
+        with_seq = pairs.loc[has_seq, "target_id"].nunique()
+        bad = ~has_seq
+        reason = [f"no sequence for target {t!r}, while {with_seq} other target(s) have one" for t in pairs["target_id"]]
+        if on_error == "stop":
+            i = int(np.argmax(bad.to_numpy()))
+            raise InputError(f"{path}: {pairs['line'].iat[i]}, column {cols['sequence']!r}: {reason[i]}")
+        rejects = pd.concat([rejects, pd.DataFrame({"file": str(path), "line": pairs.loc[bad, "line"].to_numpy(),
+                                                    "column": cols["sequence"],
+                                                    "reason": [r for r, b in zip(reason, bad) if b]})],
+                            ignore_index=True)
+        pairs = pairs[has_seq].reset_index(drop=True)
     for key, value, what in (("drug_id", "smiles", "SMILES"), ("target_id", "sequence", "sequence")):
-        conflict = out.groupby(key)[value].nunique()
-        if (conflict > 1).any():
-            raise InputError(f"{path}: {key.split('_')[0]} id {conflict[conflict > 1].index[0]!r} has more than "
-                             f"one {what}")
-    return out[PAIR_COLUMNS].reset_index(drop=True)
+        pairs, rejects = reject_conflicts(pairs, rejects, path, key, value, what, on_error, cols[value])
+    if pairs.empty:
+        raise InputError(f"{path}: every pair was rejected ({len(rejects)}); the first: "
+                         f"{rejects['line'].iat[0]}, column {rejects['column'].iat[0]!r}: {rejects['reason'].iat[0]}")
+    if len(rejects):
+        log.warning("%s: %d row(s) rejected (the first: %s, column %r: %s)", path, len(rejects), rejects["line"].iat[0],
+                    rejects["column"].iat[0], rejects["reason"].iat[0])
+    return pairs[PAIR_COLUMNS].reset_index(drop=True), rejects
 
 
 def entity_tables(pairs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -255,3 +250,130 @@ def entity_tables(pairs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     drugs = pairs[["drug_id", "smiles"]].drop_duplicates("drug_id").reset_index(drop=True)
     targets = pairs[["target_id", "sequence"]].drop_duplicates("target_id").reset_index(drop=True)
     return drugs, targets
+
+
+# ------------------------------------------------------------------ drug–drug interactions
+DDI_COLUMNS = ["drug1", "smiles1", "drug2", "smiles2", "label", "line"]
+DRUGBANK_FILES = ("ddi_pairs.tsv", "drug_smiles.csv", "interaction_types.csv")
+
+
+def unordered_key(a: pd.Series, b: pd.Series) -> pd.Series:
+    """One key per unordered drug pair: both orders (and every type of a pair) share it."""
+    lo = np.where(a.to_numpy(dtype=object) <= b.to_numpy(dtype=object), a, b)
+    hi = np.where(a.to_numpy(dtype=object) <= b.to_numpy(dtype=object), b, a)
+    return pd.Series([f"{x}|{y}" for x, y in zip(lo, hi)], index=a.index)
+
+
+def _ddi_checks(pairs: pd.DataFrame, rejects: pd.DataFrame, path: Path, smiles_of: dict | None,
+                on_error: str, names: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows of a drug–drug table that cannot be used: a drug without a SMILES (unknown id), a drug
+    paired with itself, an exact duplicate of an earlier row. Each becomes a rejects row."""
+    from theraflow.pairs.tables import REJECT_COLUMNS
+
+    extra: list[tuple] = []
+    keep = np.ones(len(pairs), dtype=bool)
+
+    def reject(i: int, column: str, reason: str) -> None:
+        if not keep[i]:
+            return
+        if on_error == "stop":
+            raise InputError(f"{path}: {pairs['line'].iat[i]}, column {column!r}: {reason}")
+        keep[i] = False
+        extra.append((str(path), pairs["line"].iat[i], column, reason))
+
+    if smiles_of is not None:
+        for side in ("drug1", "drug2"):
+            known = pairs[side].map(smiles_of)
+            for i in np.flatnonzero(known.isna().to_numpy()):
+                reject(int(i), names[side], f"drug {pairs[side].iat[i]!r} has no SMILES (not in the drug table)")
+            pairs[f"smiles{side[-1]}"] = known.fillna("")
+    for i in np.flatnonzero((pairs["drug1"] == pairs["drug2"]).to_numpy()):
+        reject(int(i), names["drug2"], f"drug {pairs['drug1'].iat[i]!r} paired with itself")
+    dup = pairs.duplicated(["drug1", "drug2", "label"], keep="first").to_numpy()
+    if dup.any():
+        first_line = pairs.groupby(["drug1", "drug2", "label"])["line"].transform("first")
+        for i in np.flatnonzero(dup):
+            reject(int(i), names["label"], f"exact duplicate of {first_line.iat[i]} "
+                                           f"({pairs['drug1'].iat[i]}, {pairs['drug2'].iat[i]}, {pairs['label'].iat[i]})")
+    more = pd.DataFrame(extra, columns=REJECT_COLUMNS)
+    return pairs[keep].reset_index(drop=True), pd.concat([rejects, more], ignore_index=True)
+
+
+def load_drugbank_ddi(directory: str | Path, *, on_error: str = "reject") -> tuple[pd.DataFrame, pd.DataFrame,
+                                                                                  pd.DataFrame]:
+    """The DrugBank DDI set as curated by DeepDDI (SumGNN's pairs, SSI-DDI's SMILES and type sentences).
+
+    Returns (pairs, rejects, types): one row per (ordered drug pair, interaction type) with the
+    columns of :data:`DDI_COLUMNS` (``label``: the type number as text, "1"-"86"); the rows the
+    set cannot support (a drug without a SMILES, a self-pair, an exact duplicate) as rejects;
+    and the types (``type``, ``sentence`` with #Drug1/#Drug2, ``subject``, ``ddi_type``).
+    The order of a pair is kept: the sentence says which drug acts on which.
+    """
+    from theraflow.pairs.tables import Field, read_pairs
+
+    d = Path(directory)
+    for name in DRUGBANK_FILES:
+        if not (d / name).exists():
+            raise InputError(f"{d / name}: file not found (expected the DrugBank DDI files {', '.join(DRUGBANK_FILES)})")
+    drugs = read_table(d / "drug_smiles.csv", dtype=str, keep_default_na=False)
+    if not {"drug_id", "smiles"} <= set(drugs.columns):
+        raise InputError(f"{d / 'drug_smiles.csv'}: expected columns drug_id, smiles; found {', '.join(drugs.columns)}")
+    types = read_table(d / "interaction_types.csv", dtype=str, keep_default_na=False)
+    need = {"Interaction type", "Description"}
+    if not need <= set(types.columns):
+        raise InputError(f"{d / 'interaction_types.csv'}: expected columns {', '.join(sorted(need))}")
+    types = pd.DataFrame({"type": types["Interaction type"].str.strip(), "sentence": types["Description"],
+                          "subject": types.get("Subject", ""), "ddi_type": types.get("DDI type", "")})
+    fields = [Field("drug1", "id"), Field("drug2", "id"), Field("label", "class")]
+    pairs, rejects = read_pairs(d / "ddi_pairs.tsv", fields, {"label": "Label"}, on_error=on_error,
+                                classes=types["type"].tolist())
+    smiles_of = dict(zip(drugs["drug_id"].str.strip(), drugs["smiles"].str.strip()))
+    pairs, rejects = _ddi_checks(pairs, rejects, d / "ddi_pairs.tsv", smiles_of, on_error,
+                                 {"drug1": "drug1", "drug2": "drug2", "label": "Label"})
+    log.info("%s: %d pairs over %d drugs, %d types; %d rows rejected", d, len(pairs),
+             len(set(pairs["drug1"]) | set(pairs["drug2"])), pairs["label"].nunique(), len(rejects))
+    return pairs[DDI_COLUMNS], rejects, types
+
+
+def load_ddi_table(path: str | Path, *, drug1: str = "drug1", drug2: str = "drug2", smiles1: str | None = "smiles1",
+                   smiles2: str | None = "smiles2", label: str = "label", drugs: str | Path | None = None,
+                   classes: list | None = None, on_error: str = "reject") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A generic drug–drug pair table (CSV/TSV/Parquet): (pairs, rejects).
+
+    Drugs come as two SMILES columns (``smiles1``/``smiles2``; ids default to the SMILES when
+    there are no id columns) or as two id columns with a ``drugs`` table (id, smiles). The label
+    is binary (0/1) when ``classes`` is None, else one of ``classes``. A drug without a SMILES,
+    a self-pair, a label outside the classes and an exact duplicate row are rejects rows.
+    """
+    from theraflow.pairs.tables import Field, read_pairs
+
+    path = Path(path)
+    header = read_table(path, nrows=0) if path.suffix.lower() not in (".parquet", ".pq") else read_table(path).head(0)
+    has_ids = drug1 in header.columns and drug2 in header.columns
+    has_smiles = bool(smiles1 and smiles2 and smiles1 in header.columns and smiles2 in header.columns)
+    if not has_smiles and drugs is None:
+        raise InputError(f"{path}: needs two SMILES columns ({smiles1!r}, {smiles2!r}) or two id columns and a "
+                         f"drug table (drugs=); the columns are {', '.join(map(str, header.columns))}")
+    fields = [Field("label", "class" if classes is not None else "binary")]
+    cols = {"label": label}
+    if has_ids or not has_smiles:
+        fields = [Field("drug1", "id"), Field("drug2", "id"), *fields]
+        cols |= {"drug1": drug1, "drug2": drug2}
+    if has_smiles:
+        fields = [Field("smiles1", "smiles"), Field("smiles2", "smiles"), *fields]
+        cols |= {"smiles1": smiles1, "smiles2": smiles2}
+    pairs, rejects = read_pairs(path, fields, cols, on_error=on_error, classes=classes)
+    if not (has_ids or not has_smiles):
+        pairs["drug1"], pairs["drug2"] = pairs["smiles1"], pairs["smiles2"]
+    smiles_of = None
+    if not has_smiles:
+        table = read_table(drugs, dtype=str, keep_default_na=False)
+        if not {"id", "smiles"} <= set(table.columns):
+            raise InputError(f"{drugs}: expected a drug table with columns id, smiles")
+        smiles_of = dict(zip(table["id"].str.strip(), table["smiles"].str.strip()))
+    pairs, rejects = _ddi_checks(pairs, rejects, path, smiles_of, on_error,
+                                 {"drug1": cols.get("drug1", cols.get("smiles1")),
+                                  "drug2": cols.get("drug2", cols.get("smiles2")), "label": label})
+    if pairs.empty:
+        raise InputError(f"{path}: every pair was rejected ({len(rejects)})")
+    return pairs[DDI_COLUMNS], rejects

@@ -1,25 +1,33 @@
-"""Train/validation/test splits of pair tables, saved with a manifest and a leakage audit.
+"""Train/validation/test splits of pair tables over entity columns, saved with a manifest and an audit.
+
+A pair table joins two entities (:class:`PairSchema`): a drug and a target for drug–target
+interactions (:data:`DTI`), two drugs for drug–drug interactions (:data:`DDI`, both drugs of
+one kind, so "unseen" means unseen in either position). Each entity has an id column and a
+key column saying when two rows name the same entity (a standardized SMILES, a sequence).
 
 Kinds (``make_split``):
 
 - ``setting1``: DeepDTA's given folds. Test is the test fold; validation is carved from
   the train folds (a random ``valid_frac`` of them, or one whole fold with
   ``valid_fold``), never from the test fold.
-- ``random``: pairs shuffled into test / valid / train.
-- ``cold_drug``: drugs (grouped by standardized structure) never seen in training appear
-  in valid/test.
-- ``cold_target``: targets grouped by *sequence*, so two ids with one sequence stay in one
-  part (Davis lists 442 targets but 379 distinct sequences).
-- ``cold_both``: a ``test_frac``/``valid_frac`` share of drugs *and* of targets is held
-  out; test pairs join held-out drugs with held-out targets; pairs joining a held-out
-  entity with a training one are left out ("unused").
-- ``scaffold``: Bemis–Murcko scaffold groups, largest groups to train (DeepChem's rule),
-  the rarest scaffolds to test.
+- ``random``: pairs shuffled into test / valid / train; with a ``group`` column whole
+  groups move together (DDI: both orders and every type of one unordered drug pair).
+- ``cold_a`` / ``cold_b`` (DTI: ``cold_drug`` / ``cold_target``): entities of one column
+  (grouped by key: identical sequences under two target ids stay in one part) never seen in
+  training appear in valid/test.
+- ``cold_both`` (DDI: ``both_unseen``): a ``test_frac``/``valid_frac`` share of the
+  entities is held out; test pairs join held-out entities only; pairs joining a held-out
+  entity with a training one are left out ("unused"). For two columns of one kind the held-out
+  set is one set of entities.
+- ``one_unseen`` (two columns of one kind): held-out entities as above; test pairs join one
+  held-out entity with a training one; pairs of two held-out entities are unused.
+- ``scaffold``: Bemis–Murcko scaffold groups of a molecule column, largest groups to
+  train (DeepChem's rule), the rarest scaffolds to test.
 
 Every split is saved as ``<name>.parquet`` (pair_id, part), ``<name>.manifest.json``
-(kind, parameters, counts, checksum of the pair table) and ``<name>.audit.json``:
-drugs, targets, sequences and scaffolds shared across parts, and the nearest-neighbour
-Tanimoto similarity (Morgan radius 2, 2048 bits) of valid/test drugs to training drugs.
+(kind, parameters, counts, checksum of the pair table) and ``<name>.audit.json``: entities,
+keys and scaffolds shared across parts, groups straddling parts, and the nearest-neighbour
+Tanimoto similarity (Morgan radius 2, 2048 bits) of valid/test molecules to training ones.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +45,48 @@ from theraflow.io import write_json, write_table
 
 log = logging.getLogger(__name__)
 
-KINDS = ("setting1", "random", "cold_drug", "cold_target", "cold_both", "scaffold")
 PARTS = ("train", "valid", "test")
 
 
+@dataclass(frozen=True)
+class Entity:
+    """One side of a pair: its id column, the column that says two rows name the same entity
+    (``key``; a target without a sequence falls back to its id) and whether it is a molecule."""
+
+    name: str
+    id: str
+    key: str
+    molecule: bool = False
+
+
+@dataclass(frozen=True)
+class PairSchema:
+    a: Entity
+    b: Entity
+    same_kind: bool = False  # both columns hold entities of one kind (drug–drug)
+    kinds: tuple[str, ...] = ()
+    aliases: tuple[tuple[str, str], ...] = ()  # task names of generic kinds, e.g. cold_drug -> cold_a
+
+    @property
+    def entities(self) -> tuple[Entity, Entity]:
+        return self.a, self.b
+
+    def kind(self, name: str) -> str:
+        return dict(self.aliases).get(name, name)
+
+
+DTI = PairSchema(Entity("drug", "drug_id", "smiles", molecule=True), Entity("target", "target_id", "sequence"),
+                 kinds=("setting1", "random", "cold_drug", "cold_target", "cold_both", "scaffold"),
+                 aliases=(("cold_drug", "cold_a"), ("cold_target", "cold_b")))
+DDI = PairSchema(Entity("drug1", "drug1", "smiles1", molecule=True), Entity("drug2", "drug2", "smiles2", molecule=True),
+                 same_kind=True, kinds=("random", "one_unseen", "both_unseen", "scaffold"),
+                 aliases=(("both_unseen", "cold_both"),))
+KINDS = DTI.kinds  # the kinds of the first (drug–target) release
+
+
 def pairs_checksum(pairs: pd.DataFrame) -> str:
-    cols = [c for c in ("drug_id", "smiles", "target_id", "sequence", "label") if c in pairs]
+    cols = [c for c in ("drug_id", "smiles", "target_id", "sequence", "drug1", "smiles1", "drug2", "smiles2", "label")
+            if c in pairs]
     h = hashlib.sha256()
     h.update(pd.util.hash_pandas_object(pairs[cols], index=False).to_numpy().tobytes())
     return h.hexdigest()
@@ -88,16 +133,26 @@ def _entity_assign(entities: Sequence, test_frac: float, valid_frac: float, rng)
     return out
 
 
+def entity_key(pairs: pd.DataFrame, e: Entity) -> pd.Series:
+    """What says two rows name the same entity: the key column, else (blank keys) the id."""
+    if e.key not in pairs:
+        return "id:" + pairs[e.id].astype(str)
+    key = pairs[e.key].fillna("").astype(str)
+    return key.where(key.astype(bool), "id:" + pairs[e.id].astype(str))
+
+
 def make_split(pairs: pd.DataFrame, kind: str, *, seed: int = 0, test_frac: float = 0.1,
                valid_frac: float = 0.1, folds: tuple[list[list[int]], list[int]] | None = None,
-               valid_fold: int | None = None) -> pd.Series:
+               valid_fold: int | None = None, schema: PairSchema = DTI, group: str | None = None) -> pd.Series:
     """The part ("train", "valid", "test" or "unused") of every pair, as a Series."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown split kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if kind not in schema.kinds:
+        raise ValueError(f"unknown split kind {kind!r}; expected one of {', '.join(schema.kinds)}")
+    generic = schema.kind(kind)
     rng = np.random.default_rng(seed)
     n = len(pairs)
     part = pd.Series("train", index=pairs.index, dtype=object)
-    if kind == "setting1":
+    a, b = schema.a, schema.b
+    if generic == "setting1":
         if folds is None or "pair_index" not in pairs:
             raise ValueError("setting1 needs DeepDTA folds and a pair table with pair_index")
         train_folds, test_fold = folds
@@ -111,23 +166,35 @@ def make_split(pairs: pd.DataFrame, kind: str, *, seed: int = 0, test_frac: floa
         else:
             chosen = rng.choice(train_pos, size=int(round(valid_frac * len(train_pos))), replace=False)
             part.iloc[chosen] = "valid"
-    elif kind == "random":
+    elif generic == "random" and group is not None:
+        part[:] = _group_assign(pairs[group], test_frac, valid_frac, rng).to_numpy()
+    elif generic == "random":
         perm = rng.permutation(n)
         n_test, n_valid = int(round(test_frac * n)), int(round(valid_frac * n))
         part.iloc[perm[:n_test]] = "test"
         part.iloc[perm[n_test : n_test + n_valid]] = "valid"
-    elif kind == "cold_drug":
-        part[:] = _group_assign(pairs["smiles"], test_frac, valid_frac, rng).to_numpy()
-    elif kind == "cold_target":
-        key = pairs["sequence"].where(pairs["sequence"].astype(bool), "id:" + pairs["target_id"])
-        part[:] = _group_assign(key, test_frac, valid_frac, rng).to_numpy()
-    elif kind == "cold_both":
-        dpart = pairs["smiles"].map(_entity_assign(pairs["smiles"], test_frac, valid_frac, rng))
-        key = pairs["sequence"].where(pairs["sequence"].astype(bool), "id:" + pairs["target_id"])
-        tpart = key.map(_entity_assign(key, test_frac, valid_frac, rng))
-        part[:] = np.where(dpart.to_numpy() == tpart.to_numpy(), dpart.to_numpy(), "unused")
-    elif kind == "scaffold":
-        scaffolds = pairs["smiles"].map({s: scaffold_of(s) for s in pairs["smiles"].unique()})
+    elif generic in ("cold_a", "cold_b"):
+        part[:] = _group_assign(entity_key(pairs, a if generic == "cold_a" else b), test_frac, valid_frac,
+                                rng).to_numpy()
+    elif generic in ("cold_both", "one_unseen"):
+        ka, kb = entity_key(pairs, a), entity_key(pairs, b)
+        if schema.same_kind:  # one set of held-out entities, whichever column they appear in
+            assign = _entity_assign(pd.concat([ka, kb]), test_frac, valid_frac, rng)
+            pa, pb = ka.map(assign).to_numpy(), kb.map(assign).to_numpy()
+        else:
+            pa = ka.map(_entity_assign(ka, test_frac, valid_frac, rng)).to_numpy()
+            pb = kb.map(_entity_assign(kb, test_frac, valid_frac, rng)).to_numpy()
+        if generic == "cold_both":
+            part[:] = np.where(pa == pb, pa, "unused")
+        else:
+            if not schema.same_kind:
+                raise ValueError("one_unseen needs two columns of one kind (drug–drug pairs)")
+            held = np.where(pa != "train", pa, pb)  # the held-out part of the pair, if any
+            one = (pa == "train") != (pb == "train")
+            part[:] = np.where((pa == "train") & (pb == "train"), "train", np.where(one, held, "unused"))
+    elif generic == "scaffold":
+        mol = next(e for e in schema.entities if e.molecule)
+        scaffolds = pairs[mol.key].map({s: scaffold_of(s) for s in pairs[mol.key].unique()})
         sizes = scaffolds.value_counts()
         # DeepChem's ScaffoldSplitter: biggest scaffold sets first into train, then valid, then test
         order = sorted(sizes.index, key=lambda s: (-sizes[s], s))
@@ -185,41 +252,51 @@ def _distribution(values: np.ndarray) -> dict:
             "histogram": {"edges": [round(e, 2) for e in edges], "counts": hist.tolist()}}
 
 
-def audit_split(pairs: pd.DataFrame, part: pd.Series) -> dict:
-    """What the parts share: entities, identical sequences, scaffolds, and drug similarity."""
+def audit_split(pairs: pd.DataFrame, part: pd.Series, schema: PairSchema = DTI, group: str | None = None) -> dict:
+    """What the parts share: entities (by id and by key), scaffolds, groups, and molecule similarity."""
     parts = {p: pairs[part == p] for p in PARTS}
-    scaffold = {s: scaffold_of(s) for s in pairs["smiles"].unique()}
-    sets = {
-        "drugs": {p: set(df["drug_id"]) for p, df in parts.items()},
-        "drug_structures": {p: set(df["smiles"]) for p, df in parts.items()},
-        "targets": {p: set(df["target_id"]) for p, df in parts.items()},
-        "sequences": {p: set(s for s in df["sequence"] if s) for p, df in parts.items()},
-        "scaffolds": {p: {scaffold[s] for s in df["smiles"]} for p, df in parts.items()},
-    }
     audit: dict = {"pairs": {p: int(len(df)) for p, df in parts.items()},
                    "unused_pairs": int((part == "unused").sum())}
+    sets: dict = {}
+    entities = schema.entities if not schema.same_kind else (schema.a,)
+    for e in entities:
+        cols = [schema.a, schema.b] if schema.same_kind else [e]
+        name = e.name.rstrip("12") if schema.same_kind else e.name
+        ids = {p: set().union(*(set(df[c.id].astype(str)) for c in cols)) for p, df in parts.items()}
+        keys = {p: set().union(*(set(entity_key(df, c)) for c in cols)) for p, df in parts.items()}
+        sets[f"{name}s"] = ids
+        sets[f"{name}_{'structures' if e.molecule else 'keys'}"] = keys
+        if e.molecule:
+            scaffold = {s: scaffold_of(s) for s in set().union(*(set(pairs[c.key]) for c in cols))}
+            sets["scaffolds"] = {p: {scaffold[s] for c in cols for s in df[c.key]} for p, df in parts.items()}
+    if group is not None:
+        sets["groups"] = {p: set(df[group]) for p, df in parts.items()}
     for name, by_part in sets.items():
         audit[name] = {"count": {p: len(v) for p, v in by_part.items()},
-                       "shared": {f"{a}&{b}": len(by_part[a] & by_part[b])
-                                  for a, b in (("train", "valid"), ("train", "test"), ("valid", "test"))}}
-    # identical sequences under different target ids in different parts
-    seq_ids = pairs[pairs["sequence"].astype(bool)].groupby("sequence")["target_id"].unique()
-    id_part = {p: set(df["target_id"]) for p, df in parts.items()}
-    cross = 0
-    for ids in seq_ids:
-        if len(ids) > 1:
-            in_parts = {p for p in PARTS for i in ids if i in id_part[p]}
-            cross += len(in_parts) > 1
-    audit["sequences"]["identical_across_parts_under_other_ids"] = int(cross)
-    train_drugs = sorted(sets["drug_structures"]["train"])
+                       "shared": {f"{x}&{y}": len(by_part[x] & by_part[y])
+                                  for x, y in (("train", "valid"), ("train", "test"), ("valid", "test"))}}
+    if not schema.same_kind and schema.b.key in pairs:
+        # identical sequences under different target ids in different parts
+        b = schema.b
+        seq_ids = pairs[pairs[b.key].astype(bool)].groupby(b.key)[b.id].unique()
+        id_part = {p: set(df[b.id]) for p, df in parts.items()}
+        cross = 0
+        for ids in seq_ids:
+            if len(ids) > 1:
+                in_parts = {p for p in PARTS for i in ids if i in id_part[p]}
+                cross += len(in_parts) > 1
+        audit[f"{b.name}_keys"]["identical_across_parts_under_other_ids"] = int(cross)
+    mol = next(e for e in schema.entities if e.molecule)
+    mol_cols = [schema.a, schema.b] if schema.same_kind else [mol]
+    structures = {p: sorted(set().union(*(set(df[c.key]) for c in mol_cols))) for p, df in parts.items()}
     for p in ("valid", "test"):
-        q = sorted(sets["drug_structures"][p])
-        audit[f"nn_tanimoto_{p}_to_train"] = _distribution(nearest_neighbour_similarity(q, train_drugs))
+        audit[f"nn_tanimoto_{p}_to_train"] = _distribution(nearest_neighbour_similarity(structures[p],
+                                                                                        structures["train"]))
     return audit
 
 
 def save_split(pairs: pd.DataFrame, part: pd.Series, outdir: str | Path, name: str, *, kind: str,
-               params: dict, audit: bool = True) -> dict:
+               params: dict, audit: bool = True, schema: PairSchema = DTI, group: str | None = None) -> dict:
     """Write ``name``.parquet, .manifest.json and .audit.json under ``outdir``; return the manifest."""
     outdir = Path(outdir)
     table = pd.DataFrame({"pair_id": pairs["pair_id"].to_numpy() if "pair_id" in pairs else np.arange(len(pairs)),
@@ -229,7 +306,7 @@ def save_split(pairs: pd.DataFrame, part: pd.Series, outdir: str | Path, name: s
                 "counts": {k: int(v) for k, v in part.value_counts().sort_index().items()}}
     write_json(outdir / f"{name}.manifest.json", manifest)
     if audit:
-        write_json(outdir / f"{name}.audit.json", audit_split(pairs, part))
+        write_json(outdir / f"{name}.audit.json", audit_split(pairs, part, schema, group))
     return manifest
 
 

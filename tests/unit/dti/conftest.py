@@ -5,9 +5,9 @@ import pytest
 def demo_pairset():
     """The RDKit demo pairs (2 targets, ~1,000 drugs) as a PairSet, plus a random split."""
     from theraflow.chem import featurize
-    from theraflow.chem.splits import make_split
     from theraflow.dti.data import build_pairset
     from theraflow.dti.stages import rdkit_demo_pairs
+    from theraflow.pairs.splits import make_split
 
     pairs = rdkit_demo_pairs()
     drugs = pairs[["drug_id", "smiles"]].drop_duplicates("drug_id")

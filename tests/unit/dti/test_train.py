@@ -94,23 +94,6 @@ def test_load_model_refuses_mismatched_weights(tmp_path, demo_pairset, small_cfg
         load_model(tmp_path / "nothing")
 
 
-def test_schedule_follows_the_clock_only_when_behind():
-    import time
-
-    from theraflow.dti.train import _one_cycle, _Progress
-
-    fast = _Progress(total_steps=100, budget_seconds=3600, check_after=10)
-    assert [fast(s) for s in (0, 10, 50, 100)] == [0.0, 0.1, 0.5, 1.0]  # step-based: reproducible
-    slow = _Progress(total_steps=100000, budget_seconds=0.2, check_after=10)
-    time.sleep(0.05)
-    assert slow(5) == 5 / 100000  # before the first check: still step-based
-    assert slow(10) > 0.2 and slow.timed  # behind its budget: follows the clock from now on
-    time.sleep(0.2)
-    assert slow(11) == 1.0  # fully annealed when the budget ends
-    assert _one_cycle(0.0, 0.1) == pytest.approx(0.04) and _one_cycle(0.1, 0.1) == pytest.approx(1.0)
-    assert _one_cycle(1.0, 0.1) == pytest.approx(1e-4)
-
-
 def test_labels_on_another_scale_give_the_same_ranking(tmp_path, demo_pairset, small_cfg):
     """Labels are standardized on the training part: pKd x 2 + 6 trains the same model, up to the affine map."""
     from dataclasses import replace

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from theraflow.chem.datasets import load_deepdta, load_deepdta_folds, load_numpy_pickle, load_pair_table
 from theraflow.errors import InputError
+from theraflow.pairs.loaders import load_deepdta, load_deepdta_folds, load_numpy_pickle, load_pair_table
 
 
 @pytest.mark.shared_data
@@ -60,13 +60,45 @@ def test_restricted_unpickler_accepts_arrays_only(tmp_path):
 def test_pair_table(tmp_path):
     p = tmp_path / "pairs.csv"
     pd.DataFrame({"cid": ["a", "b"], "smi": ["CCO", "CCN"], "prot": ["T1", "T1"], "pkd": [5.0, 6.5]}).to_csv(p, index=False)
-    pairs = load_pair_table(p, drug_id="cid", smiles="smi", target_id="prot", sequence=None, label="pkd")
+    pairs, rejects = load_pair_table(p, drug_id="cid", smiles="smi", target_id="prot", sequence=None, label="pkd")
     assert list(pairs.columns) == ["drug_id", "smiles", "target_id", "sequence", "label"]
-    assert pairs["sequence"].tolist() == ["", ""]
+    assert pairs["sequence"].tolist() == ["", ""] and rejects.empty
     with pytest.raises(InputError, match="missing column"):
         load_pair_table(p)
     q = tmp_path / "bad.csv"
     pd.DataFrame({"drug_id": ["a", "b"], "smiles": ["C", "C"], "target_id": ["t", "t"],
                   "label": ["5", "strong"]}).to_csv(q, index=False)
-    with pytest.raises(InputError, match="data rows 3"):
-        load_pair_table(q)
+    with pytest.raises(InputError, match="line 3, column 'label': not a finite number: 'strong'"):
+        load_pair_table(q)  # the file's line (header = line 1), not a "data row"
+
+
+def test_a_users_pair_table_with_bad_rows_goes_on(tmp_path):
+    """30,005 rows: one without a numeric label, one target sequence holding '*', one target without a
+    sequence where the others have one. With on_error=reject those rows are rejects with the reason and
+    the 30,002 others load; with on_error=stop the first stops the load, naming its line."""
+    rng = np.random.default_rng(0)
+    n = 30_005
+    seqs = {f"T{i}": "MKV" + "".join(rng.choice(list("ACDEFGHIKLMNPQRSTVWY"), 40)) for i in range(50)}
+    t = rng.choice(list(seqs), n)
+    df = pd.DataFrame({"drug_id": [f"D{i % 300}" for i in range(n)], "smiles": ["C" * (1 + i % 300 % 20) for i in range(n)],
+                       "target_id": t, "sequence": [seqs[x] for x in t], "label": rng.normal(6, 1, n).round(3)})
+    df["smiles"] = [f"C{'C' * (i % 300)}O" for i in range(n)]  # one SMILES per drug id
+    df["label"] = df["label"].astype(str)
+    df.loc[100, "label"] = "n.d."
+    df = pd.concat([df, pd.DataFrame([{"drug_id": "D1", "smiles": df.loc[1, "smiles"], "target_id": "Tstar",
+                                        "sequence": "MKV*LL", "label": "5.0"},
+                                       {"drug_id": "D2", "smiles": df.loc[2, "smiles"], "target_id": "Tempty",
+                                        "sequence": "", "label": "5.5"}])], ignore_index=True)
+    p = tmp_path / "mine.csv"
+    df.to_csv(p, index=False)
+    pairs, rejects = load_pair_table(p, on_error="reject")
+    assert len(pairs) == len(df) - 3 and len(rejects) == 3
+    by_line = rejects.set_index("line")
+    assert by_line.loc["line 102", "column"] == "label" and "'n.d.'" in by_line.loc["line 102", "reason"]
+    star = by_line.loc[f"line {len(df)}"]
+    assert star["column"] == "sequence" and "holds '*' at position 4" in star["reason"]
+    empty = by_line.loc[f"line {len(df) + 1}"]
+    assert "no sequence for target 'Tempty'" in empty["reason"]
+    assert set(rejects["file"]) == {str(p)}
+    with pytest.raises(InputError, match="line 102, column 'label'"):
+        load_pair_table(p, on_error="stop")

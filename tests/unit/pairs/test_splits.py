@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from theraflow.chem.splits import audit_split, load_split, make_split, save_split
 from theraflow.errors import InputError
+from theraflow.pairs.splits import audit_split, load_split, make_split, save_split
 
 
 @pytest.fixture(scope="module")
