@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from theraflow.errors import InputError
 from theraflow.io import read_json, write_json, write_table
@@ -130,22 +129,9 @@ def split_stage(pairs_path: str | Path, folds_path: str | Path | None, kind: str
 # -------------------------------------------------------------------- models
 def load_model_config(path: str | Path) -> dict:
     """A model config (models/<name>/config.yaml), validated against the model schema."""
-    import jsonschema
+    from theraflow.configs import load_validated_yaml
 
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: model config not found")
-    try:
-        cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not valid YAML ({exc})") from None
-    schema = yaml.safe_load(MODEL_SCHEMA.read_text())
-    try:
-        jsonschema.validate(cfg, schema)
-    except jsonschema.ValidationError as exc:
-        where = "/".join(map(str, exc.absolute_path)) or "(top level)"
-        raise InputError(f"{path}: {where}: {exc.message}") from None
-    return cfg
+    return load_validated_yaml(path, MODEL_SCHEMA)
 
 
 def drug_graphs(molecules_path: str | Path, store: str | Path | None, featurizer: dict):

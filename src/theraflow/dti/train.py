@@ -51,6 +51,7 @@ DEFAULT_TRAINING = {
     "grad_clip": 5.0,
     "threads": 2,
     "calibrate": False,
+    "ema": None,
 }
 
 
@@ -189,7 +190,8 @@ def train_model(pairset: PairSet, parts: np.ndarray, model_cfg: dict, outdir: st
     fingerprint = {"model": model_cfg, "training": {k: v for k, v in t.items() if k not in ("max_minutes", "threads")},
                    "seed": seed, "dims": dims, "pairs": split_hash.hexdigest()}
     recipe = Recipe(max_epochs=t["max_epochs"], monitor="val_mse", mode="min", max_minutes=t["max_minutes"],
-                    patience=t["patience"], eval_every=t["eval_every"], grad_clip=t["grad_clip"], seed=seed)
+                    patience=t["patience"], eval_every=t["eval_every"], grad_clip=t["grad_clip"], seed=seed,
+                    ema=t["ema"])
     result = fit(module, train_data, valid_data, outdir, recipe=recipe, fingerprint=fingerprint, resume=resume,
                  progress=progress, callbacks=callbacks, history_file="history.csv", mid_epoch_resume=True)
     module.load_state_dict(result.state_dict)

@@ -16,6 +16,8 @@ iterables; :func:`fit` supplies the rest, once:
   unreadable checkpoint is moved aside the same way;
 - the random state (torch, numpy, Python, and any generator the module names) travels in the
   checkpoints, so a resumed run continues exactly where the interrupted one stopped;
+- optionally an exponential moving average of the weights (Lightning's ``EMAWeightAveraging``),
+  which is what validation scores and what is kept;
 - a wall-time budget (``max_minutes``), early stopping on the monitored metric, and a history
   table (one row per epoch: seconds of training so far, training loss, learning rate, the
   validation metrics) whose state also travels in the checkpoints.
@@ -65,6 +67,7 @@ class Recipe:
     seed: int = 0
     select: str = "best"  # the weights kept: "best" (monitor) or "last"
     deterministic: bool = False
+    ema: float | None = None  # decay of an exponential moving average of the weights (validated and kept)
 
 
 @dataclass
@@ -397,6 +400,12 @@ def fit(module, train_data, valid_data, outdir: str | Path, *, recipe: Recipe, f
 
     has_valid = valid_data is not None and len(valid_data) > 0
     callbacks_all: list = []
+    if recipe.ema:
+        # Lightning's weight averaging: validation runs on the averaged weights, checkpoints hold them
+        # (the live weights travel beside them for resuming), and training ends with them.
+        from pytorch_lightning.callbacks import EMAWeightAveraging
+
+        callbacks_all.append(EMAWeightAveraging(decay=float(recipe.ema)))
     best = None
     if has_valid and recipe.select == "best":
         best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=recipe.monitor, mode=recipe.mode,
