@@ -36,6 +36,7 @@ put_environment_first()
 
 RESULTS = config["results"]
 DTI = config["dti"]
+DDI = config["ddi"]
 SCORE = config["score"]
 LOGS = "logs"
 BENCH = "logs/benchmarks"
@@ -114,81 +115,118 @@ def model_config_path(wildcards):
     return local if os.path.exists(local) else f"{workflow.basedir}/models/{wildcards.model}/config.yaml"
 
 
-def dti_split_names():
-    return [sp.get("name", sp["kind"]) for sp in DTI["splits"]]
+# ---- interaction tasks (dti, ddi): splits, models and seeds of config[task] ---------------------------
+def task_split_names(task):
+    return [sp.get("name", sp["kind"]) for sp in config[task]["splits"]]
 
 
-def dti_split(name):
-    for sp in DTI["splits"]:
+def task_split(task, name):
+    for sp in config[task]["splits"]:
         if sp.get("name", sp["kind"]) == name:
             return sp
-    raise ValueError(f"no split named {name!r} in config dti.splits")
+    raise ValueError(f"no split named {name!r} in config {task}.splits")
 
 
-def dti_models():
-    """{model name: its own seeds or None} from dti.models (names, or {name, seeds} entries)."""
-    return {m: None for m in DTI["models"] if isinstance(m, str)} | {
-        m["name"]: m.get("seeds") for m in DTI["models"] if isinstance(m, dict)}
+def task_models(task):
+    """{model name: its own seeds or None} from <task>.models (names, or {name, seeds} entries)."""
+    models = config[task]["models"]
+    return {m: None for m in models if isinstance(m, str)} | {
+        m["name"]: m.get("seeds") for m in models if isinstance(m, dict)}
 
 
-def dti_seeds(split_name, model):
-    """A model's own seeds, else the split's, else dti.seeds."""
-    for seeds in (dti_models()[model], dti_split(split_name)["seeds"]):
+def task_seeds(task, split_name, model):
+    """A model's own seeds, else the split's, else <task>.seeds."""
+    for seeds in (task_models(task)[model], task_split(task, split_name)["seeds"]):
         if seeds is not None:
             return seeds
-    return DTI["seeds"]
+    return config[task]["seeds"]
 
 
-def dti_metrics_files(ds):
+def task_metrics_files(task, ds):
     return [
-        f"{RESULTS}/dti/{ds}/{split}/{model}/seed{seed}/metrics.json"
-        for split in dti_split_names()
-        for model in dti_models()
-        for seed in dti_seeds(split, model)
+        f"{RESULTS}/{task}/{ds}/{split}/{model}/seed{seed}/metrics.json"
+        for split in task_split_names(task)
+        for model in task_models(task)
+        for seed in task_seeds(task, split, model)
     ]
 
 
-def dti_dataset(ds):
-    return DTI["datasets"][ds]
+def task_split_args(task, name):
+    sp = task_split(task, name)
+    args = ["--kind", sp["kind"], "--name", name, "--seed", str(sp["seed"]), "--test-frac", str(sp["test_frac"]),
+            "--valid-frac", str(sp["valid_frac"])]
+    if sp.get("valid_fold") is not None:
+        args.extend(["--valid-fold", str(sp["valid_fold"])])
+    return " ".join(args)
 
 
-def dti_source_path(ds):
-    d = dti_dataset(ds)
+def task_dataset(task, ds):
+    return config[task]["datasets"][ds]
+
+
+def task_of(ds):
+    """The task (dti or ddi) a data set name belongs to (names are unique across tasks)."""
+    return "dti" if ds in config["dti"]["datasets"] else "ddi"
+
+
+_shared_names = set(config["dti"]["datasets"]) & set(config["ddi"]["datasets"])
+if _shared_names:
+    raise ValueError(f"invalid config: data set name(s) {', '.join(sorted(_shared_names))} used by both dti and ddi; "
+                     "name them apart (their files share results/ and data/raw/)")
+
+
+def task_source_path(task, ds):
+    d = task_dataset(task, ds)
     if d["download"]:
         return d["path"] or f"data/raw/{ds}"
     return expand_path(d["path"]) if d["path"] else ""
 
 
-def dti_dataset_inputs(wildcards):
-    d = dti_dataset(wildcards.ds)
-    return [f"{dti_source_path(wildcards.ds)}/download.json"] if d["download"] else []
+def task_dataset_inputs(task):
+    def inputs(wildcards):
+        d = task_dataset(task, wildcards.ds)
+        return [f"{task_source_path(task, wildcards.ds)}/download.json"] if d["download"] else []
+
+    return inputs
+
+
+def download_args(task, ds):
+    d = task_dataset(task, ds)["download"]
+    opts = " ".join(f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in d.items()
+                    if k in ("mirror", "base_url") and v)
+    return opts + (" --trust-on-first-use" if d.get("trust_on_first_use") else "")
 
 
 def dti_dataset_args(ds):
-    d = dti_dataset(ds)
+    d = task_dataset("dti", ds)
     args = ["--source", d["source"], "--dataset", d["dataset"], "--ligands", d["ligands"], "--on-error", d["on_error"]]
-    if dti_source_path(ds):
-        args.extend(["--path", dti_source_path(ds)])
+    if task_source_path("dti", ds):
+        args.extend(["--path", task_source_path("dti", ds)])
     for field, column in sorted(d["columns"].items()):
         args.extend(["--column", f"{field}={column}"])
     return " ".join(shlex.quote(a) for a in args)
 
 
-def dti_split_args(name):
-    sp = dti_split(name)
-    args = ["--kind", sp["kind"], "--name", name, "--seed", str(sp["seed"]), "--test-frac", str(sp["test_frac"]),
-            "--valid-frac", str(sp["valid_frac"])]
-    if sp["valid_fold"] is not None:
-        args.extend(["--valid-fold", str(sp["valid_fold"])])
-    return " ".join(args)
+def ddi_dataset_args(ds):
+    d = task_dataset("ddi", ds)
+    args = ["--source", d["source"], "--on-error", d["on_error"]]
+    if task_source_path("ddi", ds):
+        args.extend(["--path", task_source_path("ddi", ds)])
+    if d.get("drugs"):
+        args.extend(["--drugs", d["drugs"]])
+    if d.get("classes"):
+        args.extend(["--classes", *map(str, d["classes"])])
+    for field, column in sorted(d["columns"].items()):
+        args.extend(["--column", f"{field}={column}"])
+    return " ".join(shlex.quote(a) for a in args)
 
 
-# Each DTI data set's drugs go through the chemistry stages as a molecule set of their own.
-for _ds in DTI["datasets"]:
+# Each DTI and DDI data set's drugs go through the chemistry stages as a molecule set of their own.
+for _task, _ds in [("dti", d) for d in DTI["datasets"]] + [("ddi", d) for d in DDI["datasets"]]:
     config["molecules"].setdefault(
-        f"dti_{_ds}",
+        f"{_task}_{_ds}",
         {
-            "path": f"{RESULTS}/dti/{_ds}/drugs.csv",
+            "path": f"{RESULTS}/{_task}/{_ds}/drugs.csv",
             "format": "csv",
             "shards": 1,
             "smiles_column": "smiles",
@@ -278,11 +316,12 @@ for _lib, _cfg in SCORE["libraries"].items():
 
 def all_targets():
     targets = [f"{RESULTS}/score/{lib}/{name}" for lib in SCORE["libraries"] for name in ("report.html", "topk.html")]
-    for ds in DTI["datasets"]:
-        if DTI["splits"] and DTI["models"]:
-            targets.extend([f"{RESULTS}/dti/{ds}/metrics.tsv", f"{RESULTS}/dti/{ds}/metrics.png"])
-        else:
-            targets.append(f"{RESULTS}/dti/{ds}/dataset.json")
+    for task in ("dti", "ddi"):
+        for ds in config[task]["datasets"]:
+            if config[task]["splits"] and config[task]["models"]:
+                targets.extend([f"{RESULTS}/{task}/{ds}/metrics.tsv", f"{RESULTS}/{task}/{ds}/metrics.png"])
+            else:
+                targets.append(f"{RESULTS}/{task}/{ds}/dataset.json")
     for lib in config["molecules"]:
         if lib in SCORE_SETS:  # scored libraries are gathered by the score rules
             continue

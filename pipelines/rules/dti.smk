@@ -1,36 +1,11 @@
-# Drug–target interaction models: (download) → dataset → splits → train (per seed) → evaluate → table.
+# Drug–target interaction models: (download, pipelines/rules/download.smk) → dataset → splits → train (per seed)
+# → evaluate → table.
 # Drugs of each data set go through the chemistry rules as the molecule set "dti_<dataset>".
-
-
-rule dti_download:
-    output:
-        "data/raw/{ds}/download.json",
-    params:
-        source=lambda wc: dti_dataset(wc.ds)["download"]["source"],
-        options=lambda wc: " ".join(
-            f"--{k.replace('_', '-')} {shlex.quote(str(v))}"
-            for k, v in dti_dataset(wc.ds)["download"].items()
-            if k in ("mirror", "base_url") and v
-        )
-        + (" --trust-on-first-use" if dti_dataset(wc.ds)["download"].get("trust_on_first_use") else ""),
-    log:
-        f"{LOGS}/dti/{{ds}}/download.log",
-    benchmark:
-        f"{BENCH}/dti/{{ds}}/download.tsv"
-    threads: 1
-    conda:
-        "../envs/theraflow.yaml"
-    resources:
-        mem_mb=1000,
-        runtime=30,
-    shell:
-        "theraflow --no-progress download {params.source} --dest data/raw/{wildcards.ds} {params.options}"
-        " > {log:q} 2>&1"
 
 
 rule dti_dataset:
     input:
-        dti_dataset_inputs,
+        task_dataset_inputs("dti"),
     output:
         pairs=f"{RESULTS}/dti/{{ds}}/pairs.parquet",
         drugs=f"{RESULTS}/dti/{{ds}}/drugs.csv",
@@ -63,7 +38,7 @@ rule dti_split:
         manifest=f"{RESULTS}/dti/{{ds}}/splits/{{split}}.manifest.json",
         audit=f"{RESULTS}/dti/{{ds}}/splits/{{split}}.audit.json",
     params:
-        args=lambda wc: dti_split_args(wc.split),
+        args=lambda wc: task_split_args("dti", wc.split),
         outdir=f"{RESULTS}/dti/{{ds}}/splits",
     log:
         f"{LOGS}/dti/{{ds}}/split.{{split}}.log",
@@ -146,7 +121,7 @@ rule dti_evaluate:
 
 rule dti_table:
     input:
-        lambda wc: dti_metrics_files(wc.ds),
+        lambda wc: task_metrics_files("dti", wc.ds),
     output:
         table=f"{RESULTS}/dti/{{ds}}/metrics.tsv",
         plot=f"{RESULTS}/dti/{{ds}}/metrics.png",

@@ -35,6 +35,7 @@ class Source:
     base_url: str
     files: dict[str, str | None]  # relative path -> sha256 (None: not recorded)
     description: str = ""
+    remote: dict[str, str] | None = None  # relative path -> the file's path under base_url, where it differs
 
 
 DEEPDTA = "https://raw.githubusercontent.com/hkmztrk/DeepDTA/master/data"
@@ -53,6 +54,23 @@ SOURCES: dict[str, Source] = {
     ),
     # KIBA: checksums could not be recorded (no copy was reachable when this was written);
     # fetching it requires trust_on_first_use, which pins the hashes of the first download.
+    # DrugBank drug–drug interactions as curated by DeepDDI: SumGNN's pairs, SSI-DDI's SMILES and type
+    # sentences, at the commits ../shared/data/README.md names (sha256 of those files).
+    "drugbank_ddi": Source(
+        "drugbank_ddi", "https://raw.githubusercontent.com/",
+        {
+            "ddi_pairs.tsv": "3ab864ab8395c515c5d9e0018ced9b255ebf9046e47104836605d7d67db96bb8",
+            "drug_smiles.csv": "85e5e33ec5a49ceb1bf097ccb50129e4808fd9574dbd8626e70ea7e47d009fd3",
+            "interaction_types.csv": "b2257cc4a528a1d270ba7288067524ac37dc691ee7f5fb5b1a2f86558825d6d9",
+        },
+        "DrugBank DDI, 86 types (Ryu et al. 2018), 192,284 ordered pairs over 1,710 drugs",
+        remote={
+            "ddi_pairs.tsv": "yueyu1030/SumGNN/6331f16e19d68536d9c2dae7ae7f518fb8e881ae/data/drugbank/Drugbank.txt",
+            "drug_smiles.csv": "kanz76/SSI-DDI/23e958f65f59f689edea8d68a38f944c6d18dc96/data/drug_smiles.csv",
+            "interaction_types.csv":
+                "kanz76/SSI-DDI/23e958f65f59f689edea8d68a38f944c6d18dc96/data/Interaction_information.csv",
+        },
+    ),
     "kiba": Source(
         "kiba", f"{DEEPDTA}/kiba/",
         {"ligands_can.txt": None, "ligands_iso.txt": None, "proteins.txt": None, "Y": None,
@@ -133,8 +151,9 @@ def fetch(source: str | Source, dest: str | Path, *, mirror: str | Path | None =
                 shutil.copyfileobj(src_fh, fh)
             report["from_mirror"].append(rel)
         else:
-            log.info("downloading %s%s", base, rel)
-            digest = _download(base + rel, target, expected, tmp_dir, timeout)
+            url = base + (src.remote or {}).get(rel, rel)
+            log.info("downloading %s", url)
+            digest = _download(url, target, expected, tmp_dir, timeout)
             report["downloaded"].append(rel)
         if expected is None:
             new_pins[rel] = digest

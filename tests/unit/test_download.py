@@ -74,3 +74,21 @@ def test_unreachable_server_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="download failed"):
         fetch(src, tmp_path / "d", timeout=2)
     assert shutil.which("theraflow")
+
+
+@pytest.mark.shared_data
+def test_drugbank_ddi_from_its_source_repositories_layout(tmp_path, serve, shared_data):
+    """The download rule fetches each file from its repository path (SumGNN, SSI-DDI) into the local names."""
+    src = SOURCES["drugbank_ddi"]
+    root = tmp_path / "srv"
+    for local, remote in src.remote.items():  # lay the shared copies out as the raw-file server does
+        (root / remote).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shared_data / "drugbank_ddi" / local, root / remote)
+    report = fetch("drugbank_ddi", tmp_path / "ddi", base_url=serve(root))
+    assert sorted(report["downloaded"]) == sorted(src.files)
+    from theraflow.pairs.loaders import load_drugbank_ddi
+
+    pairs, rejects, types = load_drugbank_ddi(tmp_path / "ddi")
+    assert len(pairs) + len(rejects) == 192_284
+    mirror = fetch("drugbank_ddi", tmp_path / "m", mirror=shared_data / "drugbank_ddi", base_url="http://127.0.0.1:9/")
+    assert len(mirror["from_mirror"]) == 3

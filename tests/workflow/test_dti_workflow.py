@@ -53,7 +53,7 @@ def test_kiba_config_runs_the_davis_recipe_unchanged(tmp_path, snakemake):
     assert kiba["dti"]["datasets"]["kiba"]["dataset"] == "kiba"
     proc = snakemake(tmp_path, kiba, "-n", "--quiet", "rules")
     out = proc.stdout + proc.stderr
-    for rule in ("dti_download", "dti_dataset", "dti_split", "dti_train", "dti_evaluate", "dti_table"):
+    for rule in ("pair_download", "dti_dataset", "dti_split", "dti_train", "dti_evaluate", "dti_table"):
         assert rule in out, rule
 
 

@@ -46,6 +46,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -492,3 +493,18 @@ def featurize(
         hits=hits,
         misses=len(todo),
     )
+
+
+def graphs_of_table(molecules_path: str | Path, store: str | Path | None, featurizer: dict | None = None):
+    """Graphs of a standardized molecules table (id, smiles; the chemistry stages' molecules.parquet),
+    through the feature store: (id → row in the graphs, GraphSet, standardized SMILES by id)."""
+    import pandas as pd
+
+    featurizer = featurizer or {"name": "default"}
+    mols = pd.read_parquet(molecules_path)
+    res = featurize(mols["smiles"].tolist(), featurizer.get("name", "default"), store=store,
+                    params=featurizer.get("params") or {})
+    if res.errors:
+        log.warning("%d molecules could not be featurized: %s", len(res.errors), list(res.errors.values())[:3])
+    ids = mols["id"].astype(str).to_numpy()[res.index]
+    return {d: i for i, d in enumerate(ids)}, res.graphs, dict(zip(mols["id"].astype(str), mols["smiles"]))

@@ -11,7 +11,7 @@ from theraflow import __version__
 from theraflow.errors import TheraflowError, UserError  # noqa: F401  (UserError re-exported)
 
 # One module per subcommand; each defines register(subparsers) and run(args).
-SUBCOMMANDS = ("standardize", "featurize", "gather", "store", "summary", "dti", "score", "download", "seg")
+SUBCOMMANDS = ("standardize", "featurize", "gather", "store", "summary", "dti", "ddi", "score", "download", "seg")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -51,6 +51,14 @@ class LoadedModel:
 
 
 @dataclass
+class EncodedTargets:
+    """Targets encoded by each model of an ensemble: embeddings and rows in each model's target vocabulary."""
+
+    emb: list[torch.Tensor]
+    index: list[torch.Tensor]
+
+
+@dataclass
 class Ensemble:
     models: list[LoadedModel]
     train_smiles: list[str]
@@ -93,13 +101,13 @@ class Ensemble:
         return t.drop_duplicates("target_id").reset_index(drop=True)
 
     @torch.no_grad()
-    def encode_targets(self, targets: pd.DataFrame) -> list[torch.Tensor]:
-        """One [n_targets, dim] embedding per model, computed once."""
+    def encode_targets(self, targets: pd.DataFrame) -> EncodedTargets:
+        """One [n_targets, dim] embedding per model (and the targets' rows in its vocabulary), computed once."""
         from theraflow.descriptors import residue_composition
         from theraflow.dti.data import Inputs, target_tensors
         from theraflow.nn.protein import tokenize
 
-        out = []
+        out, rows = [], []
         seqs = targets["sequence"].tolist()
         for m in self.models:
             vocab = {t: i for i, t in enumerate(m.meta["target_ids"])}
@@ -108,18 +116,19 @@ class Ensemble:
                                     lambda m=m: tokenize(seqs, m.meta.get("max_len", 1200)),
                                     lambda: torch.from_numpy(residue_composition(seqs)), idx)
             out.append(m.model.encode_targets(inputs))
-        return out
+            rows.append(torch.from_numpy(idx))
+        return EncodedTargets(out, rows)
 
     # --------------------------------------------------------------- molecules
     @torch.no_grad()
-    def score_graphs(self, graphs, target_emb: list[torch.Tensor], chunk: int = 128) -> np.ndarray:
+    def score_graphs(self, graphs, targets: EncodedTargets, chunk: int = 128) -> np.ndarray:
         """[n_models, n_molecules, n_targets] scores."""
         from theraflow.descriptors import morgan_bits
         from theraflow.dti.data import Inputs
 
-        n, n_t = len(graphs), target_emb[0].shape[0]
+        n, n_t = len(graphs), targets.emb[0].shape[0]
         out = np.empty((len(self.models), n, n_t), dtype=np.float32)
-        target_proj = [m.model.head.pt(t) for m, t in zip(self.models, target_emb)]  # once per target
+        target_proj = [m.model.head.pt(t) for m, t in zip(self.models, targets.emb)]  # once per target
         needs = [Inputs.of(m.model) for m in self.models]
         vocab = [m.vocabulary_index(graphs.smiles) if "index" in x.drug else None for m, x in zip(self.models, needs)]
         for start in range(0, n, chunk):
@@ -141,7 +150,8 @@ class Ensemble:
                 # rows per step so that the hidden activations stay near 16M floats (~64 MB)
                 step = max(1, (16 << 20) // max(1, n_t * m.model.head.mlp[0].out_features))
                 for a in range(0, nd, step):
-                    scores = m.model.head.all_pairs(dp[a : a + step], target_proj[k])
+                    rows = drugs["index"][a : a + step] if "index" in drugs else torch.full((len(dp[a : a + step]),), -1)
+                    scores = m.model.grid(dp[a : a + step], target_proj[k], rows, targets.index[k])
                     out[k, start + a : start + min(nd, a + step)] = scores.float().numpy()
         return out
 
@@ -237,7 +247,7 @@ def scores_frame(ids: Sequence[str], smiles: Sequence[str], targets: pd.DataFram
 def score_smiles(molecules: pd.DataFrame, ensemble: Ensemble | Sequence[str | Path], *,
                  targets: pd.DataFrame | None = None, store: str | Path | None = None,
                  ad_threshold: float = DEFAULT_AD_THRESHOLD, per_model: bool = False,
-                 target_emb: list | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                 target_emb: EncodedTargets | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Python API: score standardized molecules (columns id, smiles) against targets.
 
     Returns (scores, rejects): the long scores table (:data:`SCORE_COLUMNS`) and the

@@ -136,15 +136,9 @@ def load_model_config(path: str | Path) -> dict:
 
 def drug_graphs(molecules_path: str | Path, store: str | Path | None, featurizer: dict):
     """(drug id → row, GraphSet, standardized smiles by id) for the standardized drugs."""
-    from theraflow.chem.featurize import featurize
+    from theraflow.chem.featurize import graphs_of_table
 
-    mols = pd.read_parquet(molecules_path)
-    res = featurize(mols["smiles"].tolist(), featurizer.get("name", "default"), store=store,
-                    params=featurizer.get("params") or {})
-    if res.errors:
-        log.warning("%d drugs could not be featurized: %s", len(res.errors), list(res.errors.values())[:3])
-    ids = mols["id"].astype(str).to_numpy()[res.index]
-    return {d: i for i, d in enumerate(ids)}, res.graphs, dict(zip(mols["id"].astype(str), mols["smiles"]))
+    return graphs_of_table(molecules_path, store, featurizer)
 
 
 def _pairs_with_graphs(pairs: pd.DataFrame, index: dict) -> tuple[pd.DataFrame, int]:

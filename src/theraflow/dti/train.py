@@ -195,6 +195,8 @@ def train_model(pairset: PairSet, parts: np.ndarray, model_cfg: dict, outdir: st
     result = fit(module, train_data, valid_data, outdir, recipe=recipe, fingerprint=fingerprint, resume=resume,
                  progress=progress, callbacks=callbacks, history_file="history.csv", mid_epoch_resume=True)
     module.load_state_dict(result.state_dict)
+    module.model.drug_vocab = [pairset.graphs.smiles[i] for i in train_drugs]
+    set_fallback(module.model, pairset, train_idx)
     calibration = calibrate(module.model, pairset, valid_idx, inputs) if t["calibrate"] else None
     meta = {
         "model_config": model_cfg,
@@ -202,7 +204,7 @@ def train_model(pairset: PairSet, parts: np.ndarray, model_cfg: dict, outdir: st
         "dims": dims,
         "label_scale": label_scale,
         "calibration": calibration,
-        "drug_vocab": [pairset.graphs.smiles[i] for i in train_drugs] if dims["num_drugs"] else [],
+        "drug_vocab": module.model.drug_vocab,
         "target_ids": list(pairset.target_ids),
         "target_sequences": list(pairset.sequences) if module.model.target.uses_sequences else [],
         "max_len": pairset.max_len,
@@ -219,26 +221,51 @@ def train_model(pairset: PairSet, parts: np.ndarray, model_cfg: dict, outdir: st
     return meta
 
 
+def set_fallback(model, pairset: PairSet, train_idx: np.ndarray) -> None:
+    """The model's fallback from the training labels: their mean, each trained target's mean offset and
+    each trained drug's (vocabulary rows; see :class:`~theraflow.nn.interaction.DTIModel`)."""
+    y = pairset.label[train_idx].astype(np.float64)
+    mean = float(y.mean())
+    with torch.no_grad():
+        model.fallback_mean.fill_(mean)
+        for table, ent in ((model.fallback_target, pairset.pair_target[train_idx]),
+                           (model.fallback_drug, pairset.drug_index[pairset.pair_drug[train_idx]])):
+            n = len(table) - 1
+            ok = (ent >= 0) & (ent < n)
+            sums = np.bincount(ent[ok], weights=y[ok] - mean, minlength=n)
+            counts = np.bincount(ent[ok], minlength=n)
+            table[:n] = torch.from_numpy(np.divide(sums, counts, out=np.zeros(n), where=counts > 0))
+            table[n] = 0.0
+
+
 def calibrate(model, pairset: PairSet, valid_idx: np.ndarray, inputs: Inputs) -> dict:
-    """Fit ``y ≈ a + b·prediction`` on the validation pairs (least squares, ``b ≥ 0``) and fold it into
-    the head's output, so that the model predicts what the validation part says it should.
+    """Fit the shrinkage weight w in [0, 1] of ``fallback + w * (score - fallback)`` on the validation
+    pairs (least squares) and set it on the model.
 
     Where the validation part holds what a split keeps out of training (drugs never seen in a
-    cold-drug split), this shrinks predictions toward the mean by as much as they fail to
-    generalize there: a model then does no worse than a constant on such pairs (the constant is
-    b = 0), and rankings do not change (b ≥ 0). On pairs like the training ones, a ≈ 0 and b ≈ 1.
+    cold-drug split), w measures how far the network's departures from what the training labels
+    alone say (mean, target and drug offsets) carry over to such pairs, and shrinks them by as
+    much. Only shrinking: a free intercept or a stretch fitted on a few validation drugs does not
+    carry over to other new drugs (measured on Davis cold splits). Rankings within a target keep
+    their order. On pairs like the training ones w ≈ 1.
     """
+    model.shrink.fill_(1.0)
+    pairset = for_model(model, pairset)
     pred = predict(model, pairset, valid_idx, inputs=inputs).astype(np.float64)
+    b = pairset.batch(valid_idx, inputs)
+    base = model.fallback(b["drugs"]["index"][b["pair_drug"]], b["targets"]["index"][b["pair_target"]])
+    base = base.double().numpy()
     y = pairset.label[valid_idx].astype(np.float64)
-    var = float(pred.var())
-    b = max(0.0, float(((pred - pred.mean()) * (y - y.mean())).mean()) / var) if var > 0 else 0.0
-    a = float(y.mean() - b * pred.mean())
-    head = model.head
-    head.set_output(b * float(head.out_scale), a + b * float(head.out_shift))
-    before, after = float(((pred - y) ** 2).mean()), float(((a + b * pred - y) ** 2).mean())
-    log.info("calibration on %d validation pairs: prediction -> %.3f + %.3f x prediction (validation MSE %.4f -> %.4f)",
-             len(y), a, b, before, after)
-    return {"a": a, "b": b, "valid_mse_before": before, "valid_mse_after": after}
+    d = pred - base
+    w = float(np.clip(((y - base) * d).sum() / (d * d).sum(), 0.0, 1.0)) if (d * d).sum() > 0 else 0.0
+    model.shrink.fill_(w)
+    shrunk = base + w * d
+    result = {"w": w, "valid_mse_before": float(((pred - y) ** 2).mean()),
+              "valid_mse_after": float(((shrunk - y) ** 2).mean()), "valid_mse_fallback": float(((base - y) ** 2).mean())}
+    log.info("calibration on %d validation pairs: predictions shrunk toward the training fallback by w = %.3f "
+             "(validation MSE %.4f -> %.4f; fallback alone %.4f)", len(y), w, result["valid_mse_before"],
+             result["valid_mse_after"], result["valid_mse_fallback"])
+    return result
 
 
 def _write_train_drugs(pairset: PairSet, train_idx: np.ndarray, outdir: Path) -> None:
@@ -287,7 +314,18 @@ def load_model(model_dir: str | Path):
         raise InputError(f"{model_dir}: weights do not match the model config "
                          f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
     model.eval()
+    model.drug_vocab = meta.get("drug_vocab") or []
     return model, meta
+
+
+def for_model(model, pairset: PairSet) -> PairSet:
+    """``pairset`` with each drug's row in the model's drug vocabulary (by standardized SMILES; -1 for a
+    drug it never trained on), whatever vocabulary the pair set was built with."""
+    vocab = getattr(model, "drug_vocab", None)
+    if vocab is None or pairset.graphs.smiles is None:
+        return pairset
+    row = {smi: i for i, smi in enumerate(vocab)}
+    return replace(pairset, drug_index=np.array([row.get(smi, -1) for smi in pairset.graphs.smiles], dtype=np.int64))
 
 
 def _upgrade_state(state: dict, model) -> dict:
@@ -295,8 +333,10 @@ def _upgrade_state(state: dict, model) -> dict:
     ``drug.graph.*``) and the head had no output scale (then 1 and 0: labels unscaled)."""
     if model.drug.graph is not None and not any(k.startswith("drug.graph.") for k in state):
         state = {(f"drug.graph.{k[5:]}" if k.startswith("drug.") else k): v for k, v in state.items()}
-    for name, value in (("head.out_scale", 1.0), ("head.out_shift", 0.0)):
+    for name, value in (("head.out_scale", 1.0), ("head.out_shift", 0.0), ("shrink", 1.0), ("fallback_mean", 0.0)):
         state.setdefault(name, torch.tensor(value))
+    for name in ("fallback_target", "fallback_drug"):  # no fallback: zeros (shrink 1 never reads it)
+        state.setdefault(name, torch.zeros_like(getattr(model, name)))
     return state
 
 
@@ -305,6 +345,7 @@ def predict(model, pairset: PairSet, indices: np.ndarray | None = None, *, input
     """Predictions for the pairs ``indices`` (all if None), in that order."""
     idx = np.arange(len(pairset)) if indices is None else np.asarray(indices, dtype=np.int64)
     out = np.full(len(pairset), np.nan, dtype=np.float32)
+    pairset = for_model(model, pairset)
     was_training = model.training
     model.eval()
     for b in PairBatches(pairset, idx, mode="blocks", target_group=64, shuffle=False,

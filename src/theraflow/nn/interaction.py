@@ -213,11 +213,25 @@ class InteractionHead(nn.Module):
 
 
 class DTIModel(nn.Module):
+    """Drug encoder + target encoder + interaction head, and a fallback the predictions may be shrunk to.
+
+    The fallback of a pair is what the training labels alone say of it: their mean, plus its target's
+    mean offset when the target was trained on, plus its drug's mean offset when the drug was. A
+    calibration fitted on the validation part (``theraflow.dti.train.calibrate``) sets
+    ``shrink`` = w in [0, 1]: the prediction becomes ``fallback + w * (score - fallback)``. For pairs
+    like the training ones w ≈ 1; where the validation part holds what training never saw (new
+    drugs), w says how far the network's departures from the fallback carry over.
+    """
+
     def __init__(self, cfg: dict, *, node_dim: int, edge_dim: int, num_targets: int, num_drugs: int = 0) -> None:
         super().__init__()
         self.drug = DrugEncoder(cfg["drug_encoder"], node_dim, edge_dim, num_drugs)
         self.target = TargetEncoder(cfg["target_encoder"], num_targets)
         self.head = InteractionHead(self.drug.out_dim, self.target.out_dim, **cfg.get("head", {}))
+        self.register_buffer("shrink", torch.ones(()))
+        self.register_buffer("fallback_mean", torch.zeros(()))
+        self.register_buffer("fallback_target", torch.zeros(num_targets + 1))  # last: an unknown target (0)
+        self.register_buffer("fallback_drug", torch.zeros(num_drugs + 1))  # last: an unknown drug (0)
 
     def encode_drugs(self, inputs: dict) -> torch.Tensor:
         return self.drug(inputs)
@@ -225,7 +239,34 @@ class DTIModel(nn.Module):
     def encode_targets(self, inputs: dict) -> torch.Tensor:
         return self.target(inputs)
 
+    def fallback(self, drug_index: torch.Tensor, target_index: torch.Tensor) -> torch.Tensor:
+        """The training labels' mean + target offset + drug offset (vocabulary indices; -1 = unknown)."""
+        def row(index: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+            unknown = (index < 0) | (index >= len(table) - 1)
+            return table[torch.where(unknown, torch.full_like(index, len(table) - 1), index)]
+
+        return self.fallback_mean + row(target_index, self.fallback_target) + row(drug_index, self.fallback_drug)
+
+    def shrunk(self, scores: torch.Tensor, drug_index: torch.Tensor, target_index: torch.Tensor) -> torch.Tensor:
+        """``scores`` shrunk toward the fallback by the calibrated weight (unchanged while it is 1)."""
+        if float(self.shrink) == 1.0:
+            return scores
+        base = self.fallback(drug_index, target_index)
+        return base + self.shrink * (scores - base)
+
     def forward(self, batch: dict) -> torch.Tensor:
         """Scores of a batch (``PairSet.batch``): unique drugs and targets encoded once each."""
-        dp, tp = self.head.project(self.encode_drugs(batch["drugs"]), self.encode_targets(batch["targets"]))
-        return self.head.pairs(dp, tp, batch["pair_drug"], batch["pair_target"])
+        drugs, targets = batch["drugs"], batch["targets"]
+        dp, tp = self.head.project(self.encode_drugs(drugs), self.encode_targets(targets))
+        scores = self.head.pairs(dp, tp, batch["pair_drug"], batch["pair_target"])
+        if float(self.shrink) == 1.0:
+            return scores
+        return self.shrunk(scores, drugs["index"][batch["pair_drug"]], targets["index"][batch["pair_target"]])
+
+    def grid(self, dp: torch.Tensor, tp: torch.Tensor, drug_index: torch.Tensor,
+             target_index: torch.Tensor) -> torch.Tensor:
+        """[n_drugs, n_targets] scores of projected drugs with projected targets (screening), shrunk."""
+        scores = self.head.all_pairs(dp, tp)
+        if float(self.shrink) == 1.0:
+            return scores
+        return self.shrunk(scores, drug_index[:, None].expand_as(scores), target_index[None, :].expand_as(scores))

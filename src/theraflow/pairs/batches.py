@@ -31,7 +31,10 @@ class Inputs:
     @classmethod
     def of(cls, model) -> Inputs:
         m = model.drug.morgan_params
-        return cls(frozenset(model.drug.inputs), frozenset(model.target.inputs),
+        target = getattr(model, "target", None)  # drug–drug models have two drugs, no target
+        # drug vocabulary indices travel with every batch: cheap, and a calibrated model's fallback reads them
+        return cls(frozenset(model.drug.inputs | {"index"}),
+                   frozenset(target.inputs) if target is not None else frozenset(),
                    (m["radius"], m["bits"]) if m else None)
 
 

@@ -274,12 +274,9 @@ def _ddi_checks(pairs: pd.DataFrame, rejects: pd.DataFrame, path: Path, smiles_o
     keep = np.ones(len(pairs), dtype=bool)
 
     def reject(i: int, column: str, reason: str) -> None:
-        if not keep[i]:
-            return
-        if on_error == "stop":
-            raise InputError(f"{path}: {pairs['line'].iat[i]}, column {column!r}: {reason}")
-        keep[i] = False
-        extra.append((str(path), pairs["line"].iat[i], column, reason))
+        if keep[i]:  # one reason per row: the first found
+            keep[i] = False
+            extra.append((i, column, reason))
 
     if smiles_of is not None:
         for side in ("drug1", "drug2"):
@@ -295,8 +292,12 @@ def _ddi_checks(pairs: pd.DataFrame, rejects: pd.DataFrame, path: Path, smiles_o
         for i in np.flatnonzero(dup):
             reject(int(i), names["label"], f"exact duplicate of {first_line.iat[i]} "
                                            f"({pairs['drug1'].iat[i]}, {pairs['drug2'].iat[i]}, {pairs['label'].iat[i]})")
-    more = pd.DataFrame(extra, columns=REJECT_COLUMNS)
-    return pairs[keep].reset_index(drop=True), pd.concat([rejects, more], ignore_index=True)
+    more = pd.DataFrame([(str(path), pairs["line"].iat[i], c, r) for i, c, r in sorted(extra)], columns=REJECT_COLUMNS)
+    rejects = pd.concat([rejects, more], ignore_index=True)
+    if on_error == "stop" and len(rejects):  # the first bad row of the file, whatever the check, stops the load
+        first = rejects.iloc[int(np.argmin(rejects["line"].str.split().str[-1].astype(int).to_numpy()))]
+        raise InputError(f"{path}: {first['line']}, column {first['column']!r}: {first['reason']}")
+    return pairs[keep].reset_index(drop=True), rejects
 
 
 def load_drugbank_ddi(directory: str | Path, *, on_error: str = "reject") -> tuple[pd.DataFrame, pd.DataFrame,
@@ -325,8 +326,8 @@ def load_drugbank_ddi(directory: str | Path, *, on_error: str = "reject") -> tup
     types = pd.DataFrame({"type": types["Interaction type"].str.strip(), "sentence": types["Description"],
                           "subject": types.get("Subject", ""), "ddi_type": types.get("DDI type", "")})
     fields = [Field("drug1", "id"), Field("drug2", "id"), Field("label", "class")]
-    pairs, rejects = read_pairs(d / "ddi_pairs.tsv", fields, {"label": "Label"}, on_error=on_error,
-                                classes=types["type"].tolist())
+    pairs, rejects = read_pairs(d / "ddi_pairs.tsv", fields, {"label": "Label"}, on_error="reject",
+                                classes=types["type"].tolist())  # stop: on the first bad row of any check, below
     smiles_of = dict(zip(drugs["drug_id"].str.strip(), drugs["smiles"].str.strip()))
     pairs, rejects = _ddi_checks(pairs, rejects, d / "ddi_pairs.tsv", smiles_of, on_error,
                                  {"drug1": "drug1", "drug2": "drug2", "label": "Label"})
@@ -362,7 +363,7 @@ def load_ddi_table(path: str | Path, *, drug1: str = "drug1", drug2: str = "drug
     if has_smiles:
         fields = [Field("smiles1", "smiles"), Field("smiles2", "smiles"), *fields]
         cols |= {"smiles1": smiles1, "smiles2": smiles2}
-    pairs, rejects = read_pairs(path, fields, cols, on_error=on_error, classes=classes)
+    pairs, rejects = read_pairs(path, fields, cols, on_error="reject", classes=classes)  # stop: below, any check
     if not (has_ids or not has_smiles):
         pairs["drug1"], pairs["drug2"] = pairs["smiles1"], pairs["smiles2"]
     smiles_of = None

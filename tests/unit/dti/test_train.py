@@ -120,7 +120,7 @@ def test_labels_on_another_scale_give_the_same_ranking(tmp_path, demo_pairset, s
     assert np.abs(pb - (pa * 2 + 6)).max() < 0.05 * scaled.label.std()
 
 
-def test_calibration_on_validation_shrinks_toward_the_mean(tmp_path, demo_pairset, small_cfg):
+def test_calibration_on_validation_shrinks_toward_the_fallback(tmp_path, demo_pairset, small_cfg):
     from theraflow.dti.data import Inputs
     from theraflow.dti.train import calibrate
 
@@ -129,11 +129,17 @@ def test_calibration_on_validation_shrinks_toward_the_mean(tmp_path, demo_pairse
     cfg["training"].update(max_epochs=3, calibrate=True)
     meta = train_model(ps, part, cfg, tmp_path / "c", seed=0, progress=False)
     cal = meta["calibration"]
-    assert cal["b"] >= 0 and cal["valid_mse_after"] <= cal["valid_mse_before"] + 1e-9
+    assert 0.0 <= cal["w"] <= 1.0
+    # least squares over w in [0, 1]: no worse than the network (w = 1) or the fallback (w = 0) on validation
+    assert cal["valid_mse_after"] <= min(cal["valid_mse_before"], cal["valid_mse_fallback"]) + 1e-9
     model, meta2 = load_model(tmp_path / "c")
+    assert float(model.shrink) == pytest.approx(cal["w"])
     valid = np.nonzero(part == "valid")[0]
     pred = predict(model, ps, valid)
     assert np.mean((pred - ps.label[valid]) ** 2) == pytest.approx(cal["valid_mse_after"], rel=1e-4)
-    # fitting again on the calibrated model changes nothing (a = 0, b = 1)
+    # the fallback is the training labels' mean plus target and drug offsets
+    train = part == "train"
+    assert float(model.fallback_mean) == pytest.approx(float(ps.label[train].mean()), rel=1e-5)
+    # fitting again on the loaded model gives the same weight
     again = calibrate(model, ps, valid, Inputs.of(model))
-    assert again["b"] == pytest.approx(1.0, abs=1e-4) and abs(again["a"]) < 1e-3 * abs(ps.label.mean())
+    assert again["w"] == pytest.approx(cal["w"], abs=1e-6)

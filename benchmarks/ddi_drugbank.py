@@ -1,0 +1,254 @@
+"""DrugBank DDI benchmark, side by side: theraflow's recipe against a fingerprint MLP, same splits, same budget.
+
+- ``theraflow``: the recipe of ``config/ddi.yaml`` (``models/ddi_hybrid``), through the workflow, 3 seeds;
+- ``fingerprint_mlp``: the ordered pair's Morgan fingerprints (2 × 2048 bits) into an MLP
+  (``theraflow.ddi.baselines``, DeepDDI-style), in this process, on the workflow's split files.
+
+Both fit on ``train``, select on ``valid`` (validation accuracy), read ``test`` once at the end and
+get the same wall-clock budget per run on the same cores. Formulation: an 86-way softmax over the
+interaction types, one row per (ordered pair, type) — an ordered pair with two types is two rows,
+each counted — on a ``random`` split (whole unordered pairs to one part) and a ``one_unseen`` split
+(test pairs join a drug held out of training with a training drug). It writes
+``benchmarks/results/ddi_drugbank.json`` (``side_by_side`` rows: model, split, accuracy / macro-F1 /
+kappa mean ± sd over seeds, minutes, commit, date) and a learning-curve PNG. Run in parts with
+``--models`` / ``--splits``; rows measured before are kept.
+
+    .venv/bin/python benchmarks/ddi_drugbank.py                                # everything (about 2 hours)
+    .venv/bin/python benchmarks/ddi_drugbank.py --models fingerprint_mlp --splits random
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _common import machine_info, merge_rows, provenance  # noqa: E402
+
+REPO = HERE.parent
+LABELS = {"ddi_hybrid": "theraflow"}
+REFERENCES = ("fingerprint_mlp",)
+PUBLISHED = {  # as reported by their authors, each on its own split and formulation (not re-run here)
+    "DeepDDI (Ryu et al., PNAS 2018)": {"accuracy": 0.924, "formulation": "86-way softmax, random 6:2:2 pair split, "
+                                        "structural similarity profiles into a DNN"},
+    "SumGNN (Yu et al., Bioinformatics 2021)": {"accuracy": 0.9221, "macro_f1": 0.8685, "kappa": 0.9032,
+                                                "formulation": "86-way softmax on this SumGNN set, random split, "
+                                                               "subgraphs of a biomedical knowledge graph"},
+}
+METRICS = ("accuracy", "macro_f1", "kappa")
+
+
+def mean_sd(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"mean": round(statistics.fmean(values), 4),
+            "sd": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0,
+            "per_seed": [round(v, 4) for v in values]}
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default=str(REPO / "config" / "ddi.yaml"))
+    ap.add_argument("--models", nargs="+", help="theraflow, fingerprint_mlp (default: both)")
+    ap.add_argument("--splits", nargs="+", help="split names of the config (default: all)")
+    ap.add_argument("--seeds", type=int, nargs="+", help="seeds of theraflow's recipe (default: the config's)")
+    ap.add_argument("--max-minutes", type=float, help="training budget per run (default: the config's)")
+    ap.add_argument("--workdir", default="/tmp/theraflow-ddi-benchmark")
+    ap.add_argument("--data", help="DrugBank DDI folder (default: the config's path, relative to the repository)")
+    ap.add_argument("--store", default=str(REPO / "resources" / "feature_store"))
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--bootstrap", type=int, help="bootstrap resamples (default: the config's)")
+    ap.add_argument("--fresh", action="store_true", help="empty the workdir first")
+    ap.add_argument("--out", default=str(HERE / "results" / "ddi_drugbank.json"))
+    return ap, ap.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    ap, args = parse_args(argv)
+    config_path = Path(args.config).resolve()
+    if not config_path.is_file():
+        ap.error(f"--config {args.config}: no such file")
+    cfg = yaml.safe_load(config_path.read_text())
+    ddi = cfg["ddi"]
+    (ds_name, ds), = ddi["datasets"].items()
+    if args.data:
+        ds["path"] = str(Path(args.data).resolve())
+    elif ds.get("path"):
+        ds["path"] = str((REPO / ds["path"]).resolve())
+    budget = args.max_minutes or ddi.get("max_minutes")
+    ddi["max_minutes"] = budget
+    bootstrap = args.bootstrap if args.bootstrap is not None else ddi.get("bootstrap", 1000)
+    ddi["bootstrap"] = bootstrap
+    split_cfgs = {sp.get("name", sp["kind"]): sp for sp in ddi["splits"]}
+    wanted_splits = args.splits or list(split_cfgs)
+    if any(s not in split_cfgs for s in wanted_splits):
+        ap.error(f"--splits: choose from {', '.join(split_cfgs)}")
+    (recipe,) = [m if isinstance(m, str) else m["name"] for m in ddi["models"]][:1]
+    wanted = args.models or ["theraflow", *REFERENCES]
+    if any(m not in ("theraflow", *REFERENCES) for m in wanted):
+        ap.error(f"--models: choose from theraflow, {', '.join(REFERENCES)}")
+    seeds = args.seeds or ddi.get("seeds") or [0]
+    ddi["models"] = [{"name": recipe, "seeds": seeds}]
+    ddi["splits"] = [split_cfgs[s] for s in wanted_splits]
+    cfg["store"] = str(Path(args.store).resolve())
+    work = Path(args.workdir)
+    if work.exists() and args.fresh:
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg))
+    res = work / cfg.get("results", "results") / "ddi" / ds_name
+    rel = res.relative_to(work)
+    targets = [str(rel / "splits" / f"{s}.parquet") for s in wanted_splits]
+    if "theraflow" in wanted:
+        targets += [str(rel / s / recipe / f"seed{seed}" / "metrics.json") for s in wanted_splits for seed in seeds]
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(work),
+           "--configfile", str(work / "config.yaml"), "--cores", str(args.cores),
+           "--workflow-profile", str(REPO / "profiles" / "default"), *targets]
+    print("running the workflow:", len(targets), "targets", flush=True)
+    t0 = time.time()
+    proc = subprocess.run(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    if proc.returncode != 0:
+        print(f"workflow failed ({proc.returncode}); see {work}/logs", file=sys.stderr)
+        return proc.returncode
+    wall = time.time() - t0
+    stamp = provenance()
+    rows = []
+    for s in wanted_splits:
+        if "theraflow" in wanted:
+            rows.append(theraflow_row(res, s, recipe, seeds))
+        if "fingerprint_mlp" in wanted:
+            rows.append(reference_row(res, s, budget, args.cores, bootstrap))
+    for r in rows:
+        r.update(kind=split_cfgs[r["split"]]["kind"], **stamp)
+    out = Path(args.out)
+    report = json.loads(out.read_text()) if out.exists() else {}
+    side = merge_rows(report.get("side_by_side", []), rows, ("model", "split"))
+    side.sort(key=lambda r: (list(split_cfgs).index(r["split"]) if r["split"] in split_cfgs else 99, r["model"] != "theraflow"))
+    info = json.loads((res / "dataset.json").read_text())
+    report.update({
+        "dataset": ds_name, "config": str(config_path.relative_to(REPO)) if config_path.is_relative_to(REPO)
+        else str(config_path), "max_minutes_per_run": budget, "workflow_wall_seconds": round(wall, 1),
+        "machine": machine_info(cores_used=args.cores), "data": {k: info[k] for k in (
+            "pairs", "drugs", "types", "rejected_rows", "ordered_pairs_with_two_or_more_types",
+            "unordered_pairs_in_both_orders")},
+        "formulation": ("86-way softmax over the interaction types; one row per (ordered pair, type), an ordered "
+                        "pair with two types is two rows, each counted; the split keeps every row of an unordered "
+                        "pair (both orders, all types) in one part"),
+        "protocol": ("one script; the workflow's split files for both models; selection on validation carved from "
+                     "the training part; test read once after training; the same budget per run on the same cores; "
+                     "the reference runs 1 seed where theraflow runs 3"),
+        "published": PUBLISHED, "side_by_side": side, "commits": sorted({r["commit"] for r in side}),
+    })
+    leads = {}
+    for s in wanted_splits:
+        t = next((r for r in side if r["split"] == s and r["model"] == "theraflow"), None)
+        f = next((r for r in side if r["split"] == s and r["model"] == "fingerprint_mlp"), None)
+        if t and f:
+            leads[s] = {m: bool(t[m]["mean"] > f[m]["mean"]) for m in METRICS}
+    report["theraflow_leads"] = leads
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    os.replace(tmp, out)
+    curves(side, out.with_suffix(".png"))
+    print_table(side, stamp["commit"])
+    print(f"wrote {out} and {out.with_suffix('.png')}")
+    return 0
+
+
+def theraflow_row(res: Path, split: str, model: str, seeds: list[int]) -> dict:
+    import pandas as pd
+
+    per = []
+    for seed in seeds:
+        run = res / split / model / f"seed{seed}"
+        m = json.loads((run / "metrics.json").read_text())
+        meta = json.loads((run / "model.json").read_text())
+        hist = pd.read_csv(run / "history.csv")
+        per.append({"test": m["parts"]["test"]["metrics"], "ci95": m["parts"]["test"].get("ci95", {}),
+                    "minutes": meta["train_seconds"] / 60, "epochs": meta["epochs_trained"],
+                    "curve": [{"minutes": round(r.seconds / 60, 3), "valid_accuracy": round(r.val_accuracy, 4)}
+                              for r in hist.itertuples() if pd.notna(getattr(r, "val_accuracy", float("nan")))]})
+    row = {"model": "theraflow", "model_config": model, "split": split, "seeds": seeds,
+           **{k: mean_sd([p["test"][k] for p in per]) for k in (*METRICS, "micro_auprc", "macro_auprc")},
+           "ci95": [p["ci95"] for p in per], "minutes": round(statistics.fmean(p["minutes"] for p in per), 2),
+           "minutes_per_seed": [round(p["minutes"], 2) for p in per], "epochs": [p["epochs"] for p in per],
+           "curve": per[0]["curve"]}
+    return row
+
+
+def reference_row(res: Path, split: str, budget: float | None, cores: int, bootstrap: int) -> dict:
+    import pandas as pd
+
+    from theraflow.ddi.baselines import FingerprintMLP
+    from theraflow.ddi.metrics import evaluate
+    from theraflow.pairs.splits import load_split
+
+    pairs = pd.read_parquet(res / "pairs.parquet")
+    pairs["part"] = load_split(res / "splits" / f"{split}.parquet", pairs).to_numpy()
+    classes = json.loads((res / "dataset.json").read_text())["classes"]
+    train, valid, test = (pairs[pairs["part"] == p] for p in ("train", "valid", "test"))
+    t0 = time.perf_counter()
+    model = FingerprintMLP().fit(train, valid, classes, max_seconds=60 * budget if budget else None, threads=cores)
+    seconds = time.perf_counter() - t0
+    index = {c: i for i, c in enumerate(classes)}
+    ev = evaluate(test["label"].astype(str).map(index).to_numpy(), model.predict_proba(test), binary=False,
+                  classes=classes, n_boot=bootstrap)
+    m = ev["metrics"]
+    print(f"  {split}: fingerprint MLP {model.epochs} epochs in {seconds / 60:.1f} min", flush=True)
+    return {"model": "fingerprint_mlp", "split": split, "seeds": [0],
+            **{k: mean_sd([m[k]]) for k in (*METRICS, "micro_auprc", "macro_auprc")}, "ci95": [ev.get("ci95", {})],
+            "minutes": round(seconds / 60, 2), "minutes_per_seed": [round(seconds / 60, 2)], "epochs": [model.epochs],
+            "curve": [{"minutes": round(c["seconds"] / 60, 3), "valid_accuracy": round(c["valid_accuracy"], 4)}
+                      for c in model.curve]}
+
+
+def print_table(rows: list[dict], commit: str) -> None:
+    head = f"{'split':<11} {'model':<16} {'seeds':>5} {'accuracy':>15} {'macro-F1':>15} {'kappa':>15} {'min/run':>7}"
+    print("\n" + head + "\n" + "-" * len(head))
+    for r in rows:
+        cells = " ".join(f"{r[m]['mean']:>7.3f} ± {r[m]['sd']:.3f}" for m in METRICS)
+        mark = "" if r["commit"] == commit else f"  (measured at {r['commit']})"
+        print(f"{r['split']:<11} {r['model']:<16} {len(r['seeds']):>5} {cells} {r['minutes']:>7.1f}{mark}")
+    print("\npublished (their own splits and formulations; not re-run here):")
+    for k, v in PUBLISHED.items():
+        shown = ", ".join(f"{m} {v[m]:.3f}" for m in METRICS if m in v)
+        print(f"  {k}: {shown} — {v['formulation']}")
+
+
+def curves(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    splits = list(dict.fromkeys(r["split"] for r in rows))
+    if not splits:
+        return
+    fig, axes = plt.subplots(1, len(splits), figsize=(4.5 * len(splits), 3.6), squeeze=False)
+    for ax, s in zip(axes[0], splits):
+        for r in rows:
+            if r["split"] == s and r.get("curve"):
+                ax.plot([c["minutes"] for c in r["curve"]], [c["valid_accuracy"] for c in r["curve"]], label=r["model"])
+        ax.set(title=s, xlabel="training minutes (2 CPU cores)", ylabel="validation accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle("DrugBank DDI: validation accuracy against training time (seed 0)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""DDI data: the DrugBank loader's facts, bad rows as rejects, splits that never straddle, the pair head's order."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from theraflow import ddi
+from theraflow.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def drugbank(shared_data):
+    return ddi.load_drugbank_ddi(shared_data / "drugbank_ddi")
+
+
+@pytest.mark.shared_data
+def test_drugbank_loader_facts(drugbank, shared_data):
+    pairs, rejects, types = drugbank
+    raw = pd.read_csv(shared_data / "drugbank_ddi" / "ddi_pairs.tsv", sep="\t", dtype=str)
+    assert len(raw) == 192_284 and len(set(raw["drug1"]) | set(raw["drug2"])) == 1_710
+    assert len(pairs) + len(rejects) == 192_284  # nothing dropped silently
+    assert len(rejects) == 414 and rejects["reason"].str.contains("has no SMILES").all()
+    assert pairs["label"].nunique() == 86 and len(types) == 86
+    two = pairs.groupby(["drug1", "drug2"])["label"].nunique()
+    assert int((two > 1).sum()) == 289  # ordered pairs with two types: kept, one row per type
+    key = ddi.unordered_key(pairs["drug1"], pairs["drug2"])
+    both = pairs.assign(k=key).groupby("k")[["drug1", "drug2"]].apply(lambda g: len(g.drop_duplicates()) > 1)
+    assert int(both.sum()) == 117
+    assert types.set_index("type").loc["49", "sentence"].startswith("The risk or severity of adverse effects")
+
+
+def test_bad_rows_of_a_pair_table_are_rejects(tmp_path):
+    drugs = tmp_path / "drugs.csv"
+    pd.DataFrame({"id": ["A", "B", "C"], "smiles": ["CCO", "c1ccccc1O", "CCN"]}).to_csv(drugs, index=False)
+    table = tmp_path / "pairs.csv"
+    table.write_text("drug1,drug2,label\n"
+                     "A,B,1\n"       # good                       line 2
+                     "A,A,1\n"       # self-pair                  line 3
+                     "A,Z,2\n"       # unknown drug id            line 4
+                     "B,C,7\n"       # label outside the classes  line 5
+                     "A,B,1\n"       # exact duplicate of line 2  line 6
+                     "C,A,2\n")      # good                       line 7
+    pairs, rejects = ddi.load_ddi_table(table, smiles1=None, smiles2=None, drugs=drugs, classes=["1", "2"])
+    assert pairs[["drug1", "drug2", "label"]].values.tolist() == [["A", "B", "1"], ["C", "A", "2"]]
+    why = dict(zip(rejects["line"], rejects["reason"]))
+    assert why["line 3"] == "drug 'A' paired with itself"
+    assert why["line 4"] == "drug 'Z' has no SMILES (not in the drug table)"
+    assert why["line 5"].startswith("label '7' is not one of the declared classes (1, 2)")
+    assert why["line 6"].startswith("exact duplicate of line 2")
+    assert set(rejects["file"]) == {str(table)}
+    with pytest.raises(InputError, match="line 3, column 'drug2': drug 'A' paired with itself"):
+        ddi.load_ddi_table(table, smiles1=None, smiles2=None, drugs=drugs, classes=["1", "2"], on_error="stop")
+
+
+def test_binary_table_with_smiles_columns(tmp_path):
+    table = tmp_path / "p.csv"
+    table.write_text("smiles1,smiles2,label\nCCO,CCN,1\nCCN,CCO,0\nCCO,CCO,1\nCCO,CCN,yes\n")
+    pairs, rejects = ddi.load_ddi_table(table)
+    assert len(pairs) == 2 and pairs["drug1"].tolist() == ["CCO", "CCN"]  # ids are the SMILES
+    assert sorted(rejects["line"]) == ["line 4", "line 5"]
+
+
+def _groups(pairs, part, key):
+    return {p: set(key[part == p]) for p in ("train", "valid", "test")}
+
+
+def test_no_pair_or_its_reverse_straddles_train_and_test():
+    pairs, _ = ddi.demo_pairs()
+    # an ordered pair with two types and a pair in both orders, as DrugBank has
+    extra = pairs.iloc[:2].copy()
+    extra["label"] = ["4", "4"]
+    rev = pairs.iloc[[2]].rename(columns={"drug1": "drug2", "drug2": "drug1", "smiles1": "smiles2",
+                                          "smiles2": "smiles1"})
+    pairs = pd.concat([pairs, extra, rev], ignore_index=True)
+    key = ddi.unordered_key(pairs["drug1"], pairs["drug2"]).to_numpy()
+    part = ddi.split_pairs(pairs, "random", seed=1).to_numpy()
+    g = _groups(pairs, part, key)
+    assert not g["train"] & g["test"] and not g["train"] & g["valid"] and not g["valid"] & g["test"]
+    for kind in ("one_unseen", "both_unseen"):
+        part = ddi.split_pairs(pairs, kind, seed=2, test_frac=0.2).to_numpy()
+        train_drugs = set(pairs.loc[part == "train", "drug1"]) | set(pairs.loc[part == "train", "drug2"])
+        test = pairs[part == "test"]
+        unseen = (~test["drug1"].isin(train_drugs)).astype(int) + (~test["drug2"].isin(train_drugs)).astype(int)
+        assert len(test) and (unseen == (1 if kind == "one_unseen" else 2)).all(), kind
+        g = _groups(pairs, part, key)
+        assert not g["train"] & g["test"]
+
+
+def test_swapping_the_drugs_changes_the_heads_input():
+    from theraflow.nn.ddi import DDIModel
+
+    torch.manual_seed(0)
+    model = DDIModel({"drug_encoder": {"type": "morgan", "morgan": {"bits": 64, "hidden": 16}},
+                      "head": {"hidden": [32], "proj": 8, "dropout": 0.0}},
+                     node_dim=47, edge_dim=14, num_drugs=0, n_classes=5).eval()
+    p = torch.randn(3, 8)
+    a, b = torch.tensor([0, 1]), torch.tensor([1, 2])
+    x_ab, x_ba = model.head.inputs(p, a, b), model.head.inputs(p, b, a)
+    assert not torch.equal(x_ab, x_ba)  # [p_a, p_b, ...] is not [p_b, p_a, ...]
+    assert torch.equal(x_ab[:, 16:], x_ba[:, 16:])  # only the product term is symmetric
+    assert not torch.allclose(model.head.pairs(p, a, b), model.head.pairs(p, b, a))
+    reference = model.head.mlp(x_ab)  # the split first layer computes the same function
+    assert torch.allclose(model.head.pairs(p, a, b), reference, atol=1e-5)
