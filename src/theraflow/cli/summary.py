@@ -40,6 +40,17 @@ def run(args) -> int:
                       f"Pearson {g['pearson'].mean():.3f}  ({len(g)} seed(s))")
             print()
             shown += 1
+        for f in sorted(p.glob("ddi/*/metrics.tsv")):
+            df = pd.read_csv(f, sep="\t")
+            test = df[df["part"] == "test"]
+            info = json.loads((f.parent / "dataset.json").read_text()) if (f.parent / "dataset.json").exists() else {}
+            print(f"theraflow drug–drug interactions — {f.parent.name} ({info.get('pairs', '?')} pairs, "
+                  f"{info.get('types', '?')} types, {info.get('rejected_rows', 0)} rows rejected; test part)")
+            for (split, model), g in test.groupby(["split", "model"]):
+                print(f"  {split:<12} {model:<22} accuracy {g['accuracy'].mean():.3f}  macro-F1 "
+                      f"{g['macro_f1'].mean():.3f}  kappa {g['kappa'].mean():.3f}  ({len(g)} seed(s))")
+            print()
+            shown += 1
         for f in sorted(p.glob("score/*/summary.json")):
             s = json.loads(f.read_text())
             outside = sum(v["outside_domain"] for v in s["targets"].values())
