@@ -36,3 +36,94 @@ def merge_rows(old: list[dict], new: list[dict], key: tuple[str, ...]) -> list[d
     """Rows of ``old`` not measured again, then ``new``: a benchmark run in parts keeps its other rows."""
     fresh = {tuple(r.get(k) for k in key) for r in new}
     return [r for r in old if tuple(r.get(k) for k in key) not in fresh] + list(new)
+
+
+def mean_sd(values) -> dict | None:
+    """Mean, sample sd and the values (rounded) of a metric over seeds; None when none is given."""
+    import statistics
+
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"mean": round(statistics.fmean(values), 4),
+            "sd": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0,
+            "per_seed": [round(v, 4) for v in values]}
+
+
+def run_workflow(work, targets: list[str], cores: int) -> tuple[int, float]:
+    """Run the workflow on ``work``/config.yaml for ``targets`` (paths in ``work``) with the Snakemake of this
+    interpreter's environment: a benchmark run as ``.venv/bin/python benchmarks/X.py`` from a shell without the
+    venv on PATH works (the rules find the theraflow CLI beside that interpreter). Returns (exit code, seconds)."""
+    import os
+    import subprocess
+    import time
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--directory", str(work),
+           "--configfile", str(Path(work) / "config.yaml"), "--cores", str(cores),
+           "--workflow-profile", str(repo / "profiles" / "default"), *targets]
+    print(f"running the workflow in {work}: {len(targets)} targets", flush=True)
+    t0 = time.time()
+    proc = subprocess.run(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    if proc.returncode != 0:
+        print(f"workflow failed ({proc.returncode}); see {work}/logs", file=sys.stderr)
+    return proc.returncode, time.time() - t0
+
+
+def config_label(path) -> str:
+    """A config as a benchmark's JSON names it: relative to the repository when it lies inside it."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    path = Path(path)
+    return str(path.relative_to(repo)) if path.is_relative_to(repo) else str(path)
+
+
+def learning_curves(rows: list[dict], path, *, key: str, ylabel: str, title: str) -> None:
+    """One panel per split: ``key`` of each row's ``curve`` against training minutes (the constant as a
+    dotted line); a PNG at ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    splits = list(dict.fromkeys(r["split"] for r in rows))
+    if not splits:
+        return
+    fig, axes = plt.subplots(1, len(splits), figsize=(4.3 * len(splits), 3.6), squeeze=False)
+    for ax, split in zip(axes[0], splits):
+        for r in rows:
+            if r["split"] != split or not r.get("curve"):
+                continue
+            xs, ys = [c["minutes"] for c in r["curve"]], [c[key] for c in r["curve"]]
+            if r["model"] == "constant":
+                ax.axhline(ys[0], ls=":", color="grey", label=r["model"])
+            else:
+                ax.plot(xs, ys, label=r["model"], lw=1.4, marker="o" if len(xs) < 3 else None)
+        ax.set(title=split, xlabel="training minutes (2 CPU cores)", ylabel=ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def add_run_arguments(ap, *, config: str, workdir: str, out: str, what: str) -> None:
+    """The options every workflow-driven side-by-side benchmark takes."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    ap.add_argument("--config", default=str(repo / "config" / config))
+    ap.add_argument("--splits", nargs="+", help="split names of the config to run (default: all)")
+    ap.add_argument("--seeds", type=int, nargs="+", help="seeds of theraflow's recipe (default: the config's)")
+    ap.add_argument("--max-minutes", type=float, help="training budget per run (default: the config's)")
+    ap.add_argument("--workdir", default=workdir)
+    ap.add_argument("--data", help=f"{what} (default: the config's path, relative to the repository)")
+    ap.add_argument("--store", default=str(repo / "resources" / "feature_store"),
+                    help="feature store shared with other runs (default: the repository's resources/)")
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--bootstrap", type=int, help="bootstrap resamples for the intervals (default: the config's)")
+    ap.add_argument("--fresh", action="store_true", help="empty the workdir first (default: reuse finished runs)")
+    ap.add_argument("--out", default=str(repo / "benchmarks" / "results" / out))

@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,7 +32,16 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _common import machine_info, merge_rows, provenance  # noqa: E402
+from _common import (  # noqa: E402
+    add_run_arguments,
+    config_label,
+    learning_curves,
+    machine_info,
+    mean_sd,
+    merge_rows,
+    provenance,
+    run_workflow,
+)
 
 REPO = HERE.parent
 LABELS = {"ddi_hybrid": "theraflow"}
@@ -48,29 +56,11 @@ PUBLISHED = {  # as reported by their authors, each on its own split and formula
 METRICS = ("accuracy", "macro_f1", "kappa")
 
 
-def mean_sd(values):
-    values = [v for v in values if v is not None]
-    if not values:
-        return None
-    return {"mean": round(statistics.fmean(values), 4),
-            "sd": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0,
-            "per_seed": [round(v, 4) for v in values]}
-
-
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", default=str(REPO / "config" / "ddi.yaml"))
+    add_run_arguments(ap, config="ddi.yaml", workdir="/tmp/theraflow-ddi-benchmark", out="ddi_drugbank.json",
+                      what="DrugBank DDI folder")
     ap.add_argument("--models", nargs="+", help="theraflow, fingerprint_mlp (default: both)")
-    ap.add_argument("--splits", nargs="+", help="split names of the config (default: all)")
-    ap.add_argument("--seeds", type=int, nargs="+", help="seeds of theraflow's recipe (default: the config's)")
-    ap.add_argument("--max-minutes", type=float, help="training budget per run (default: the config's)")
-    ap.add_argument("--workdir", default="/tmp/theraflow-ddi-benchmark")
-    ap.add_argument("--data", help="DrugBank DDI folder (default: the config's path, relative to the repository)")
-    ap.add_argument("--store", default=str(REPO / "resources" / "feature_store"))
-    ap.add_argument("--cores", type=int, default=2)
-    ap.add_argument("--bootstrap", type=int, help="bootstrap resamples (default: the config's)")
-    ap.add_argument("--fresh", action="store_true", help="empty the workdir first")
-    ap.add_argument("--out", default=str(HERE / "results" / "ddi_drugbank.json"))
     return ap, ap.parse_args(argv)
 
 
@@ -112,16 +102,9 @@ def main(argv=None) -> int:
     targets = [str(rel / "splits" / f"{s}.parquet") for s in wanted_splits]
     if "theraflow" in wanted:
         targets += [str(rel / s / recipe / f"seed{seed}" / "metrics.json") for s in wanted_splits for seed in seeds]
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(work),
-           "--configfile", str(work / "config.yaml"), "--cores", str(args.cores),
-           "--workflow-profile", str(REPO / "profiles" / "default"), *targets]
-    print("running the workflow:", len(targets), "targets", flush=True)
-    t0 = time.time()
-    proc = subprocess.run(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    if proc.returncode != 0:
-        print(f"workflow failed ({proc.returncode}); see {work}/logs", file=sys.stderr)
-        return proc.returncode
-    wall = time.time() - t0
+    rc, wall = run_workflow(work, targets, args.cores)
+    if rc != 0:
+        return rc
     stamp = provenance()
     rows = []
     for s in wanted_splits:
@@ -137,8 +120,7 @@ def main(argv=None) -> int:
     side.sort(key=lambda r: (list(split_cfgs).index(r["split"]) if r["split"] in split_cfgs else 99, r["model"] != "theraflow"))
     info = json.loads((res / "dataset.json").read_text())
     report.update({
-        "dataset": ds_name, "config": str(config_path.relative_to(REPO)) if config_path.is_relative_to(REPO)
-        else str(config_path), "max_minutes_per_run": budget, "workflow_wall_seconds": round(wall, 1),
+        "dataset": ds_name, "config": config_label(config_path), "max_minutes_per_run": budget, "workflow_wall_seconds": round(wall, 1),
         "machine": machine_info(cores_used=args.cores), "data": {k: info[k] for k in (
             "pairs", "drugs", "types", "rejected_rows", "ordered_pairs_with_two_or_more_types",
             "unordered_pairs_in_both_orders")},
@@ -161,7 +143,8 @@ def main(argv=None) -> int:
     tmp = out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(report, indent=2) + "\n")
     os.replace(tmp, out)
-    curves(side, out.with_suffix(".png"))
+    learning_curves(side, out.with_suffix(".png"), key="valid_accuracy", ylabel="validation accuracy",
+                    title="DrugBank DDI: validation accuracy against training time (seed 0)")
     print_table(side, stamp["commit"])
     print(f"wrote {out} and {out.with_suffix('.png')}")
     return 0
@@ -226,28 +209,6 @@ def print_table(rows: list[dict], commit: str) -> None:
         shown = ", ".join(f"{m} {v[m]:.3f}" for m in METRICS if m in v)
         print(f"  {k}: {shown} — {v['formulation']}")
 
-
-def curves(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    splits = list(dict.fromkeys(r["split"] for r in rows))
-    if not splits:
-        return
-    fig, axes = plt.subplots(1, len(splits), figsize=(4.5 * len(splits), 3.6), squeeze=False)
-    for ax, s in zip(axes[0], splits):
-        for r in rows:
-            if r["split"] == s and r.get("curve"):
-                ax.plot([c["minutes"] for c in r["curve"]], [c["valid_accuracy"] for c in r["curve"]], label=r["model"])
-        ax.set(title=s, xlabel="training minutes (2 CPU cores)", ylabel="validation accuracy")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
-    fig.suptitle("DrugBank DDI: validation accuracy against training time (seed 0)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 if __name__ == "__main__":

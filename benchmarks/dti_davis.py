@@ -29,7 +29,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,7 +37,16 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _common import machine_info, merge_rows, provenance  # noqa: E402
+from _common import (  # noqa: E402
+    add_run_arguments,
+    config_label,
+    learning_curves,
+    machine_info,
+    mean_sd,
+    merge_rows,
+    provenance,
+    run_workflow,
+)
 
 REPO = HERE.parent
 PUBLISHED = {  # Davis setting-1 test fold (CI / MSE), as cited in ../shared/data/README.md and the GTB-DTI re-run
@@ -55,23 +63,6 @@ LABELS = {"dti_hybrid": "theraflow", "graphdta_gin": "graphdta_gin"}  # model co
 REFERENCES = ("fingerprint", "constant")  # fitted here on the workflow's split files
 
 
-def mean_sd(values):
-    values = [v for v in values if v is not None]
-    if not values:
-        return None
-    return {"mean": round(statistics.fmean(values), 4),
-            "sd": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0,
-            "per_seed": [round(v, 4) for v in values]}
-
-
-def config_label(path: Path) -> str:
-    """The config as the JSON names it: relative to the repository when it lies inside it."""
-    try:
-        return str(path.relative_to(REPO))
-    except ValueError:
-        return str(path)
-
-
 def model_entries(dti: dict) -> list[tuple[str, list[int] | None]]:
     return [(m, None) if isinstance(m, str) else (m["name"], m.get("seeds")) for m in dti["models"]]
 
@@ -82,21 +73,11 @@ def seeds_of(dti: dict, split: dict, own: list[int] | None) -> list[int]:
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", default=str(REPO / "config" / "davis.yaml"))
+    add_run_arguments(ap, config="davis.yaml", workdir="/tmp/theraflow-davis-benchmark", out="dti_davis.json",
+                      what="Davis directory")
     ap.add_argument("--models", nargs="+", help="side-by-side names to run (default: all); "
                     "theraflow, graphdta_gin, fingerprint, constant")
-    ap.add_argument("--splits", nargs="+", help="split names of the config to run (default: all)")
-    ap.add_argument("--seeds", type=int, nargs="+", help="seeds of theraflow's recipe (default: the config's)")
     ap.add_argument("--ref-seeds", type=int, nargs="+", help="seeds of the reference models (default: the config's)")
-    ap.add_argument("--max-minutes", type=float, help="training budget per run (default: the config's)")
-    ap.add_argument("--workdir", default="/tmp/theraflow-davis-benchmark")
-    ap.add_argument("--data", help="Davis directory (default: the config's path, relative to the repository)")
-    ap.add_argument("--store", default=str(REPO / "resources" / "feature_store"),
-                    help="feature store shared with other runs (default: the repository's resources/)")
-    ap.add_argument("--cores", type=int, default=2)
-    ap.add_argument("--bootstrap", type=int, help="bootstrap resamples for the intervals (default: the config's)")
-    ap.add_argument("--fresh", action="store_true", help="empty the workdir first (default: reuse finished runs)")
-    ap.add_argument("--out", default=str(HERE / "results" / "dti_davis.json"))
     ap.add_argument("--plot", help="learning-curve PNG (default: the --out path with .png)")
     return ap, ap.parse_args(argv)
 
@@ -151,18 +132,9 @@ def main(argv=None) -> int:
         for s in wanted_splits:
             for seed in seeds_of(dti, split_cfgs[s], m.get("seeds")):
                 targets.append(str(rel / s / m["name"] / f"seed{seed}" / "metrics.json"))
-    # Snakemake of this interpreter's environment: `.venv/bin/python benchmarks/dti_davis.py` works from a
-    # shell without the venv on PATH (the workflow's rules find the theraflow CLI beside that interpreter)
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(work),
-           "--configfile", str(work / "config.yaml"), "--cores", str(args.cores),
-           "--workflow-profile", str(REPO / "profiles" / "default"), *targets]
-    print("running:", " ".join(cmd[:12]), f"... ({len(targets)} targets)", flush=True)
-    t0 = time.time()
-    proc = subprocess.run(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    wall = time.time() - t0
-    if proc.returncode != 0:
-        print(f"workflow failed ({proc.returncode}); see {work}/logs", file=sys.stderr)
-        return proc.returncode
+    rc, wall = run_workflow(work, targets, args.cores)
+    if rc != 0:
+        return rc
 
     stamp = provenance()
     rows = []
@@ -205,7 +177,8 @@ def main(argv=None) -> int:
     tmp.write_text(json.dumps(report, indent=2) + "\n")
     os.replace(tmp, out)
     plot = Path(args.plot) if args.plot else out.with_suffix(".png")
-    learning_curves(side, plot)
+    learning_curves(side, plot, key="valid_ci", ylabel="validation CI",
+                    title="Davis: validation CI against training time (seed 0 of each model)")
     print_table(side, stamp["commit"])
     if s1:
         print(f"\ntheraflow single model, setting-1: CI {s1['ci']['mean']:.3f}, MSE {s1['mse']['mean']:.3f} -- floor "
@@ -323,37 +296,6 @@ def print_table(rows: list[dict], commit: str) -> None:
     for k, v in PUBLISHED.items():
         print(f"  {k:<48} {v['ci']:.3f} / {v['mse']:.3f}")
 
-
-def learning_curves(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    splits = list(dict.fromkeys(r["split"] for r in rows))
-    if not splits:
-        return
-    fig, axes = plt.subplots(1, len(splits), figsize=(4.2 * len(splits), 3.6), squeeze=False)
-    for ax, s in zip(axes[0], splits):
-        for r in rows:
-            if r["split"] != s or not r.get("curve"):
-                continue
-            xs = [c["minutes"] for c in r["curve"]]
-            ys = [c["valid_ci"] for c in r["curve"]]
-            if r["model"] == "constant":
-                ax.axhline(ys[0], ls=":", color="grey", label=r["model"])
-            else:
-                ax.plot(xs, ys, label=r["model"], lw=1.4, marker="o" if len(xs) < 3 else None)
-        ax.set_title(s)
-        ax.set_xlabel("training minutes (2 CPU cores)")
-        ax.set_ylabel("validation CI")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
-    fig.suptitle("Davis: validation CI against training time (seed 0 of each model)")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 if __name__ == "__main__":

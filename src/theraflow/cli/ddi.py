@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from theraflow.cli.common import add_evaluate_arguments, add_train_arguments, parse_columns, train_kwargs
+
 
 def register(sub) -> None:
     p = sub.add_parser("ddi", help="drug–drug interaction models: dataset | split | train | evaluate | table | score",
@@ -32,26 +34,10 @@ def register(sub) -> None:
     s.add_argument("--valid-frac", type=float, default=0.1)
 
     t = ss.add_parser("train", help="train a model on a split (the shared training runtime)")
-    t.add_argument("--pairs", required=True)
-    t.add_argument("--split", required=True)
-    t.add_argument("--molecules", required=True, help="standardized drugs (molecules.parquet of the chem stages)")
-    t.add_argument("--store", required=True)
-    t.add_argument("--model-config", required=True, help="models/<name>/config.yaml")
-    t.add_argument("--outdir", required=True)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--max-minutes", type=float)
-    t.add_argument("--max-epochs", type=int)
-    t.add_argument("--threads", type=int)
-    t.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
+    add_train_arguments(t)
 
     e = ss.add_parser("evaluate", help="predictions, metrics with bootstrap intervals, confusion matrix")
-    e.add_argument("--model", required=True, help="trained model directory")
-    e.add_argument("--pairs", required=True)
-    e.add_argument("--split", required=True)
-    e.add_argument("--molecules", required=True)
-    e.add_argument("--store", required=True)
-    e.add_argument("--outdir", required=True)
-    e.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (0: none)")
+    add_evaluate_arguments(e)
 
     tb = ss.add_parser("table", help="metrics table (per run and mean ± sd over seeds) and plot")
     tb.add_argument("metrics", nargs="+", help="metrics.json files")
@@ -73,18 +59,6 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _columns(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"--column expects FIELD=NAME, got {item!r}")
-        k, v = item.split("=", 1)
-        if k not in ("drug1", "drug2", "smiles1", "smiles2", "label"):
-            raise ValueError(f"--column: unknown field {k!r}")
-        out[k] = v
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -95,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if cmd == "dataset":
         if args.source != "demo" and not args.path:
             raise ValueError("--path is required for this source")
-        cfg = {"source": args.source, "path": args.path, "columns": _columns(args.column), "drugs": args.drugs,
+        cfg = {"source": args.source, "path": args.path, "columns": parse_columns(args.column, ('drug1', 'drug2', 'smiles1', 'smiles2', 'label')), "drugs": args.drugs,
                "classes": args.classes, "on_error": args.on_error}
         info = stages.prepare_dataset(cfg, args.outdir)
         print(f"{info['pairs']} pairs, {info['drugs']} drugs, {info['types']} types; "
@@ -105,12 +79,7 @@ def run(args: argparse.Namespace) -> int:
                                test_frac=args.test_frac, valid_frac=args.valid_frac)
         print(f"split {m['name']}: {m['counts']}")
     elif cmd == "train":
-        from theraflow.progress import _enabled
-
-        meta = stages.train_stage(pairs_path=args.pairs, split_path=args.split, molecules_path=args.molecules,
-                                  store=args.store, model_config=args.model_config, outdir=args.outdir,
-                                  seed=args.seed, max_minutes=args.max_minutes, max_epochs=args.max_epochs,
-                                  threads=args.threads, progress=_enabled, resume=not args.no_resume)
+        meta = stages.train_stage(**train_kwargs(args))
         print(f"trained {meta['epochs_trained']} epochs in {meta['train_seconds']} s; "
               f"best validation accuracy {meta['best_val_accuracy']}")
     elif cmd == "evaluate":

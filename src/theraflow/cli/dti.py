@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from theraflow.cli.common import add_evaluate_arguments, add_train_arguments, parse_columns, train_kwargs
+
 
 def register(sub) -> None:
     p = sub.add_parser("dti", help="drug–target interaction models: dataset | split | train | evaluate | table",
@@ -34,26 +36,10 @@ def register(sub) -> None:
     s.add_argument("--valid-fold", type=int, default=None, help="setting1: use this train fold as validation")
 
     t = ss.add_parser("train", help="train a model on a split (PyTorch Lightning)")
-    t.add_argument("--pairs", required=True)
-    t.add_argument("--split", required=True)
-    t.add_argument("--molecules", required=True, help="standardized drugs (molecules.parquet of the chem stages)")
-    t.add_argument("--store", required=True)
-    t.add_argument("--model-config", required=True, help="models/<name>/config.yaml")
-    t.add_argument("--outdir", required=True)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--max-minutes", type=float)
-    t.add_argument("--max-epochs", type=int)
-    t.add_argument("--threads", type=int)
-    t.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
+    add_train_arguments(t)
 
     e = ss.add_parser("evaluate", help="predictions, metrics with bootstrap intervals, scatter plot")
-    e.add_argument("--model", required=True, help="trained model directory")
-    e.add_argument("--pairs", required=True)
-    e.add_argument("--split", required=True)
-    e.add_argument("--molecules", required=True)
-    e.add_argument("--store", required=True)
-    e.add_argument("--outdir", required=True)
-    e.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (0: none)")
+    add_evaluate_arguments(e)
     e.add_argument("--binary-threshold", type=float, help="also report AUROC/AUPRC with labels >= this active")
 
     tb = ss.add_parser("table", help="metrics table (per run and mean ± sd over seeds) and plot")
@@ -63,25 +49,13 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _columns(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"--column expects FIELD=NAME, got {item!r}")
-        k, v = item.split("=", 1)
-        if k not in ("drug_id", "smiles", "target_id", "sequence", "label"):
-            raise ValueError(f"--column: unknown field {k!r}")
-        out[k] = v
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     from theraflow.dti import stages
 
     cmd = args.dti_command
     if cmd == "dataset":
         cfg = {"source": args.source, "path": args.path, "dataset": args.dataset, "ligands": args.ligands,
-               "columns": _columns(args.column), "on_error": args.on_error}
+               "columns": parse_columns(args.column, ('drug_id', 'smiles', 'target_id', 'sequence', 'label')), "on_error": args.on_error}
         if args.source != "rdkit_demo" and not args.path:
             raise ValueError("--path is required for this source")
         info = stages.prepare_dataset(cfg, args.outdir)
@@ -92,12 +66,7 @@ def run(args: argparse.Namespace) -> int:
                                test_frac=args.test_frac, valid_frac=args.valid_frac, valid_fold=args.valid_fold)
         print(f"split {m['name']}: {m['counts']}")
     elif cmd == "train":
-        from theraflow.progress import _enabled
-
-        meta = stages.train_stage(pairs_path=args.pairs, split_path=args.split, molecules_path=args.molecules,
-                                  store=args.store, model_config=args.model_config, outdir=args.outdir,
-                                  seed=args.seed, max_minutes=args.max_minutes, max_epochs=args.max_epochs,
-                                  threads=args.threads, progress=_enabled, resume=not args.no_resume)
+        meta = stages.train_stage(**train_kwargs(args))
         print(f"trained {meta['epochs_trained']} epochs in {meta['train_seconds']} s; "
               f"best validation MSE {meta['best_epoch_val_mse']}")
     elif cmd == "evaluate":

@@ -16,12 +16,11 @@ import pandas as pd
 import torch
 
 from theraflow.chem.graphs import GraphSet
-from theraflow.descriptors import morgan_bits
-from theraflow.pairs.batches import EpochBatches, Inputs, drug_tensors
+from theraflow.pairs.batches import DrugRows, EpochBatches, Inputs, drug_tensors
 
 
 @dataclass
-class DDISet:
+class DDISet(DrugRows):
     drug_ids: list[str]
     graphs: GraphSet  # one graph per drug, aligned with drug_ids; .smiles the standardized SMILES
     pair_a: np.ndarray  # row of the first drug, per pair
@@ -33,12 +32,7 @@ class DDISet:
     _morgan: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if len(self.graphs) != len(self.drug_ids):
-            raise ValueError("one graph per drug is required")
-        if len(self.pair_id) == 0:
-            self.pair_id = np.arange(len(self.pair_a), dtype=np.int64)
-        if self.drug_index is None:
-            self.drug_index = np.arange(len(self.drug_ids), dtype=np.int64)
+        self._complete(len(self.pair_a))
 
     def __len__(self) -> int:
         return len(self.pair_a)
@@ -46,12 +40,6 @@ class DDISet:
     @property
     def binary(self) -> bool:
         return self.classes == ["0", "1"]
-
-    def morgan(self, radius: int, bits: int) -> torch.Tensor:
-        key = (radius, bits)
-        if key not in self._morgan:
-            self._morgan[key] = torch.from_numpy(morgan_bits(self.graphs.smiles, radius=radius, bits=bits))
-        return self._morgan[key]
 
     def batch(self, idx: np.ndarray, inputs: Inputs | None = None) -> dict:
         """Tensors for the pairs ``idx``: the unique drugs of both columns, each once."""

@@ -123,15 +123,14 @@ def train_stage(*, pairs_path, split_path, molecules_path, store, model_config, 
                 max_minutes: float | None = None, max_epochs: int | None = None, threads: int | None = None,
                 progress: bool | None = None, resume: bool = True) -> dict:
     from theraflow.ddi.train import train_ddi
-    from theraflow.pairs.splits import load_split
+    from theraflow.pairs.splits import pairs_with_parts
+    from theraflow.training.tasks import run_overrides
 
     cfg = load_model_config(model_config) if isinstance(model_config, (str, Path)) else model_config
     featurizer = cfg.get("featurizer", {"name": "default"})
-    pairs = pd.read_parquet(pairs_path)
-    pairs["part"] = load_split(split_path, pairs).to_numpy()
-    pairs, ds, dropped = _ddiset(pairs, molecules_path, store, featurizer, _classes(pairs_path))
-    training = {k: v for k, v in {"max_minutes": max_minutes, "max_epochs": max_epochs, "threads": threads}.items()
-                if v is not None}
+    pairs, ds, dropped = _ddiset(pairs_with_parts(pairs_path, split_path), molecules_path, store, featurizer,
+                                 _classes(pairs_path))
+    training = run_overrides(max_minutes, max_epochs, threads)
     types = Path(pairs_path).with_name("types.tsv")
     sentences = {}
     if types.exists():
@@ -149,14 +148,12 @@ def evaluate_stage(*, model_dir, pairs_path, split_path, molecules_path, store, 
     from theraflow.ddi.metrics import evaluate
     from theraflow.ddi.plots import confusion_plot
     from theraflow.ddi.train import load_model, predict_proba
-    from theraflow.pairs.splits import load_split
+    from theraflow.pairs.splits import pairs_with_parts
 
     outdir = Path(outdir)
     model, meta = load_model(model_dir)
-    pairs = pd.read_parquet(pairs_path)
-    pairs["part"] = load_split(split_path, pairs).to_numpy()
-    pairs = pairs[pairs["part"].isin(parts)].reset_index(drop=True)
-    pairs, ds, dropped = _ddiset(pairs, molecules_path, store, meta.get("featurizer") or {"name": "default"},
+    pairs, ds, dropped = _ddiset(pairs_with_parts(pairs_path, split_path, parts), molecules_path, store,
+                                 meta.get("featurizer") or {"name": "default"},
                                  meta["classes"], drug_vocab=meta.get("drug_vocab"))
     t0 = time.perf_counter()
     prob = predict_proba(model, ds)

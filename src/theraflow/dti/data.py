@@ -24,15 +24,15 @@ import pandas as pd
 import torch
 
 from theraflow.chem.graphs import GraphSet
-from theraflow.descriptors import morgan_bits, residue_composition
+from theraflow.descriptors import residue_composition
 from theraflow.nn.protein import tokenize
-from theraflow.pairs.batches import EpochBatches, Inputs, drug_tensors, target_tensors
+from theraflow.pairs.batches import DrugRows, EpochBatches, Inputs, drug_tensors, target_tensors
 
 __all__ = ["Inputs", "PairBatches", "PairSet", "build_pairset", "drug_tensors", "target_tensors"]
 
 
 @dataclass
-class PairSet:
+class PairSet(DrugRows):
     drug_ids: list[str]
     graphs: GraphSet  # one graph per drug, aligned with drug_ids
     target_ids: list[str]
@@ -48,12 +48,7 @@ class PairSet:
     _morgan: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if len(self.graphs) != len(self.drug_ids):
-            raise ValueError("one graph per drug is required")
-        if len(self.pair_id) == 0:
-            self.pair_id = np.arange(len(self.pair_drug), dtype=np.int64)
-        if self.drug_index is None:
-            self.drug_index = np.arange(len(self.drug_ids), dtype=np.int64)
+        self._complete(len(self.pair_drug))
 
     def __len__(self) -> int:
         return len(self.pair_drug)
@@ -69,14 +64,6 @@ class PairSet:
         if self._composition is None:
             self._composition = torch.from_numpy(residue_composition(self.sequences))
         return self._composition
-
-    def morgan(self, radius: int, bits: int) -> torch.Tensor:
-        key = (radius, bits)
-        if key not in self._morgan:
-            if self.graphs.smiles is None:
-                raise ValueError("Morgan descriptors need the drugs' SMILES (GraphSet.smiles)")
-            self._morgan[key] = torch.from_numpy(morgan_bits(self.graphs.smiles, radius=radius, bits=bits))
-        return self._morgan[key]
 
     def batch(self, idx: np.ndarray, inputs: Inputs | None = None) -> dict:
         """Tensors for the pairs ``idx``: unique drugs and targets, each once, with what ``inputs`` names."""

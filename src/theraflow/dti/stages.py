@@ -154,18 +154,15 @@ def train_stage(*, pairs_path, split_path, molecules_path, store, model_config, 
                 progress: bool | None = None, resume: bool = True) -> dict:
     from theraflow.dti.data import build_pairset
     from theraflow.dti.train import train_model
-    from theraflow.pairs.splits import load_split
+    from theraflow.pairs.splits import pairs_with_parts
+    from theraflow.training.tasks import run_overrides
 
     cfg = load_model_config(model_config) if isinstance(model_config, (str, Path)) else model_config
     featurizer = cfg.get("featurizer", {"name": "default"})
-    pairs = pd.read_parquet(pairs_path)
-    part_all = load_split(split_path, pairs)
     index, graphs, _ = drug_graphs(molecules_path, store, featurizer)
-    pairs["part"] = part_all.to_numpy()
-    pairs, dropped = _pairs_with_graphs(pairs, index)
+    pairs, dropped = _pairs_with_graphs(pairs_with_parts(pairs_path, split_path), index)
     ps = build_pairset(pairs, index, graphs, max_len=cfg["target_encoder"].get("max_len", 1200))
-    training = {k: v for k, v in {"max_minutes": max_minutes, "max_epochs": max_epochs, "threads": threads}.items()
-                if v is not None}
+    training = run_overrides(max_minutes, max_epochs, threads)
     meta = train_model(ps, pairs["part"].to_numpy(), cfg, outdir, seed=seed, training=training,
                        featurizer=featurizer, progress=progress, resume=resume,
                        extra_meta={"split": str(split_path), "pairs_dropped": dropped,
@@ -187,13 +184,11 @@ def evaluate_stage(*, model_dir, pairs_path, split_path, molecules_path, store, 
     from theraflow.dti.metrics import evaluate_predictions
     from theraflow.dti.plots import scatter_plot
     from theraflow.dti.train import load_model, predict
-    from theraflow.pairs.splits import load_split
+    from theraflow.pairs.splits import pairs_with_parts
 
     outdir = Path(outdir)
     model, meta = load_model(model_dir)
-    pairs = pd.read_parquet(pairs_path)
-    pairs["part"] = load_split(split_path, pairs).to_numpy()
-    pairs = pairs[pairs["part"].isin(parts)].reset_index(drop=True)
+    pairs = pairs_with_parts(pairs_path, split_path, parts)
     index, graphs, _ = drug_graphs(molecules_path, store, meta.get("featurizer") or {"name": "default"})
     pairs, dropped = _pairs_with_graphs(pairs, index)
     ps = build_pairset(pairs, index, graphs, target_ids=meta["target_ids"], drug_vocab=meta.get("drug_vocab"),

@@ -19,9 +19,7 @@ on a GPU. This module supplies what is particular to the task:
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,6 @@ import torch
 
 from theraflow.dti.data import Inputs, PairBatches, PairSet
 from theraflow.dti.metrics import regression_metrics
-from theraflow.io import write_json
 
 log = logging.getLogger(__name__)
 
@@ -62,83 +59,33 @@ def build_model(model_cfg: dict, node_dim: int, edge_dim: int, num_targets: int,
 
 
 def make_module(model_cfg: dict, training: dict, dims: dict, steps_per_epoch: int):
-    import pytorch_lightning as pl
+    from theraflow.training.tasks import pair_task_module
 
-    class DTIModule(pl.LightningModule):
+    class DTIModule(pair_task_module()):
         loss_name = "train_mse"  # the history's training column, in label units (loss_unit)
 
         def __init__(self) -> None:
-            super().__init__()
+            super().__init__(training, steps_per_epoch)
             self.model = build_model(model_cfg, dims["node_dim"], dims["edge_dim"], dims["num_targets"],
                                      dims.get("num_drugs", 0))
-            self.training_cfg = training
-            self.steps_per_epoch = steps_per_epoch
-            self._val: list[tuple[torch.Tensor, torch.Tensor]] = []
-            self.train_batches: PairBatches | None = None  # set by train_model (checkpointed position)
 
         @property
         def loss_unit(self) -> float:  # the loss is in standardized units: sd² back to label units
             return float(self.model.head.out_scale) ** 2
 
-        @staticmethod
-        def batch_size(batch) -> int:
-            return len(batch["y"])
-
-        def forward(self, batch):
-            return self.model(batch)
-
         def training_step(self, batch, _):
             scale = self.model.head.out_scale  # standardized label units: one optimization on any scale
             return torch.nn.functional.mse_loss(self(batch) / scale, batch["y"] / scale)
 
-        def validation_step(self, batch, _):
-            self._val.append((self(batch).detach().float().cpu(), batch["y"].cpu()))
-
         def on_validation_epoch_end(self):
-            if not self._val:
+            out = self.validation_outputs()
+            if out is None:
                 return
-            pred = torch.cat([p for p, _ in self._val]).numpy()
-            y = torch.cat([t for _, t in self._val]).numpy()
-            self._val.clear()
-            m = regression_metrics(y, pred)
+            m = regression_metrics(out[1].numpy(), out[0].numpy())
             self.log("val_mse", m["mse"], prog_bar=True)
             self.log("val_ci", m["ci"], prog_bar=True)
 
-        def on_save_checkpoint(self, checkpoint):
-            # where the next batch comes from, so that a resumed run continues at the next batch
-            trainer = self.trainer
-            done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
-            end_of_epoch = done >= trainer.num_training_batches
-            checkpoint["theraflow"] = {
-                "data_epoch": trainer.current_epoch + 1 if end_of_epoch else trainer.current_epoch,
-                "data_skip": 0 if end_of_epoch else int(done),
-            }
-
-        def on_load_checkpoint(self, checkpoint):
-            state = checkpoint.get("theraflow")
-            if state is not None and self.train_batches is not None:
-                self.train_batches.epoch = int(state["data_epoch"])
-                self.train_batches.skip = int(state["data_skip"])
-
-        def configure_optimizers(self):
-            from theraflow.training.schedules import step_scheduler
-
-            t = self.training_cfg
-            opt = torch.optim.AdamW(self.parameters(), lr=t["lr"], weight_decay=t["weight_decay"])
-            if t["scheduler"] == "none":
-                return opt
-            sched = step_scheduler(opt, t["scheduler"], total_steps=t["max_epochs"] * self.steps_per_epoch,
-                                   budget_minutes=t["max_minutes"], warmup=t["warmup_frac"],
-                                   steps_per_epoch=self.steps_per_epoch)
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-
     return DTIModule()
-
-
-def seed_everything(seed: int) -> None:
-    from theraflow.training import seed_everything as seed_all
-
-    seed_all(seed)
 
 
 def train_model(pairset: PairSet, parts: np.ndarray, model_cfg: dict, outdir: str | Path, *,
@@ -146,31 +93,17 @@ def train_model(pairset: PairSet, parts: np.ndarray, model_cfg: dict, outdir: st
                 resume: bool = True, progress: bool | None = None, extra_meta: dict | None = None,
                 callbacks: list | None = None) -> dict:
     """Train on ``parts == "train"``, select on ``parts == "valid"``; see the module docstring."""
-    import hashlib
+    from theraflow.training.bundle import write_train_drugs
+    from theraflow.training.tasks import fit_task, recipe_fingerprint, start_run, vocabulary_rows
 
-    from theraflow.training import Recipe, fit
-
-    t = {**DEFAULT_TRAINING, **(model_cfg.get("training") or {}), **(training or {})}
-    unknown = set(t) - set(DEFAULT_TRAINING)
-    if unknown:
-        raise ValueError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+    t, train_idx, valid_idx = start_run(DEFAULT_TRAINING, model_cfg, training, seed, parts)
     outdir = Path(outdir)
-    torch.set_num_threads(max(1, int(t["threads"])))
-    seed_everything(seed)
-
-    parts = np.asarray(parts)
-    train_idx = np.nonzero(parts == "train")[0]
-    valid_idx = np.nonzero(parts == "valid")[0]
-    if len(train_idx) == 0 or len(valid_idx) == 0:
-        raise ValueError("training needs pairs in both the 'train' and the 'valid' part of the split")
     labels = pairset.label[train_idx].astype(np.float64)
     if not np.isfinite(labels).all():
         raise ValueError("training labels must be finite numbers")
     # a drug's id is known to the model only when it trains on it: drugs seen only in valid/test are "unknown"
     train_drugs = np.unique(pairset.pair_drug[train_idx])
-    vocab_row = np.full(len(pairset.drug_ids), -1, dtype=np.int64)
-    vocab_row[train_drugs] = np.arange(len(train_drugs))
-    pairset = replace(pairset, drug_index=vocab_row)
+    pairset = replace(pairset, drug_index=vocabulary_rows(len(pairset.drug_ids), train_drugs))
     dims = {"node_dim": pairset.graphs.num_node_features, "edge_dim": pairset.graphs.num_edge_features,
             "num_targets": len(pairset.target_ids), "num_drugs": len(train_drugs)}
     train_data = PairBatches(pairset, train_idx, mode=t["batch_mode"], batch_size=t["batch_size"],
@@ -183,17 +116,10 @@ def train_model(pairset: PairSet, parts: np.ndarray, model_cfg: dict, outdir: st
     module.model.head.set_output(label_scale["sd"], label_scale["mean"])
     inputs = Inputs.of(module.model)
     train_data.inputs = valid_data.inputs = inputs  # batches carry what the encoders read, nothing more
-    module.train_batches = train_data
 
-    # what a checkpoint must have been written under to be resumed (budget and threads may change)
-    split_hash = hashlib.sha256(train_idx.astype(np.int64).tobytes() + b"|" + valid_idx.astype(np.int64).tobytes())
-    fingerprint = {"model": model_cfg, "training": {k: v for k, v in t.items() if k not in ("max_minutes", "threads")},
-                   "seed": seed, "dims": dims, "pairs": split_hash.hexdigest()}
-    recipe = Recipe(max_epochs=t["max_epochs"], monitor="val_mse", mode="min", max_minutes=t["max_minutes"],
-                    patience=t["patience"], eval_every=t["eval_every"], grad_clip=t["grad_clip"], seed=seed,
-                    ema=t["ema"])
-    result = fit(module, train_data, valid_data, outdir, recipe=recipe, fingerprint=fingerprint, resume=resume,
-                 progress=progress, callbacks=callbacks, history_file="history.csv", mid_epoch_resume=True)
+    fingerprint = recipe_fingerprint(model_cfg, t, seed, dims, train_idx, valid_idx)
+    result = fit_task(module, train_data, valid_data, outdir, t, seed=seed, monitor="val_mse", mode="min",
+                      fingerprint=fingerprint, resume=resume, progress=progress, callbacks=callbacks)
     module.load_state_dict(result.state_dict)
     module.model.drug_vocab = [pairset.graphs.smiles[i] for i in train_drugs]
     set_fallback(module.model, pairset, train_idx)
@@ -217,7 +143,7 @@ def train_model(pairset: PairSet, parts: np.ndarray, model_cfg: dict, outdir: st
         **(extra_meta or {}),
     }
     save_model(module.model, meta, outdir)
-    _write_train_drugs(pairset, train_idx, outdir)
+    write_train_drugs(pairset.graphs.smiles, pairset.drug_ids, train_drugs, outdir)
     return meta
 
 
@@ -268,64 +194,30 @@ def calibrate(model, pairset: PairSet, valid_idx: np.ndarray, inputs: Inputs) ->
     return result
 
 
-def _write_train_drugs(pairset: PairSet, train_idx: np.ndarray, outdir: Path) -> None:
-    """The training drugs (standardized SMILES, id): scoring measures applicability against them."""
-    from theraflow.io import write_text
-
-    smiles = pairset.graphs.smiles
-    if smiles is None:
-        return
-    drugs = np.unique(pairset.pair_drug[train_idx])
-    write_text(outdir / "train_drugs.smi", "".join(f"{smiles[i]} {pairset.drug_ids[i]}\n" for i in drugs))
-
-
 def save_model(model: torch.nn.Module, meta: dict, outdir: str | Path) -> None:
-    from safetensors.torch import save_file
+    from theraflow.training.bundle import save_bundle
 
-    outdir = Path(outdir)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tmp = outdir / ".model.safetensors.tmp"
-    save_file(state, str(tmp), metadata={"format": "theraflow-dti-1"})
-    os.replace(tmp, outdir / "model.safetensors")
-    write_json(outdir / "model.json", meta)
+    save_bundle(model, meta, outdir, "theraflow-dti-1")
 
 
 def load_model(model_dir: str | Path):
     """(model in eval mode, meta) from ``model.safetensors`` + ``model.json`` (no pickle)."""
-    from safetensors.torch import load_file
+    from theraflow.training.bundle import load_bundle
 
-    from theraflow.errors import InputError
+    def build(meta: dict):
+        dims = meta["dims"]
+        return build_model(meta["model_config"], dims["node_dim"], dims["edge_dim"], dims["num_targets"],
+                           dims.get("num_drugs", 0))
 
-    model_dir = Path(model_dir)
-    for name in ("model.json", "model.safetensors"):
-        if not (model_dir / name).exists():
-            raise InputError(f"{model_dir}: no {name}; is this a trained theraflow model directory?")
-    meta = json.loads((model_dir / "model.json").read_text())
-    dims = meta["dims"]
-    model = build_model(meta["model_config"], dims["node_dim"], dims["edge_dim"], dims["num_targets"],
-                        dims.get("num_drugs", 0))
-    state = load_file(str(model_dir / "model.safetensors"))
-    state = _upgrade_state({k.removeprefix("model."): v for k, v in state.items()}, model)
-    try:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-    except RuntimeError as exc:  # shape mismatch
-        raise InputError(f"{model_dir}: weights do not match the model config ({str(exc).splitlines()[1].strip()})") from None
-    if missing or unexpected:
-        raise InputError(f"{model_dir}: weights do not match the model config "
-                         f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
-    model.eval()
-    model.drug_vocab = meta.get("drug_vocab") or []
-    return model, meta
+    return load_bundle(model_dir, build, what="drug–target interaction", upgrade=_upgrade_state)
 
 
 def for_model(model, pairset: PairSet) -> PairSet:
     """``pairset`` with each drug's row in the model's drug vocabulary (by standardized SMILES; -1 for a
     drug it never trained on), whatever vocabulary the pair set was built with."""
-    vocab = getattr(model, "drug_vocab", None)
-    if vocab is None or pairset.graphs.smiles is None:
-        return pairset
-    row = {smi: i for i, smi in enumerate(vocab)}
-    return replace(pairset, drug_index=np.array([row.get(smi, -1) for smi in pairset.graphs.smiles], dtype=np.int64))
+    from theraflow.training.bundle import with_vocabulary
+
+    return with_vocabulary(pairset, getattr(model, "drug_vocab", None))
 
 
 def _upgrade_state(state: dict, model) -> dict:

@@ -64,6 +64,30 @@ def target_tensors(inputs: Inputs, rows: np.ndarray, tokens, composition, vocab_
     return out
 
 
+class DrugRows:
+    """What pair data sets with drugs share (``PairSet``, ``DDISet``): one graph per drug (``graphs``,
+    standardized SMILES in ``graphs.smiles``), each drug's row in a model's vocabulary
+    (``drug_index``; by default its own position) and Morgan bits computed once per (radius, bits)."""
+
+    def _complete(self, n_pairs: int) -> None:
+        if len(self.graphs) != len(self.drug_ids):
+            raise ValueError("one graph per drug is required")
+        if len(self.pair_id) == 0:
+            self.pair_id = np.arange(n_pairs, dtype=np.int64)
+        if self.drug_index is None:
+            self.drug_index = np.arange(len(self.drug_ids), dtype=np.int64)
+
+    def morgan(self, radius: int, bits: int) -> torch.Tensor:
+        from theraflow.descriptors import morgan_bits
+
+        key = (radius, bits)
+        if key not in self._morgan:
+            if self.graphs.smiles is None:
+                raise ValueError("Morgan descriptors need the drugs' SMILES (GraphSet.smiles)")
+            self._morgan[key] = torch.from_numpy(morgan_bits(self.graphs.smiles, radius=radius, bits=bits))
+        return self._morgan[key]
+
+
 class EpochBatches(torch.utils.data.IterableDataset):
     """Batches of ``indices``: shuffled into ``batch_size`` slices each epoch (subclasses may
     order them otherwise in :meth:`orders`); :meth:`make_batch` turns a slice into tensors."""

@@ -328,3 +328,12 @@ def load_split(path: str | Path, pairs: pd.DataFrame) -> pd.Series:
     if part.isna().any():
         raise InputError(f"{path}: {int(part.isna().sum())} pairs have no part in this split")
     return pd.Series(part.to_numpy(dtype=object), index=pairs.index, dtype=object)
+
+
+def pairs_with_parts(pairs_path: str | Path, split_path: str | Path, parts: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """A saved pair table with the ``part`` of each pair from a saved split (only ``parts`` if given)."""
+    pairs = pd.read_parquet(pairs_path)
+    pairs["part"] = load_split(split_path, pairs).to_numpy()
+    if parts is not None:
+        pairs = pairs[pairs["part"].isin(parts)].reset_index(drop=True)
+    return pairs
