@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -25,5 +26,19 @@ def load_validated_yaml(path: str | Path, schema_path: str | Path) -> dict:
         jsonschema.validate(cfg, schema)
     except jsonschema.ValidationError as exc:
         where = "/".join(map(str, exc.absolute_path)) or "(top level)"
-        raise InputError(f"{path}: {where}: {exc.message}") from None
+        raise InputError(f"{path}: {where}: {_readable(exc)}") from None
     return cfg
+
+
+_JOINED = re.compile(r"^\^\(([\w|]+)\)\(\\\+\(\1\)\)\*\$$")
+
+
+def _readable(exc) -> str:
+    """jsonschema's message, except that a '+'-joined choice pattern is spelled out as its choices."""
+    if exc.validator == "pattern":
+        joined = _JOINED.match(str(exc.validator_value))
+        if joined:
+            choices = joined.group(1).split("|")
+            return (f"{exc.instance!r} is not one of {', '.join(choices)} "
+                    f"or a '+'-join of them (e.g. '{choices[0]}+{choices[-1]}')")
+    return exc.message

@@ -43,7 +43,7 @@ class DDISet(DrugRows):
 
     def batch(self, idx: np.ndarray, inputs: Inputs | None = None) -> dict:
         """Tensors for the pairs ``idx``: the unique drugs of both columns, each once."""
-        inputs = inputs or Inputs(drug=frozenset({"graphs"}))
+        inputs = inputs or Inputs(drug=frozenset({"graphs", "index"}))
         both = np.concatenate([self.pair_a[idx], self.pair_b[idx]])
         udrug, inverse = np.unique(both, return_inverse=True)
         morgan = self.morgan(*inputs.morgan) if "morgan" in inputs.drug else None

@@ -24,7 +24,7 @@ from theraflow.chem.graphs import GraphSet
 class Inputs:
     """Which tensors a model's encoders read (see :mod:`theraflow.nn.interaction`)."""
 
-    drug: frozenset = frozenset({"graphs"})
+    drug: frozenset = frozenset({"graphs", "index"})
     target: frozenset = frozenset({"tokens", "index"})
     morgan: tuple[int, int] | None = None  # (radius, bits) of the drug descriptor
 
