@@ -127,3 +127,25 @@ def add_run_arguments(ap, *, config: str, workdir: str, out: str, what: str) -> 
     ap.add_argument("--bootstrap", type=int, help="bootstrap resamples for the intervals (default: the config's)")
     ap.add_argument("--fresh", action="store_true", help="empty the workdir first (default: reuse finished runs)")
     ap.add_argument("--out", default=str(repo / "benchmarks" / "results" / out))
+
+
+def write_json(report, out) -> None:
+    """``report`` to ``out`` atomically, as strict JSON: a NaN (a constant's Pearson) is written as null."""
+    import json
+    import math
+    from pathlib import Path
+
+    def strict(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: strict(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [strict(x) for x in v]
+        return v
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    tmp.write_text(json.dumps(strict(report), indent=2, allow_nan=False) + "\n")
+    os.replace(tmp, out)

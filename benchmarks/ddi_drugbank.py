@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import sys
@@ -41,6 +40,7 @@ from _common import (  # noqa: E402
     merge_rows,
     provenance,
     run_workflow,
+    write_json,
 )
 
 REPO = HERE.parent
@@ -139,10 +139,7 @@ def main(argv=None) -> int:
         if t and f:
             leads[s] = {m: bool(t[m]["mean"] > f[m]["mean"]) for m in METRICS}
     report["theraflow_leads"] = leads
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp, out)
+    write_json(report, out)
     learning_curves(side, out.with_suffix(".png"), key="valid_accuracy", ylabel="validation accuracy",
                     title="DrugBank DDI: validation accuracy against training time (seed 0)")
     print_table(side, stamp["commit"])

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import sys
@@ -46,6 +45,7 @@ from _common import (  # noqa: E402
     merge_rows,
     provenance,
     run_workflow,
+    write_json,
 )
 
 REPO = HERE.parent
@@ -172,10 +172,7 @@ def main(argv=None) -> int:
         single = s1["ci"]["mean"], s1["mse"]["mean"]
         report["target_met"] = {k: bool(single[0] >= v["ci"] and single[1] <= v["mse"]) for k, v in
                                 TARGET.items() if k in ("floor", "goal")}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp, out)
+    write_json(report, out)
     plot = Path(args.plot) if args.plot else out.with_suffix(".png")
     learning_curves(side, plot, key="valid_ci", ylabel="validation CI",
                     title="Davis: validation CI against training time (seed 0 of each model)")
