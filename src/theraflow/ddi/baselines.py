@@ -61,7 +61,7 @@ class FingerprintMLP:
         rng = np.random.default_rng(seed)
         self.classes = list(classes)
         index = {c: i for i, c in enumerate(self.classes)}
-        yt = torch.from_numpy(train["label"].astype(str).map(index).to_numpy(np.int64))
+        yt = torch.from_numpy(train["label"].astype(str).map(index).to_numpy(np.int64, copy=True))
         yv = valid["label"].astype(str).map(index).to_numpy(np.int64)
         t0 = time.monotonic()
         xt, xv = self._x(train), self._x(valid)
