@@ -138,6 +138,10 @@ def main(argv=None) -> int:
         f = next((r for r in side if r["split"] == s and r["model"] == "fingerprint_mlp"), None)
         if t and f:
             leads[s] = {m: bool(t[m]["mean"] > f[m]["mean"]) for m in METRICS}
+            leads[s]["same_test_rows"] = t.get("test_rows") == f.get("test_rows")
+            if not leads[s]["same_test_rows"]:
+                print(f"warning: {s}: theraflow was tested on {t.get('test_rows')} rows, the reference on "
+                      f"{f.get('test_rows')}: not a like-for-like comparison", file=sys.stderr)
     report["theraflow_leads"] = leads
     write_json(report, out)
     learning_curves(side, out.with_suffix(".png"), key="valid_accuracy", ylabel="validation accuracy",
@@ -164,7 +168,7 @@ def theraflow_row(res: Path, split: str, model: str, seeds: list[int]) -> dict:
            **{k: mean_sd([p["test"][k] for p in per]) for k in (*METRICS, "micro_auprc", "macro_auprc")},
            "ci95": [p["ci95"] for p in per], "minutes": round(statistics.fmean(p["minutes"] for p in per), 2),
            "minutes_per_seed": [round(p["minutes"], 2) for p in per], "epochs": [p["epochs"] for p in per],
-           "curve": per[0]["curve"]}
+           "test_rows": per[0]["test"]["n"], "curve": per[0]["curve"]}
     return row
 
 
@@ -177,6 +181,13 @@ def reference_row(res: Path, split: str, budget: float | None, cores: int, boots
 
     pairs = pd.read_parquet(res / "pairs.parquet")
     pairs["part"] = load_split(res / "splits" / f"{split}.parquet", pairs).to_numpy()
+    # The rows theraflow trains and is tested on: both drugs standardized by the chem stage (the 46
+    # inorganic DrugBank entries, e.g. O=[Ti]=O, are its rejects). Both models see the same rows.
+    kept = set(pd.read_parquet(res.parent.parent / "chem" / f"ddi_{res.name}" / "molecules.parquet",
+                               columns=["id"])["id"].astype(str))
+    both = pairs["drug1"].astype(str).isin(kept) & pairs["drug2"].astype(str).isin(kept)
+    excluded = int((~both).sum())
+    pairs = pairs[both]
     classes = json.loads((res / "dataset.json").read_text())["classes"]
     train, valid, test = (pairs[pairs["part"] == p] for p in ("train", "valid", "test"))
     t0 = time.perf_counter()
@@ -190,6 +201,7 @@ def reference_row(res: Path, split: str, budget: float | None, cores: int, boots
     return {"model": "fingerprint_mlp", "split": split, "seeds": [0],
             **{k: mean_sd([m[k]]) for k in (*METRICS, "micro_auprc", "macro_auprc")}, "ci95": [ev.get("ci95", {})],
             "minutes": round(seconds / 60, 2), "minutes_per_seed": [round(seconds / 60, 2)], "epochs": [model.epochs],
+            "test_rows": len(test), "rows_excluded_for_unstandardized_drugs": excluded,
             "curve": [{"minutes": round(c["seconds"] / 60, 3), "valid_accuracy": round(c["valid_accuracy"], 4)}
                       for c in model.curve]}
 
