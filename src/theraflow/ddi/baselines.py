@@ -73,6 +73,7 @@ class FingerprintMLP:
         opt = torch.optim.Adam(self._net.parameters(), lr=self.lr)
         best, best_state, wait = -1.0, None, 0
         self.curve = []
+        out_of_time = False
         for epoch in range(self.max_epochs):
             self._net.train()
             for idx in np.array_split(rng.permutation(len(xt)), max(1, len(xt) // self.batch_size)):
@@ -81,6 +82,10 @@ class FingerprintMLP:
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
+                # the budget is checked after every step, as Lightning's max_time does for theraflow's models
+                if max_seconds is not None and time.monotonic() - t0 > max_seconds:
+                    out_of_time = True
+                    break
             m = label_metrics(yv, self._proba(xv))
             elapsed = time.monotonic() - t0
             self.curve.append({"seconds": round(elapsed, 2), "epoch": epoch, "valid_accuracy": m["accuracy"],
@@ -91,7 +96,7 @@ class FingerprintMLP:
                 best_state = {k: v.detach().clone() for k, v in self._net.state_dict().items()}
             else:
                 wait += 1
-            if wait >= self.patience or (max_seconds is not None and elapsed > max_seconds):
+            if wait >= self.patience or out_of_time:
                 break
         self._net.load_state_dict(best_state)
         return self
