@@ -69,7 +69,9 @@ def test_stages_from_the_command_line(synth, tmp_path):
         "--val-count", 2, "-o", tmp_path / "model", "--threads", 1)
     assert (tmp_path / "model" / "model.safetensors").exists()
     # the documented segment-a-folder command: masks + measurements table
-    seg("infer", synth / "images", "--model", tmp_path / "model", "-o", tmp_path / "out", "--threads", 1)
+    proc = seg("infer", synth / "images", "--model", tmp_path / "model", "-o", tmp_path / "out", "--threads", 1)
+    for noise in ("nvImageCodec", "Orientationd", "will be overwritten", "always_return_as_numpy", "Warning"):
+        assert noise not in proc.stderr, f"library noise on the terminal ({noise}):\n{proc.stderr[-2000:]}"
     masks = sorted(p.name for p in (tmp_path / "out").glob("*.nii.gz"))
     assert masks == [f"synth_{i:03d}.nii.gz" for i in range(5)]
     volumes = pd.read_csv(tmp_path / "out" / "measurements.tsv", sep="\t")

@@ -161,7 +161,8 @@ def segment_case(net: torch.nn.Module, cfg: dict, case: dict, out_dir: Path, *, 
     prob = predict_probabilities(net, image, cfg, tta=tta, device=device)
     labels = prob.argmax(0, keepdim=True).to(torch.float32)
     labels = postprocess(labels, cfg, largest_component=largest_component)
-    data["pred"] = MetaTensor(labels, affine=image.affine, meta=dict(image.meta),
+    meta = {k: v for k, v in image.meta.items() if k != "affine"}  # the affine is passed once, not twice
+    data["pred"] = MetaTensor(labels, affine=image.affine, meta=meta,
                               applied_operations=list(image.applied_operations))
     inverted = Invertd(keys="pred", transform=chain, orig_keys="image", nearest_interp=True)(data)
     mask = np.rint(np.asarray(inverted["pred"])[0]).astype(np.uint8)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -90,6 +92,10 @@ def _kwargs(name: str, kwargs: dict) -> dict:
         out["select_fn"] = is_positive
     if name == "Spacingd" and len(out.get("mode", [])) == 1:
         out["mode"] = out["mode"][0]
+    if name == "Orientationd":
+        # axcodes name RAS-style directions (nibabel's convention); said explicitly, because MONAI's default
+        # is about to become the meta-tensor's own 'space' (its FutureWarning on every run)
+        out.setdefault("labels", (("L", "R"), ("P", "A"), ("I", "S")))
     return out
 
 
@@ -97,12 +103,18 @@ def build(spec: Spec):
     """A ``monai.transforms.Compose`` from a spec."""
     import monai.transforms as mt
 
+    # MONAI logs (WARNING) on every run that nvImageCodec, a GPU DICOM decoder, is absent: nothing to act on here
+    logging.getLogger("monai.data.nvimgcodec_pydicom_plugin").setLevel(logging.ERROR)
     chain = []
     for name, kwargs in spec:
         cls = getattr(mt, name, None)
         if cls is None:
             raise ValueError(f"unknown MONAI transform {name!r}")
-        chain.append(cls(**_kwargs(name, kwargs)))
+        with warnings.catch_warnings():
+            # LoadImage registers every MONAI reader, NvImgCodecPydicomReader too, which warns on each run that
+            # nvImageCodec (a GPU DICOM decoder) is absent; pydicom's own decoders are used, as intended here
+            warnings.filterwarnings("ignore", message="NvImgCodecPydicomReader: nvImageCodec")
+            chain.append(cls(**_kwargs(name, kwargs)))
     return mt.Compose(chain)
 
 
