@@ -34,8 +34,8 @@ def test_fingerprint_mlp_stops_inside_its_budget():
 
     pairs, (train, valid, _) = _parts()
     classes = sorted(pairs["label"].astype(str).unique())
-    long_epoch = pd.concat([train] * 30, ignore_index=True)  # ~14,000 steps of one pair: many seconds an epoch
-    model = FingerprintMLP(bits=512, hidden=(256,), batch_size=1, max_epochs=100, patience=100)
+    long_epoch = pd.concat([train] * 60, ignore_index=True)  # ~14,000 steps of two rows: many seconds an epoch
+    model = FingerprintMLP(bits=512, hidden=(256,), batch_size=2, max_epochs=100, patience=100)
     model.fit(long_epoch, valid, classes, max_seconds=0.5, threads=1)
     assert model.epochs == 1
     assert model.curve[-1]["seconds"] < 4.0  # the budget, one step and one validation pass; a whole epoch is more
