@@ -149,3 +149,50 @@ def write_json(report, out) -> None:
     tmp = out.with_suffix(out.suffix + ".tmp")
     tmp.write_text(json.dumps(strict(report), indent=2, allow_nan=False) + "\n")
     os.replace(tmp, out)
+
+
+def load_task_config(ap, args, task: str):
+    """The benchmark's config with the command line applied: ``(config_path, cfg, section, dataset name, budget,
+    bootstrap, {split name: split config}, the splits asked for)``; a bad ``--config`` or ``--splits`` is an
+    argparse error. ``--data`` replaces the dataset's path; a config's own path is relative to the repository
+    (where the workflow runs)."""
+    from pathlib import Path
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    config_path = Path(args.config).resolve()
+    if not config_path.is_file():
+        ap.error(f"--config {args.config}: no such file")
+    cfg = yaml.safe_load(config_path.read_text())
+    section = cfg[task]
+    (ds_name, ds), = section["datasets"].items()
+    if args.data:
+        ds["path"] = str(Path(args.data).resolve())
+    elif ds.get("path"):
+        ds["path"] = str((repo / ds["path"]).resolve())
+    budget = section["max_minutes"] = args.max_minutes or section.get("max_minutes")
+    bootstrap = section["bootstrap"] = args.bootstrap if args.bootstrap is not None else section.get("bootstrap", 1000)
+    split_cfgs = {sp.get("name", sp["kind"]): sp for sp in section["splits"]}
+    wanted_splits = args.splits or list(split_cfgs)
+    unknown = [s for s in wanted_splits if s not in split_cfgs]
+    if unknown:
+        ap.error(f"--splits: {unknown} not in the config's splits ({', '.join(split_cfgs)})")
+    section["splits"] = [split_cfgs[s] for s in wanted_splits]
+    cfg["store"] = str(Path(args.store).resolve())
+    return config_path, cfg, section, ds_name, budget, bootstrap, split_cfgs, wanted_splits
+
+
+def prepare_workdir(args, cfg: dict):
+    """The workflow's working directory (emptied first with ``--fresh``) holding ``config.yaml``."""
+    import shutil
+    from pathlib import Path
+
+    import yaml
+
+    work = Path(args.workdir)
+    if work.exists() and args.fresh:
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return work

@@ -21,13 +21,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import sys
 import time
 from pathlib import Path
-
-import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -35,9 +32,11 @@ from _common import (  # noqa: E402
     add_run_arguments,
     config_label,
     learning_curves,
+    load_task_config,
     machine_info,
     mean_sd,
     merge_rows,
+    prepare_workdir,
     provenance,
     run_workflow,
     write_json,
@@ -66,37 +65,14 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     ap, args = parse_args(argv)
-    config_path = Path(args.config).resolve()
-    if not config_path.is_file():
-        ap.error(f"--config {args.config}: no such file")
-    cfg = yaml.safe_load(config_path.read_text())
-    ddi = cfg["ddi"]
-    (ds_name, ds), = ddi["datasets"].items()
-    if args.data:
-        ds["path"] = str(Path(args.data).resolve())
-    elif ds.get("path"):
-        ds["path"] = str((REPO / ds["path"]).resolve())
-    budget = args.max_minutes or ddi.get("max_minutes")
-    ddi["max_minutes"] = budget
-    bootstrap = args.bootstrap if args.bootstrap is not None else ddi.get("bootstrap", 1000)
-    ddi["bootstrap"] = bootstrap
-    split_cfgs = {sp.get("name", sp["kind"]): sp for sp in ddi["splits"]}
-    wanted_splits = args.splits or list(split_cfgs)
-    if any(s not in split_cfgs for s in wanted_splits):
-        ap.error(f"--splits: choose from {', '.join(split_cfgs)}")
+    config_path, cfg, ddi, ds_name, budget, bootstrap, split_cfgs, wanted_splits = load_task_config(ap, args, "ddi")
     (recipe,) = [m if isinstance(m, str) else m["name"] for m in ddi["models"]][:1]
     wanted = args.models or ["theraflow", *REFERENCES]
     if any(m not in ("theraflow", *REFERENCES) for m in wanted):
         ap.error(f"--models: choose from theraflow, {', '.join(REFERENCES)}")
     seeds = args.seeds or ddi.get("seeds") or [0]
     ddi["models"] = [{"name": recipe, "seeds": seeds}]
-    ddi["splits"] = [split_cfgs[s] for s in wanted_splits]
-    cfg["store"] = str(Path(args.store).resolve())
-    work = Path(args.workdir)
-    if work.exists() and args.fresh:
-        shutil.rmtree(work)
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "config.yaml").write_text(yaml.safe_dump(cfg))
+    work = prepare_workdir(args, cfg)
     res = work / cfg.get("results", "results") / "ddi" / ds_name
     rel = res.relative_to(work)
     targets = [str(rel / "splits" / f"{s}.parquet") for s in wanted_splits]

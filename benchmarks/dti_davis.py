@@ -26,13 +26,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import sys
 import time
 from pathlib import Path
-
-import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -40,9 +37,11 @@ from _common import (  # noqa: E402
     add_run_arguments,
     config_label,
     learning_curves,
+    load_task_config,
     machine_info,
     mean_sd,
     merge_rows,
+    prepare_workdir,
     provenance,
     run_workflow,
     write_json,
@@ -84,25 +83,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     ap, args = parse_args(argv)
-    config_path = Path(args.config).resolve()
-    if not config_path.is_file():
-        ap.error(f"--config {args.config}: no such file")
-    cfg = yaml.safe_load(config_path.read_text())
-    dti = cfg["dti"]
-    (ds_name, ds), = dti["datasets"].items()
-    if args.data:
-        ds["path"] = str(Path(args.data).resolve())
-    elif ds.get("path"):  # a config path is relative to the repository (where the workflow runs)
-        ds["path"] = str((REPO / ds["path"]).resolve())
-    budget = args.max_minutes or dti.get("max_minutes")
-    dti["max_minutes"] = budget
-    bootstrap = args.bootstrap or dti.get("bootstrap", 1000)
-    dti["bootstrap"] = bootstrap
-    split_cfgs = {sp.get("name", sp["kind"]): sp for sp in dti["splits"]}
-    wanted_splits = args.splits or list(split_cfgs)
-    unknown = [s for s in wanted_splits if s not in split_cfgs]
-    if unknown:
-        ap.error(f"--splits: {unknown} not in the config's splits ({', '.join(split_cfgs)})")
+    config_path, cfg, dti, ds_name, budget, bootstrap, split_cfgs, wanted_splits = load_task_config(ap, args, "dti")
     entries = model_entries(dti)
     recipe = entries[0][0]  # the config's first model is theraflow's recipe
     names = {LABELS.get(m, m): m for m, _ in entries}
@@ -117,14 +98,7 @@ def main(argv=None) -> int:
         own = (args.seeds if m == recipe else args.ref_seeds) or own
         neural.append({"name": m, **({"seeds": own} if own else {})})
     dti["models"] = neural or entries[:1]  # the workflow needs a model to resolve; none is trained then
-    dti["splits"] = [split_cfgs[s] for s in wanted_splits]
-    cfg["store"] = str(Path(args.store).resolve())
-
-    work = Path(args.workdir)
-    if work.exists() and args.fresh:
-        shutil.rmtree(work)
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "config.yaml").write_text(yaml.safe_dump(cfg))
+    work = prepare_workdir(args, cfg)
     res = work / cfg.get("results", "results") / "dti" / ds_name
     rel = Path(res.relative_to(work))  # Snakemake's targets are paths in its working directory
     targets = [str(rel / "splits" / f"{s}.parquet") for s in wanted_splits]
