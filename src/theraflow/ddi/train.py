@@ -37,6 +37,7 @@ DEFAULT_TRAINING = {
     "eval_every": 1,
     "grad_clip": 5.0,
     "label_smoothing": 0.0,
+    "class_weights": "none",  # or "inverse_sqrt": each type's loss weighted by 1/sqrt(its training count)
     "threads": 2,
     "ema": None,
 }
@@ -49,7 +50,22 @@ def build_model(model_cfg: dict, dims: dict):
                     n_classes=dims["n_classes"])
 
 
-def make_module(model_cfg: dict, training: dict, dims: dict, steps_per_epoch: int):
+def class_weights(labels: np.ndarray, n_classes: int, kind: str) -> torch.Tensor | None:
+    """Per-class loss weights from the training labels: None for ``none``; for ``inverse_sqrt``
+    1/sqrt(count) (a type absent from training gets the rarest present type's weight), scaled so
+    that the mean weight over training rows is 1 (the loss keeps its scale)."""
+    if kind == "none":
+        return None
+    if kind != "inverse_sqrt":
+        raise ValueError(f"class_weights: {kind!r}; expected none or inverse_sqrt")
+    counts = np.bincount(labels[labels >= 0], minlength=n_classes).astype(np.float64)
+    w = np.where(counts > 0, 1.0 / np.sqrt(np.maximum(counts, 1)), 0.0)
+    w[counts == 0] = w[counts > 0].max() if (counts > 0).any() else 1.0
+    w /= (w * counts).sum() / max(counts.sum(), 1)
+    return torch.tensor(w, dtype=torch.float32)
+
+
+def make_module(model_cfg: dict, training: dict, dims: dict, steps_per_epoch: int, weights=None):
     from theraflow.training.tasks import pair_task_module
 
     class DDIModule(pair_task_module()):
@@ -58,11 +74,13 @@ def make_module(model_cfg: dict, training: dict, dims: dict, steps_per_epoch: in
         def __init__(self) -> None:
             super().__init__(training, steps_per_epoch)
             self.model = build_model(model_cfg, dims)
+            self.register_buffer("class_weight", weights, persistent=False)
 
         def loss(self, logits, y):
             if self.model.binary:
                 return torch.nn.functional.binary_cross_entropy_with_logits(logits, y.float())
-            return torch.nn.functional.cross_entropy(logits, y, label_smoothing=self.training_cfg["label_smoothing"])
+            return torch.nn.functional.cross_entropy(logits, y, weight=None if self.class_weight is None else self.class_weight.to(logits.device),
+                                                     label_smoothing=self.training_cfg["label_smoothing"])
 
         def training_step(self, batch, _):
             return self.loss(self(batch), batch["y"])
@@ -98,7 +116,8 @@ def train_ddi(ddiset: DDISet, parts: np.ndarray, model_cfg: dict, outdir: str | 
             "num_drugs": len(train_drugs), "n_classes": len(ddiset.classes)}
     train_data = DDIBatches(ddiset, train_idx, batch_size=t["batch_size"], seed=seed)
     valid_data = DDIBatches(ddiset, valid_idx, batch_size=max(4096, t["batch_size"]), shuffle=False, seed=seed)
-    module = make_module(model_cfg, t, dims, steps_per_epoch=len(train_data))
+    weights = None if dims["n_classes"] == 2 else class_weights(ddiset.label[train_idx], dims["n_classes"], t["class_weights"])
+    module = make_module(model_cfg, t, dims, steps_per_epoch=len(train_data), weights=weights)
     train_data.inputs = valid_data.inputs = Inputs.of(module.model)
     fingerprint = recipe_fingerprint(model_cfg, t, seed, dims, train_idx, valid_idx, classes=ddiset.classes)
     result = fit_task(module, train_data, valid_data, outdir, t, seed=seed, monitor="val_accuracy", mode="max",

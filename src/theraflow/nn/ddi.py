@@ -17,20 +17,21 @@ from theraflow.nn.interaction import DrugEncoder
 
 
 class OrderedPairHead(nn.Module):
-    """MLP over [a, b, a ⊙ b] of projected drug embeddings → ``n_out`` logits.
+    """MLP over [a, b, a ⊙ b] of projected drug embeddings → ``n_out`` logits (``batch_norm``: each hidden
+    layer's outputs normalized over the batch before the ReLU).
 
     The first layer is linear in the concatenation, so its drug terms ``W_a·a`` and ``W_b·b`` are
     computed once per unique drug and only the product term per pair (the same function)."""
 
     def __init__(self, drug_dim: int, n_out: int, hidden: tuple[int, ...] = (1024, 512), dropout: float = 0.1,
-                 proj: int = 256) -> None:
+                 proj: int = 256, batch_norm: bool = False) -> None:
         super().__init__()
         self.proj = nn.Linear(drug_dim, proj)
         self.width = proj
         dims = [3 * proj, *hidden]
         layers: list[nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:]):
-            layers += [nn.Linear(a, b), nn.ReLU(), nn.Dropout(dropout)]
+            layers += [nn.Linear(a, b), *([nn.BatchNorm1d(b)] if batch_norm else []), nn.ReLU(), nn.Dropout(dropout)]
         layers.append(nn.Linear(dims[-1], n_out))
         self.mlp = nn.Sequential(*layers)
         self.n_out = n_out

@@ -35,11 +35,16 @@ TARGET_ENCODERS = ("cnn", "id", "cnn+id")
 
 
 class FeatureMLP(nn.Module):
-    """A fixed-length descriptor → Linear, ReLU, dropout, Linear (``out_dim`` = hidden)."""
+    """A fixed-length descriptor → Linear, (batch norm,) ReLU, dropout, Linear (``out_dim`` = hidden).
 
-    def __init__(self, in_dim: int, hidden: int = 256, dropout: float = 0.1) -> None:
+    ``batch_norm`` normalizes the first layer's outputs over the batch (as DeepDDI-style MLPs on
+    fingerprint bits do; off by default, the first release's layout)."""
+
+    def __init__(self, in_dim: int, hidden: int = 256, dropout: float = 0.1, batch_norm: bool = False) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, hidden))
+        norm = [nn.BatchNorm1d(hidden)] if batch_norm else []
+        self.net = nn.Sequential(nn.Linear(in_dim, hidden), *norm, nn.ReLU(), nn.Dropout(dropout),
+                                 nn.Linear(hidden, hidden))
         self.out_dim = hidden
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

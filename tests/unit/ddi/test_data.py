@@ -103,3 +103,48 @@ def test_swapping_the_drugs_changes_the_heads_input():
     assert not torch.allclose(model.head.pairs(p, a, b), model.head.pairs(p, b, a))
     reference = model.head.mlp(x_ab)  # the split first layer computes the same function
     assert torch.allclose(model.head.pairs(p, a, b), reference, atol=1e-5)
+
+
+def test_batch_norm_options_keep_the_split_first_layer_exact(tmp_path):
+    from theraflow.configs import load_validated_yaml
+    from theraflow.ddi.train import MODEL_SCHEMA
+    from theraflow.nn.ddi import DDIModel
+
+    cfg = {"name": "bn", "drug_encoder": {"type": "morgan", "morgan": {"bits": 64, "hidden": 16, "batch_norm": True}},
+           "head": {"hidden": [32, 16], "proj": 8, "dropout": 0.0, "batch_norm": True}}
+    torch.manual_seed(0)
+    model = DDIModel(cfg, node_dim=47, edge_dim=14, num_drugs=0, n_classes=5)
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert [n.num_features for n in norms] == [16, 32, 16]  # the morgan MLP's first layer, both head layers
+    model.train()
+    bits = (torch.rand(6, 64) < 0.2).float()
+    model.encode_drugs({"morgan": bits})  # a training pass moves the running statistics
+    model.eval()
+    p = model.encode_drugs({"morgan": bits})
+    a, b = torch.tensor([0, 1, 2]), torch.tensor([1, 2, 0])
+    assert torch.allclose(model.head.pairs(p, a, b), model.head.mlp(model.head.inputs(p, a, b)), atol=1e-5)
+    import yaml
+
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert load_validated_yaml(path, MODEL_SCHEMA)["head"]["batch_norm"] is True
+    cfg["head"]["batch_norm"] = "yes"
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(Exception, match="batch_norm"):
+        load_validated_yaml(path, MODEL_SCHEMA)
+
+
+def test_inverse_sqrt_class_weights():
+    import numpy as np
+
+    from theraflow.ddi.train import class_weights
+
+    labels = np.array([0] * 100 + [1] * 25 + [2] * 4)
+    w = class_weights(labels, 4, "inverse_sqrt").numpy()
+    assert w[0] < w[1] < w[2]
+    assert np.isclose(w[1] / w[0], 2.0) and np.isclose(w[2] / w[0], 5.0)  # 1/sqrt(count)
+    assert np.isclose(w[3], w[2])  # a type absent from training: the rarest present type's weight
+    assert np.isclose(w[labels].mean(), 1.0)  # the loss keeps its scale over training rows
+    assert class_weights(labels, 4, "none") is None
+    with pytest.raises(ValueError, match="inverse_sqrt"):
+        class_weights(labels, 4, "balanced")
