@@ -1,6 +1,6 @@
 """DrugBank DDI benchmark, side by side: theraflow's recipe against a fingerprint MLP, same splits, same budget.
 
-- ``theraflow``: the recipe of ``config/ddi.yaml`` (``models/ddi_hybrid``), through the workflow, 3 seeds;
+- ``theraflow``: the recipe of ``config/ddi.yaml`` (``models/ddi_morgan``), through the workflow, 3 seeds;
 - ``fingerprint_mlp``: the ordered pair's Morgan fingerprints (2 × 2048 bits) into an MLP
   (``theraflow.ddi.baselines``, DeepDDI-style), in this process, on the workflow's split files.
 
@@ -43,7 +43,6 @@ from _common import (  # noqa: E402
 )
 
 REPO = HERE.parent
-LABELS = {"ddi_hybrid": "theraflow"}
 REFERENCES = ("fingerprint_mlp",)
 PUBLISHED = {  # as reported by their authors, each on its own split and formulation (not re-run here)
     "DeepDDI (Ryu et al., PNAS 2018)": {"accuracy": 0.924, "formulation": "86-way softmax, random 6:2:2 pair split, "
