@@ -75,9 +75,14 @@ def main(argv=None) -> int:
     pairs = pairs_with_parts(res / "pairs.parquet", res / "splits" / f"{args.split}.parquet")
     molecules = Path(args.workdir) / "results" / "chem" / f"ddi_{args.dataset}" / "molecules.parquet"
     classes = _classes(res / "pairs.parquet")
+    sets: dict[str, tuple] = {}  # one DDISet per featurizer (every candidate shares the default)
     for name in args.names:
         cfg = cands.get(name, cands["base"])
-        kept, ds, _ = _ddiset(pairs, molecules, args.store, cfg.get("featurizer", {"name": "default"}), classes)
+        featurizer = cfg.get("featurizer", {"name": "default"})
+        key = json.dumps(featurizer, sort_keys=True)
+        if key not in sets:
+            sets[key] = _ddiset(pairs, molecules, args.store, featurizer, classes)[:2]
+        kept, ds = sets[key]
         t0 = time.time()
         if name == "mlp":
             from theraflow.ddi.baselines import FingerprintMLP

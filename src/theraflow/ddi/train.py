@@ -59,9 +59,8 @@ def class_weights(labels: np.ndarray, n_classes: int, kind: str) -> torch.Tensor
     if kind != "inverse_sqrt":
         raise ValueError(f"class_weights: {kind!r}; expected none or inverse_sqrt")
     counts = np.bincount(labels[labels >= 0], minlength=n_classes).astype(np.float64)
-    w = np.where(counts > 0, 1.0 / np.sqrt(np.maximum(counts, 1)), 0.0)
-    w[counts == 0] = w[counts > 0].max() if (counts > 0).any() else 1.0
-    w /= (w * counts).sum() / max(counts.sum(), 1)
+    w = 1.0 / np.sqrt(np.where(counts > 0, counts, counts[counts > 0].min()))
+    w /= (w * counts).sum() / counts.sum()
     return torch.tensor(w, dtype=torch.float32)
 
 
@@ -79,7 +78,8 @@ def make_module(model_cfg: dict, training: dict, dims: dict, steps_per_epoch: in
         def loss(self, logits, y):
             if self.model.binary:
                 return torch.nn.functional.binary_cross_entropy_with_logits(logits, y.float())
-            return torch.nn.functional.cross_entropy(logits, y, weight=None if self.class_weight is None else self.class_weight.to(logits.device),
+            weight = None if self.class_weight is None else self.class_weight.to(logits.device)
+            return torch.nn.functional.cross_entropy(logits, y, weight=weight,
                                                      label_smoothing=self.training_cfg["label_smoothing"])
 
         def training_step(self, batch, _):
@@ -116,7 +116,8 @@ def train_ddi(ddiset: DDISet, parts: np.ndarray, model_cfg: dict, outdir: str | 
             "num_drugs": len(train_drugs), "n_classes": len(ddiset.classes)}
     train_data = DDIBatches(ddiset, train_idx, batch_size=t["batch_size"], seed=seed)
     valid_data = DDIBatches(ddiset, valid_idx, batch_size=max(4096, t["batch_size"]), shuffle=False, seed=seed)
-    weights = None if dims["n_classes"] == 2 else class_weights(ddiset.label[train_idx], dims["n_classes"], t["class_weights"])
+    weights = None if dims["n_classes"] == 2 else class_weights(ddiset.label[train_idx], dims["n_classes"],
+                                                                t["class_weights"])
     module = make_module(model_cfg, t, dims, steps_per_epoch=len(train_data), weights=weights)
     train_data.inputs = valid_data.inputs = Inputs.of(module.model)
     fingerprint = recipe_fingerprint(model_cfg, t, seed, dims, train_idx, valid_idx, classes=ddiset.classes)

@@ -87,18 +87,16 @@ def export_nnunet(cases: Iterable[Mapping], root: str | os.PathLike, *, dataset_
     if missing:
         raise InputError(f"nnU-Net export: split names cases not in the case list: {missing[:5]}")
     names: dict[str, str] = {}
+    owner: dict[str, str] = {}  # nnU-Net name -> the case id that took it
     for cid in wanted:
         n = nnunet_case_name(cid)
-        if n in names.values():
-            other = next(k for k, v in names.items() if v == n)
-            raise InputError(f"nnU-Net export: case ids {other!r} and {cid!r} both become {n!r}")
-        names[cid] = n
+        if n in owner:
+            raise InputError(f"nnU-Net export: case ids {owner[n]!r} and {cid!r} both become {n!r}")
+        names[cid], owner[n] = n, cid
     rows = {cid: check_case(by_id[cid], list(labels.values()), require_label=True) for cid in wanted}
 
     folder = Path(root) / dataset_folder_name(dataset_id, name)
-    images, labels_dir = folder / "imagesTr", folder / "labelsTr"
-    images.mkdir(parents=True, exist_ok=True)
-    labels_dir.mkdir(parents=True, exist_ok=True)
+    images, labels_dir = folder / "imagesTr", folder / "labelsTr"  # atomic_write makes the folders
     for cid in wanted:
         _copy_nifti_gz(by_id[cid]["image"], images / f"{names[cid]}_0000.nii.gz")
         _copy_nifti_gz(by_id[cid]["label"], labels_dir / f"{names[cid]}.nii.gz")
