@@ -1,6 +1,7 @@
 """How models/ddi_morgan was chosen: short probes on *validation* pairs of the DDI benchmark's splits (seed 0).
 
-Each candidate (a variant of models/ddi_hybrid, or the fingerprint MLP reference) trains on ``train`` for
+Each candidate (a variant of models/ddi_hybrid or, in the second round, of models/ddi_morgan; or the
+fingerprint MLP reference) trains on ``train`` for
 ``--minutes`` and reports its best validation accuracy and macro-F1; ``test`` is never read. Needs the
 benchmark's workflow outputs (pairs, splits, standardized molecules) in ``--workdir``, e.g. after
 ``benchmarks/ddi_drugbank.py --workdir /tmp/tf-ddi``. Appends one JSON line per candidate to ``--out``.
@@ -48,6 +49,15 @@ def candidates() -> dict[str, dict]:
     var("gmi_bn", **{k: v for k, v in morgan.items() if k != "drug_encoder__type"}, **bn, drug_encoder__id__dropout=0.5)
     var("mi_bn", **{**morgan, "drug_encoder__type": "morgan+id"}, **bn, drug_encoder__id__dropout=0.5)
     var("m_bn_cw", **morgan, **bn, training__class_weights="inverse_sqrt")
+    # second round: variants of models/ddi_morgan (= m_bn_cw), against its plateau on one_unseen
+    dm = yaml.safe_load((REPO / "models" / "ddi_morgan" / "config.yaml").read_text())
+    base, out["ddi_morgan"] = dm, copy.deepcopy(dm)
+    var("dm_ema", training__ema=0.999)
+    var("dm_in2", drug_encoder__morgan__input_dropout=0.2)
+    var("dm_in4", drug_encoder__morgan__input_dropout=0.4)
+    var("dm_ls", training__label_smoothing=0.1)
+    var("dm_wd", training__weight_decay=0.01)
+    var("dm_d5", drug_encoder__morgan__dropout=0.5, head__dropout=0.4)
     return out
 
 

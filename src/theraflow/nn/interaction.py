@@ -38,17 +38,21 @@ class FeatureMLP(nn.Module):
     """A fixed-length descriptor → Linear, (batch norm,) ReLU, dropout, Linear (``out_dim`` = hidden).
 
     ``batch_norm`` normalizes the first layer's outputs over the batch (as DeepDDI-style MLPs on
-    fingerprint bits do; off by default, the first release's layout)."""
+    fingerprint bits do; off by default, the first release's layout). ``input_dropout`` zeroes that
+    share of the input bits in training (a drug seen in training then looks different each time).
+    Both are off by default (the first release's layout)."""
 
-    def __init__(self, in_dim: int, hidden: int = 256, dropout: float = 0.1, batch_norm: bool = False) -> None:
+    def __init__(self, in_dim: int, hidden: int = 256, dropout: float = 0.1, batch_norm: bool = False,
+                 input_dropout: float = 0.0) -> None:
         super().__init__()
         norm = [nn.BatchNorm1d(hidden)] if batch_norm else []
+        self.drop_in = nn.Dropout(input_dropout)  # no parameters: the weights' names do not depend on it
         self.net = nn.Sequential(nn.Linear(in_dim, hidden), *norm, nn.ReLU(), nn.Dropout(dropout),
                                  nn.Linear(hidden, hidden))
         self.out_dim = hidden
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.net(self.drop_in(x))
 
 
 def _branches(kind: str, allowed: tuple[str, ...], what: str) -> list[str]:

@@ -148,3 +148,29 @@ def test_inverse_sqrt_class_weights():
     assert class_weights(labels, 4, "none") is None
     with pytest.raises(ValueError, match="inverse_sqrt"):
         class_weights(labels, 4, "balanced")
+
+
+def test_input_dropout_of_the_bits_acts_in_training_only(tmp_path):
+    from theraflow.configs import load_validated_yaml
+    from theraflow.ddi.train import MODEL_SCHEMA
+    from theraflow.nn.interaction import FeatureMLP
+
+    torch.manual_seed(0)
+    plain, dropped = FeatureMLP(64, hidden=16, dropout=0.0), FeatureMLP(64, hidden=16, dropout=0.0, input_dropout=0.5)
+    assert list(plain.state_dict()) == list(dropped.state_dict())  # same weights' names: old bundles load
+    dropped.load_state_dict(plain.state_dict())
+    bits = (torch.rand(8, 64) < 0.3).float()
+    dropped.eval()
+    assert torch.equal(dropped(bits), plain.eval()(bits))
+    dropped.train()
+    assert not torch.allclose(dropped(bits), plain(bits))
+    import yaml
+
+    cfg = {"name": "d", "drug_encoder": {"type": "morgan", "morgan": {"bits": 64, "input_dropout": 0.2}}}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert load_validated_yaml(path, MODEL_SCHEMA)["drug_encoder"]["morgan"]["input_dropout"] == 0.2
+    cfg["drug_encoder"]["morgan"]["input_dropout"] = 1.5
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(Exception, match="input_dropout"):
+        load_validated_yaml(path, MODEL_SCHEMA)
