@@ -17,7 +17,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.theraflow-installed
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: venv demo test bench bench-seg lint clean-results
+.PHONY: venv venv-nnunet demo test bench bench-seg lint clean-results
 
 venv: $(STAMP)
 
@@ -27,6 +27,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet "torch==$(TORCH_VERSION)" $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $@
+
+# nnU-Net v2 for the segmentation side by side, with the installed torch pinned (torchvision's wheel
+# for that torch; without the pin pip swaps the CPU torch for a multi-GB CUDA build)
+venv-nnunet: venv
+	@tv=$$($(BIN)/python -c "import torch; v = torch.__version__.split('+')[0].split('.'); print(f'0.{int(v[1]) + 15}.*')"); \
+	tv_pin="torchvision==$$tv"; \
+	printf 'torch==%s\n%s\n' "$$($(BIN)/python -c 'import torch; print(torch.__version__)')" "$$tv_pin" > $(VENV)/nnunet-constraints.txt; \
+	$(BIN)/python -m pip install --quiet -c $(VENV)/nnunet-constraints.txt -e ".[nnunet]" && \
+	if ! $(BIN)/python -c "import torchvision" 2>/dev/null; then \
+	  echo "torchvision from PyPI is built for CUDA torch and cannot load beside the CPU torch: removed, with timm"; \
+	  echo "(only nnU-Net's Primus/EVA networks import them, not the 3d_fullres PlainConvUNet)"; \
+	  $(BIN)/python -m pip uninstall --quiet -y torchvision timm; \
+	fi && \
+	$(BIN)/python -c "import torch, nnunetv2, theraflow.imaging.train; print('nnunetv2 installed; torch', torch.__version__)"
 
 demo: venv
 	@start=$$(date +%s); \

@@ -1,196 +1,227 @@
-"""Hippocampus segmentation benchmark: theraflow's pipeline vs a plain MONAI loop on the same machine.
+"""Hippocampus segmentation side by side: theraflow's recipe and nnU-Net v2 at the same wall-clock budget.
 
-Fixed split by sorted file name: the first 160 cases train, the last 40 validate (never
-used to choose anything: the last epoch's weights are kept). Writes
-``benchmarks/results/seg_hippocampus.json`` and prints a table; the trained model stays in
-``--out`` (default ``resources/models/seg_hippocampus``, git-ignored) so that
+Fixed split by sorted file name: the first 160 cases train, the last 40 validate (the recipe was
+chosen on these 40; no test part is read). Both models train for at most ``--minutes`` on this
+machine, then segment the 40 validation cases with their own inference (theraflow: sliding window,
+mirror TTA, largest component; nnU-Net: its ``perform_actual_validation``), and the same theraflow
+code (:func:`theraflow.imaging.measure`) scores both on each scan's own grid: Dice per structure
+and HD95. nnU-Net (``make venv-nnunet``) runs with its own planning and preprocessing (3d_fullres,
+CPU), theraflow's split as its split file and a trainer stopped by the clock
+(``benchmarks/nnunet_reference.py`` says what it changes).
+
+Writes ``benchmarks/results/seg_hippocampus.json`` — ``side_by_side`` rows (model, minutes, dice_mean,
+dice per structure, hd95_mm, the learning curve, commit and date; a run of one model keeps the other's
+row) — and a PNG of both learning curves, and prints a table. theraflow's model stays in ``--out``
+(default ``resources/models/seg_hippocampus``, git-ignored) so that
 
     theraflow seg infer --model resources/models/seg_hippocampus <folder of NIfTI> -o <out>
 
 segments any folder with it.
 
-    python benchmarks/seg_hippocampus.py                       # train, evaluate, compare
-    python benchmarks/seg_hippocampus.py --skip-train          # evaluate the kept model again
-    python benchmarks/seg_hippocampus.py --epochs 2 --baseline-epochs 1 --out /tmp/x   # smoke run
+    .venv/bin/python benchmarks/seg_hippocampus.py                      # both, 60 minutes each
+    .venv/bin/python benchmarks/seg_hippocampus.py --models theraflow   # one part (the other row is kept)
+    .venv/bin/python benchmarks/seg_hippocampus.py --skip-train --models theraflow   # re-score the kept model
+    .venv/bin/python benchmarks/seg_hippocampus.py --minutes 2 --out /tmp/x --json /tmp/x.json   # smoke run
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import torch
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+NNUNET_DATASET_ID = 904  # a number of its own, away from the MSD task numbers a user may hold
 
 
-def plain_monai_loop(train_items: list[dict], cfg: dict, epochs: int, workers: int) -> dict:
-    """The tutorial-style loop: uncached monai.data.Dataset, intensity scaling + padding, Adam, Dice+CE, fp32."""
-    import monai.transforms as mt
-    from monai.data import DataLoader, Dataset
-    from monai.losses import DiceCELoss
-
-    from theraflow.nn import build_seg_net
-
-    torch.manual_seed(0)
-    pad = cfg["train"]["patch_size"]
-    tf = mt.Compose([
-        mt.LoadImaged(keys=["image", "label"], image_only=True, ensure_channel_first=True),
-        mt.ScaleIntensityd(keys=["image"]),
-        mt.SpatialPadd(keys=["image", "label"], spatial_size=pad),
-        mt.CenterSpatialCropd(keys=["image", "label"], roi_size=pad),
-    ])
-    ds = Dataset([{"image": i["image"], "label": i["label"]} for i in train_items], tf)
-    loader = DataLoader(ds, batch_size=cfg["train"]["batch_size"], shuffle=True, num_workers=workers)
-    net = build_seg_net(cfg["network"], out_channels=len(cfg["labels"]))
-    opt = torch.optim.Adam(net.parameters(), 1e-3)
-    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
-    times, losses = [], []
-    for _ in range(epochs):
-        t0 = time.perf_counter()
-        net.train()
-        total = 0.0
-        for batch in loader:
-            opt.zero_grad()
-            loss = loss_fn(net(batch["image"]), batch["label"])
-            loss.backward()
-            opt.step()
-            total += float(loss)
-        times.append(time.perf_counter() - t0)
-        losses.append(total / len(loader))
-        print(f"  plain MONAI loop epoch {len(times)}: {times[-1]:.1f} s, loss {losses[-1]:.3f}", flush=True)
-    steady = times[1:] or times  # the first epoch includes one-time start-up (oneDNN kernels, worker start)
-    return {"epochs_timed": epochs, "seconds_per_epoch": float(np.median(steady)), "epoch_seconds": times,
-            "cases_per_second": len(ds) / float(np.median(steady)), "loss": losses,
-            "what": "uncached monai.data.Dataset (LoadImaged, ScaleIntensityd, SpatialPadd), same network, "
-                    "Adam 1e-3, DiceCELoss, fp32, same batch size and workers, denormals flushed as in theraflow"}
+def scores(table: pd.DataFrame, names: dict[int, str]) -> dict:
+    """Mean Dice per structure, their mean, and HD95 (mm) from a measurements table."""
+    return {"dice": {n: float(table[f"dice_{n}"].mean()) for n in names.values()},
+            "dice_mean": float(table["dice_mean"].mean()),
+            "hd95_mm": {n: float(table[f"hd95_mm_{n}"].mean()) for n in names.values()},
+            "hd95_mm_mean": float(table["hd95_mm_mean"].mean()), "cases": int(len(table))}
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "hippocampus"))
-    p.add_argument("--model-config", default=str(REPO / "models" / "seg_unet_hippocampus"))
-    p.add_argument("--out", default=str(REPO / "resources" / "models" / "seg_hippocampus"))
-    p.add_argument("--cache", default=str(REPO / "resources" / "imaging_cache"))
-    p.add_argument("--json", default=str(REPO / "benchmarks" / "results" / "seg_hippocampus.json"))
-    p.add_argument("--epochs", type=int, help="override train.max_epochs")
-    p.add_argument("--baseline-epochs", type=int, default=3, help="epochs of the plain MONAI loop to time")
-    p.add_argument("--threads", type=int, default=os.cpu_count())
-    p.add_argument("--skip-train", action="store_true", help="evaluate the model already in --out")
-    p.add_argument("--skip-baseline", action="store_true")
-    args = p.parse_args(argv)
-
-    torch.set_num_threads(args.threads)
-    torch.set_flush_denormal(True)  # as theraflow's training does; for both loops, so they compare fairly
+def run_theraflow(args, datalist, val_dl, names, split, val_ids) -> dict:
     from theraflow import imaging
     from theraflow.imaging.modelconfig import load_model_config
-    from theraflow.imaging.train import device_name
-    from theraflow.io import write_json, write_table
+    from theraflow.io import write_table
 
-    data = Path(args.data)
-    if not (data / "images").is_dir():
-        print(f"no data at {data} (expected images/ and labels/)", file=sys.stderr)
-        return 2
     out = Path(args.out)
-    overrides = {"train.max_epochs": args.epochs} if args.epochs else None
+    overrides = {"train.max_minutes": args.minutes}
+    if args.epochs:
+        overrides["train.max_epochs"] = args.epochs
     cfg = load_model_config(args.model_config, overrides)
-    names = {k: v for k, v in cfg["labels"].items() if k}
-    datalist, rejects = imaging.make_datalist(images=data / "images", labels=data / "labels",
-                                              label_values=list(cfg["labels"]), on_error="stop")
-    write_table(datalist, out / "datalist.tsv")
-    split = {"mode": "fixed", "order": "sorted", "val_count": 40}
-    ids = sorted(datalist["id"])
-    assert len(ids) == 200, f"expected the 200 shared cases, found {len(ids)}"
-    train_ids, val_ids = set(ids[:160]), set(ids[160:])
-    load = os.getloadavg()[0]
-
-    baseline = None
-    if not args.skip_baseline and args.baseline_epochs > 0:
-        print(f"plain MONAI loop, {args.baseline_epochs} epochs on the 160 training cases ...", flush=True)
-        items = imaging.datalists.items(datalist[datalist["id"].isin(train_ids)])
-        baseline = plain_monai_loop(items, cfg, args.baseline_epochs, int(cfg["train"]["num_workers"]))
-
     if not args.skip_train:
-        print(f"theraflow pipeline: {cfg['network']['name']}, {cfg['train']['max_epochs']} epochs ...", flush=True)
+        print(f"theraflow: {cfg['network']['name']}, at most {cfg['train']['max_epochs']} epochs or "
+              f"{args.minutes:g} minutes ...", flush=True)
         record = imaging.train(datalist, out, model_config=args.model_config, overrides=overrides,
                                cache_dir=args.cache, split=split)
     else:
         record = json.loads((out / "model.json").read_text())["record"]
     split_df = pd.read_csv(out / "split.tsv", sep="\t")
     assert set(split_df.loc[split_df["split"] == "val", "id"]) == val_ids, "split is not the last 40 by name"
-
-    val_dl = datalist[datalist["id"].isin(val_ids)]
-    results = {}
+    variants = {}
     for variant, kw in (("tta_lcc", {}), ("plain", {"tta": False, "largest_component": False})):
         t0 = time.perf_counter()
         preds, failed = imaging.segment(out, val_dl, out / f"val_masks_{variant}", **kw)
-        seconds = time.perf_counter() - t0
+        if len(failed):
+            raise SystemExit(f"theraflow inference failed on {len(failed)} validation cases: {failed}")
         table, _ = imaging.measure(preds, val_dl, labels=names)
         write_table(table, out / f"val_measurements_{variant}.tsv")
-        results[variant] = {
-            "dice": {n: float(table[f"dice_{n}"].mean()) for n in names.values()},
-            "dice_mean": float(table["dice_mean"].mean()),
-            "hd95_mm": {n: float(table[f"hd95_mm_{n}"].mean()) for n in names.values()},
-            "hd95_mm_mean": float(table["hd95_mm_mean"].mean()),
-            "inference_seconds_per_case": seconds / max(1, len(preds)),
-            "failed": int(len(failed)),
-        }
+        variants[variant] = {**scores(table, names), "inference_seconds_per_case": (time.perf_counter() - t0) / 40}
     history = pd.read_csv(out / "history.tsv", sep="\t")
-    curve = history.dropna(subset=["val_dice"])[["epoch", "val_dice"]] if "val_dice" in history else None
-    ours_spe = float(history["train_seconds"].iloc[1:].median() if len(history) > 1 else history["train_seconds"].median())
-    main_res = results["tta_lcc"]
-    summary = {
+    curve = [{"minutes": round(r.seconds / 60, 3), "epoch": int(r.epoch), "dice": float(r.val_dice)}
+             for r in history.dropna(subset=["val_dice"]).itertuples()] if "val_dice" in history else []
+    main = variants["tta_lcc"]
+    return {"model": "theraflow", "split": "validation (40 cases)", "minutes": round(history["seconds"].iloc[-1] / 60, 2),
+            "dice_mean": main["dice_mean"], "dice": main["dice"], "hd95_mm": main["hd95_mm_mean"],
+            "hd95_mm_per_structure": main["hd95_mm"], "curve": curve,
+            "curve_measures": "mean Dice of the 40 validation scans (sliding window, no TTA) every val_every epochs",
+            "recipe": os.path.relpath(args.model_config, REPO), "network": record.get("network"),
+            "parameters": record.get("parameters"), "epochs": int(len(history)), "precision": record.get("precision"),
+            "inference": "sliding window, mirror TTA over 3 axes, largest component per class",
+            "without_tta_and_lcc": {k: variants["plain"][k] for k in ("dice", "dice_mean", "hd95_mm_mean")},
+            "inference_seconds_per_case": main["inference_seconds_per_case"], "kept": os.path.relpath(out, REPO)}
+
+
+def run_nnunet(args, datalist, val_dl, names, train_ids, val_ids) -> dict:
+    from theraflow import imaging
+    from theraflow.imaging.nnunet_export import export_nnunet
+    from theraflow.io import write_table
+
+    work = Path(args.nnunet_work)
+    raw = work / "raw"
+    labels = {name: value for value, name in names.items()}
+    cases = datalist.to_dict("records")
+    exported = export_nnunet(cases, raw, dataset_id=NNUNET_DATASET_ID, name="Hippocampus", labels=labels,
+                             train_ids=sorted(train_ids), val_ids=sorted(val_ids))
+    report_path = work / "nnunet_run.json"
+    if not args.skip_train:
+        cmd = [sys.executable, str(REPO / "benchmarks" / "nnunet_reference.py"), "--raw", str(raw),
+               "--work", str(work), "--dataset-id", str(NNUNET_DATASET_ID), "--minutes", str(args.minutes),
+               "--iterations", str(args.nnunet_iterations), "--val-iterations", str(args.nnunet_val_iterations),
+               "--threads", str(args.threads), "--report", str(report_path)]
+        print(f"nnU-Net v2: plan, preprocess, train for at most {args.minutes:g} minutes, predict ...", flush=True)
+        proc = subprocess.run(cmd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        if proc.returncode:
+            raise SystemExit(f"nnU-Net run failed (exit {proc.returncode}); its output is above")
+    run = json.loads(report_path.read_text())
+    case_ids = json.loads(Path(exported["folder"], "case_ids.json").read_text())
+    folder = Path(run["validation_folder"])
+    preds = pd.DataFrame([{"id": case_ids[f.name[: -len(".nii.gz")]]["id"], "mask": str(f)}
+                          for f in sorted(folder.glob("*.nii.gz"))], columns=["id", "mask"])
+    missing = sorted(val_ids - set(preds["id"]))
+    if missing:
+        raise SystemExit(f"nnU-Net wrote no prediction for {len(missing)} validation cases: {missing[:5]}")
+    table, _ = imaging.measure(preds, val_dl, labels=names)
+    write_table(table, work / "val_measurements_nnunet.tsv")
+    s = scores(table, names)
+    curve = [{"minutes": round(c["minutes"], 3), "epoch": c["epoch"], "dice": c["pseudo_dice"]} for c in run["curve"]]
+    return {"model": "nnunet", "split": "validation (40 cases)", "minutes": round(run["seconds"]["train"] / 60, 2),
+            "dice_mean": s["dice_mean"], "dice": s["dice"], "hd95_mm": s["hd95_mm_mean"],
+            "hd95_mm_per_structure": s["hd95_mm"], "curve": curve,
+            "curve_measures": "nnU-Net's pseudo Dice (validation patches, every epoch); the final point of the "
+                              "row is the whole-scan Dice of its own inference, scored by theraflow code",
+            "nnunetv2": run["nnunetv2"], "plan": run["plan"], "trainer": run["trainer"], "seconds": run["seconds"],
+            "inference": "nnU-Net's perform_actual_validation: sliding window, Gaussian, mirroring",
+            "epochs": run["trainer"]["epochs_run"], "processes_for_augmentation": run["processes_for_augmentation"]}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", nargs="+", choices=("theraflow", "nnunet"), default=["theraflow", "nnunet"])
+    p.add_argument("--minutes", type=float, default=60.0, help="training budget of each model (wall clock)")
+    p.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "hippocampus"))
+    p.add_argument("--model-config", default=str(REPO / "models" / "seg_unet_hippocampus"))
+    p.add_argument("--out", default=str(REPO / "resources" / "models" / "seg_hippocampus"))
+    p.add_argument("--cache", default=str(REPO / "resources" / "imaging_cache"))
+    p.add_argument("--nnunet-work", default="/tmp/tf-nnunet", help="nnU-Net's raw/preprocessed/results folders")
+    p.add_argument("--nnunet-iterations", type=int, default=50, help="training iterations per nnU-Net epoch")
+    p.add_argument("--nnunet-val-iterations", type=int, default=10, help="pseudo-Dice batches per nnU-Net epoch")
+    p.add_argument("--json", default=str(REPO / "benchmarks" / "results" / "seg_hippocampus.json"))
+    p.add_argument("--epochs", type=int, help="override theraflow's train.max_epochs")
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--skip-train", action="store_true", help="score the models already trained")
+    args = p.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from _common import learning_curves, machine_info, merge_rows, provenance, write_json
+
+    from theraflow import imaging
+    from theraflow.imaging.modelconfig import label_names, load_model_config
+
+    data = Path(args.data)
+    if not (data / "images").is_dir():
+        print(f"no data at {data} (expected images/ and labels/)", file=sys.stderr)
+        return 2
+    if "nnunet" in args.models and not args.skip_train:
+        try:
+            import nnunetv2  # noqa: F401
+        except ImportError:
+            p.error("nnU-Net v2 is not installed: `make venv-nnunet` installs it (torch pinned), or --models theraflow")
+    cfg = load_model_config(args.model_config)
+    names = label_names(cfg)
+    datalist, _ = imaging.make_datalist(images=data / "images", labels=data / "labels",
+                                        label_values=list(cfg["labels"]), on_error="stop")
+    ids = sorted(datalist["id"])
+    if len(ids) != 200:
+        raise SystemExit(f"expected the 200 shared cases in {data}, found {len(ids)}")
+    train_ids, val_ids = set(ids[:160]), set(ids[160:])
+    split = {"mode": "fixed", "order": "sorted", "val_count": 40}
+    val_dl = datalist[datalist["id"].isin(val_ids)]
+    load = os.getloadavg()[0]
+
+    rows = []
+    for model in args.models:
+        row = (run_theraflow(args, datalist, val_dl, names, split, val_ids) if model == "theraflow"
+               else run_nnunet(args, datalist, val_dl, names, train_ids, val_ids))
+        rows.append({**row, "budget_minutes": args.minutes, **provenance()})
+
+    out = Path(args.json)
+    old = json.loads(out.read_text()) if out.exists() else {}
+    side = merge_rows(old.get("side_by_side", []), rows, ("model",))
+    by = {r["model"]: r for r in side}
+    lead = None
+    if {"theraflow", "nnunet"} <= set(by):
+        t, n = by["theraflow"], by["nnunet"]
+        lead = {"theraflow_dice_mean": t["dice_mean"], "nnunet_dice_mean": n["dice_mean"],
+                "theraflow_leads": bool(t["dice_mean"] > n["dice_mean"]),
+                "same_budget": t["budget_minutes"] == n["budget_minutes"],
+                "same_commit": t["commit"] == n["commit"]}
+    report = {
         "benchmark": "seg_hippocampus",
-        "date": dt.datetime.now().isoformat(timespec="seconds"),
         "command": "python benchmarks/seg_hippocampus.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "data": "../shared/data/hippocampus (200 MSD Task04 crops)",
-        "split": "fixed, sorted by file name: first 160 train, last 40 validation (not used for any choice)",
-        "device": device_name(),
-        "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
-                    "load_average_at_start": round(load, 2)},
-        "model": {"config": os.path.relpath(args.model_config, REPO), "network": record.get("network"),
-                  "parameters": record.get("parameters"), "epochs": int(len(history)),
-                  "precision": record.get("precision"), "kept": os.path.relpath(out, REPO)},
-        "dice": {"anterior": main_res["dice"].get("anterior"), "posterior": main_res["dice"].get("posterior"),
-                 "mean": main_res["dice_mean"]},
-        "hd95_mm": {**main_res["hd95_mm"], "mean": main_res["hd95_mm_mean"]},
-        "postprocessing": "mirror TTA over 3 axes (8 flips) + largest connected component per class",
-        "without_tta_and_lcc": {"dice": results["plain"]["dice"], "dice_mean": results["plain"]["dice_mean"],
-                                "hd95_mm_mean": results["plain"]["hd95_mm_mean"]},
-        "inference_seconds_per_case": main_res["inference_seconds_per_case"],
-        "seconds_per_epoch": ours_spe,
-        "total_training_seconds": float(history["train_seconds"].sum()),
-        "throughput": {
-            "theraflow": {"seconds_per_epoch": ours_spe, "cases_per_second": 160 / ours_spe,
-                          "what": "content-keyed cache + augmentation (flips, intensity; batch rotation/scaling), "
-                                  + ("16-bit mixed precision" if "16" in str(record.get("precision")) else
-                                     "fp32 (no mixed precision on CPU)")},
-            "plain_monai_loop": baseline,
-        },
-        "target": {"mean_dice": 0.89, "met": bool(main_res["dice_mean"] >= 0.89)},
-        "learning_curve": curve.to_dict("records") if curve is not None else [],
+        "split": "fixed, sorted by file name: first 160 train, last 40 validation",
+        "scored_by": "theraflow.imaging.measure on each scan's own grid (Dice, HD95 per structure)",
+        "machine": machine_info(torch_threads=torch.get_num_threads(), load_average_at_start=round(load, 2)),
+        "target": {"mean_dice": 0.89, "theraflow_met": bool(by.get("theraflow", {}).get("dice_mean", 0) >= 0.89)},
+        "comparison": lead,
+        "side_by_side": side,
     }
-    write_json(args.json, summary)
-    print()
-    print(f"{'':32s} {'anterior':>9s} {'posterior':>9s} {'mean':>7s}")
-    for label, r in (("Dice (TTA + LCC)", main_res), ("Dice (plain argmax)", results["plain"])):
-        print(f"{label:32s} {r['dice']['anterior']:9.4f} {r['dice']['posterior']:9.4f} {r['dice_mean']:7.4f}")
-    print(f"{'HD95 mm (TTA + LCC)':32s} {main_res['hd95_mm']['anterior']:9.3f} "
-          f"{main_res['hd95_mm']['posterior']:9.3f} {main_res['hd95_mm_mean']:7.3f}")
-    print(f"\n{'training':32s} {'s/epoch':>9s} {'cases/s':>9s}")
-    print(f"{'theraflow pipeline':32s} {ours_spe:9.2f} {160 / ours_spe:9.2f}")
-    if baseline:
-        print(f"{'plain MONAI loop':32s} {baseline['seconds_per_epoch']:9.2f} {baseline['cases_per_second']:9.2f}")
-    print(f"\n{len(history)} epochs, {summary['total_training_seconds'] / 60:.1f} min training on {summary['device']}; "
-          f"target mean Dice 0.89 {'met' if summary['target']['met'] else 'NOT met'}; wrote {args.json}")
+    write_json(report, out)
+    learning_curves(side, out.with_suffix(".png"), key="dice", ylabel="validation Dice (mean of 2 structures)",
+                    title="Hippocampus: theraflow vs nnU-Net v2 at equal wall clock")
+
+    print(f"\n{'model':10s} {'minutes':>8s} {'anterior':>9s} {'posterior':>9s} {'mean':>7s} {'HD95 mm':>8s}  commit")
+    for r in side:
+        print(f"{r['model']:10s} {r['minutes']:8.1f} {r['dice']['anterior']:9.4f} {r['dice']['posterior']:9.4f} "
+              f"{r['dice_mean']:7.4f} {r['hd95_mm']:8.3f}  {r['commit']}{' (dirty)' if r.get('dirty') else ''}")
+    if lead:
+        print(f"theraflow {'leads' if lead['theraflow_leads'] else 'does NOT lead'} nnU-Net at "
+              f"{by['theraflow']['budget_minutes']:g} / {by['nnunet']['budget_minutes']:g} minutes")
+    print(f"target mean Dice 0.89 for theraflow {'met' if report['target']['theraflow_met'] else 'not met'}; "
+          f"wrote {out} and {out.with_suffix('.png')}")
     return 0
 
 

@@ -25,7 +25,12 @@ def save_bundle(folder: str | os.PathLike, net: torch.nn.Module, cfg: dict, reco
     from safetensors.torch import save
 
     folder = Path(folder)
-    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    # Networks that reach one module under two names (DynUNet's skip_layers and its stage lists) share
+    # tensors, which safetensors refuses: each is stored once, under its first name in sorted order
+    # (load_bundle fills the other names in from the network itself).
+    aliases = _aliases(net)
+    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()
+             if not any(a < k for a in aliases.get(k, ()))}
     with atomic_write(folder / WEIGHTS_FILE, "wb") as fh:
         fh.write(save(state, metadata={"format": BUNDLE_FORMAT}))
     labels = {str(k): v for k, v in cfg["labels"].items()}
@@ -56,7 +61,19 @@ def load_bundle(folder: str | os.PathLike, *, device: str | torch.device = "cpu"
     net = build_seg_net(cfg["network"], out_channels=len(cfg["labels"]))
     try:
         state = load_file(str(weights), device=str(device))
-        net.load_state_dict(state, strict=True)
+        missing, unexpected = net.load_state_dict(state, strict=False)
+        aliases = _aliases(net)
+        left = [k for k in missing if not (aliases.get(k, set()) & state.keys())]
+        if left or unexpected:
+            raise ValueError(f"missing {left[:5]}, unexpected {list(unexpected)[:5]}")
     except Exception as exc:
         raise InputError(f"{weights}: not safetensors weights that fit the network in {CONFIG_FILE} ({exc})") from None
     return net.to(device).eval(), cfg, meta.get("record", {})
+
+
+def _aliases(net: torch.nn.Module) -> dict[str, set[str]]:
+    """Each state-dict name → the other names of the same tensor (a module reachable twice)."""
+    by_ptr: dict[tuple, set[str]] = {}
+    for k, v in net.state_dict(keep_vars=True).items():
+        by_ptr.setdefault((v.data_ptr(), tuple(v.shape)), set()).add(k)
+    return {k: names - {k} for names in by_ptr.values() for k in names}

@@ -51,6 +51,7 @@ DEFAULTS: dict[str, Any] = {
         "sampling": "uniform",           # uniform | foreground (crop centres on labels half the time)
         "batch_size": 4,
         "max_epochs": 100,
+        "max_minutes": None,             # wall-clock budget: training stops there and the schedule follows the clock
         "optimizer": "adamw",            # adamw | sgd
         "lr": 2.0e-3,
         "weight_decay": 1.0e-5,
@@ -167,6 +168,9 @@ def _check(cfg: dict, where: str) -> dict:
     for name, size in (("train.patch_size", train["patch_size"]), ("infer.roi_size", roi)):
         if any(int(s) % div for s in size):
             raise ConfigError(f"{where}: {name} {list(size)} must be multiples of {div} for this network")
+    budget = train["max_minutes"]
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0):
+        raise ConfigError(f"{where}: train.max_minutes must be a positive number of minutes or null, got {budget!r}")
     if train["optimizer"] not in ("adamw", "sgd"):
         raise ConfigError(f"{where}: train.optimizer must be adamw or sgd")
     if train["schedule"] not in ("cosine", "poly", "constant"):

@@ -85,12 +85,12 @@ def make_module(cfg: dict):
     """The LightningModule for ``cfg`` (built lazily so importing this module stays cheap)."""
     pl = _lightning()
     from monai.inferers import sliding_window_inference
-    from monai.losses import DiceCELoss
+    from monai.losses import DeepSupervisionLoss, DiceCELoss
     from monai.metrics import DiceMetric
     from monai.networks.utils import one_hot
 
     from theraflow.nn.segmentation import build_seg_net
-    from theraflow.training.schedules import epoch_factor
+    from theraflow.training.schedules import budget_scheduler, epoch_factor
 
     class SegModule(pl.LightningModule):
         def __init__(self, config: dict, key: str):
@@ -104,6 +104,9 @@ def make_module(cfg: dict):
             self.net = build_seg_net(config["network"], out_channels=self.n_classes)
             loss = dict(config["train"]["loss"])
             self.loss = DiceCELoss(to_onehot_y=True, softmax=True, **loss)
+            # a network with deep supervision (DynUNet deep_supervision: true) returns its heads stacked on
+            # dim 1 in training: each head's Dice+CE against the label, weighted 1, 1/2, 1/4, ... (nnU-Net's)
+            self.deep_loss = DeepSupervisionLoss(self.loss, weight_mode="exp")
             self.dice = DiceMetric(include_background=False, reduction="mean_batch", ignore_empty=True)
             self.roi = roi_size(config)
             aug = config["augment"]
@@ -137,7 +140,10 @@ def make_module(cfg: dict):
         def training_step(self, batch, batch_idx):
             image, label = self.batch_affine(batch["image"], batch["label"])
             logits = self.net(image)
-            loss = self.loss(logits, label)
+            if logits.dim() == image.dim() + 1:  # deep supervision heads
+                loss = self.deep_loss(list(torch.unbind(logits, dim=1)), label)
+            else:
+                loss = self.loss(logits, label)
             self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=batch["image"].shape[0])
             return loss
 
@@ -163,6 +169,11 @@ def make_module(cfg: dict):
                                       weight_decay=t["weight_decay"])
             else:
                 opt = torch.optim.AdamW(self.parameters(), lr=t["lr"], weight_decay=t["weight_decay"])
+            if t["max_minutes"]:  # per step, following the clock when the budget ends before max_epochs
+                sched = budget_scheduler(opt, t["schedule"], warmup_epochs=int(t["warmup_epochs"]),
+                                         max_epochs=int(t["max_epochs"]), budget_minutes=float(t["max_minutes"]),
+                                         total_steps=int(self.trainer.estimated_stepping_batches))
+                return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
             sched = torch.optim.lr_scheduler.LambdaLR(
                 opt, epoch_factor(t["schedule"], int(t["warmup_epochs"]), int(t["max_epochs"])))
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
@@ -222,7 +233,8 @@ def train(datalist: str | os.PathLike | pd.DataFrame, out_dir: str | os.PathLike
     key = config_key(cfg)
     module = make_module(cfg)(cfg, key)
     module.augmentations = train_ds.transform
-    recipe = Recipe(max_epochs=int(t["max_epochs"]), monitor="val_dice", mode="max", eval_every=int(t["val_every"]),
+    recipe = Recipe(max_epochs=int(t["max_epochs"]), max_minutes=t["max_minutes"], monitor="val_dice", mode="max",
+                    eval_every=int(t["val_every"]),
                     precision=t["precision"], seed=int(t["seed"]), deterministic=bool(t["deterministic"]),
                     select="best" if t["select"] == "best" and do_val else "last")
     log.info("training %s on %d cases (%d validation) for %d epochs on %s", cfg["network"]["name"],

@@ -1,5 +1,6 @@
 """Learning-rate schedules shared by the tasks: one-cycle and warm-up + cosine (per step, able to
-follow a wall-time budget), and warm-up + cosine / poly per epoch (segmentation, nnU-Net's poly)."""
+follow a wall-time budget), and warm-up + cosine / poly per epoch (segmentation, nnU-Net's poly) or,
+under a budget, per step following the clock."""
 
 from __future__ import annotations
 
@@ -72,11 +73,35 @@ def epoch_factor(schedule: str, warmup: int, total: int):
     def f(epoch: int) -> float:
         if warmup and epoch < warmup:
             return (epoch + 1) / (warmup + 1)
-        t = min(1.0, (epoch - warmup) / max(1, total - warmup))
-        if schedule == "cosine":
-            return 0.5 * (1 + math.cos(math.pi * t))
-        if schedule == "poly":
-            return (1 - t) ** 0.9
-        return 1.0
+        return decay_shape(schedule, min(1.0, (epoch - warmup) / max(1, total - warmup)))
 
     return f
+
+
+def decay_shape(schedule: str, t: float) -> float:
+    """The factor at progress ``t`` in [0, 1] after warm-up: cosine, poly ((1 - t)^0.9) or constant."""
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * t))
+    if schedule == "poly":
+        return (1 - t) ** 0.9
+    return 1.0
+
+
+def budget_scheduler(optimizer, schedule: str, *, warmup_epochs: int, max_epochs: int, budget_minutes: float,
+                     total_steps: int):
+    """Segmentation's epoch schedules (:func:`epoch_factor`'s shapes) per step over the larger of the step
+    fraction and the elapsed share of ``budget_minutes`` (:class:`BudgetProgress`): the learning rate
+    reaches its end value when the budget ends, however many epochs fitted."""
+    import torch
+
+    warmup = warmup_epochs / max(1, max_epochs)
+    progress = BudgetProgress(max(1, total_steps), 60.0 * float(budget_minutes),
+                              check_after=max(1, total_steps // max(1, max_epochs)))
+
+    def factor(step: int) -> float:
+        p = progress(step)
+        if warmup and p < warmup:
+            return (p + 1e-9) / warmup
+        return decay_shape(schedule, min(1.0, (p - warmup) / max(1e-9, 1 - warmup)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
