@@ -116,6 +116,7 @@ def main(argv=None) -> int:
     plans = load_json(pre / f"{plans_id}.json")
     dataset_json = load_json(pre / "dataset.json")
     trainer_cls = make_trainer_class(args.minutes, args.iterations, args.val_iterations)
+    plans["continue_training"] = False  # what nnunetv2's run_training sets (a fresh run; 2.8 requires the key)
     trainer = trainer_cls(plans, "3d_fullres", 0, dataset_json, device=torch.device("cpu"))
     trainer.run_training()
     t1 = time.monotonic()
