@@ -54,9 +54,10 @@ test: venv
 bench: venv
 	$(BIN)/python benchmarks/featurize.py
 
-# imaging: trains on ../shared/data/hippocampus (about 25 minutes on 2 CPU cores, 60 epochs), writes
-# benchmarks/results/seg_hippocampus.json and keeps the model in resources/models/seg_hippocampus
-bench-seg: venv
+# imaging: theraflow and nnU-Net v2 on ../shared/data/hippocampus, 60 minutes of training each on this
+# machine; writes benchmarks/results/seg_hippocampus.json and keeps theraflow's model in
+# resources/models/seg_hippocampus
+bench-seg: venv-nnunet
 	$(BIN)/python benchmarks/seg_hippocampus.py
 
 lint: venv

@@ -15,6 +15,7 @@ kappa mean ± sd over seeds, minutes, commit, date) and a learning-curve PNG. Ru
 
     .venv/bin/python benchmarks/ddi_drugbank.py                                # everything (about 2 hours)
     .venv/bin/python benchmarks/ddi_drugbank.py --models fingerprint_mlp --splits random
+    .venv/bin/python benchmarks/ddi_drugbank.py --models fingerprint_mlp --reference-seeds 0 1 2   # as measured
 """
 
 from __future__ import annotations
