@@ -28,12 +28,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $@
 
-# nnU-Net v2 for the segmentation side by side, with the installed torch pinned (torchvision's wheel
-# for that torch; without the pin pip swaps the CPU torch for a multi-GB CUDA build)
+# nnU-Net v2 for the segmentation side by side, with the installed torch pinned by a constraints file
+# (without it pip swaps the CPU torch for a multi-GB CUDA build; torchvision pins its torch exactly, so
+# pip picks the torchvision of that torch)
 venv-nnunet: venv
-	@tv=$$($(BIN)/python -c "import torch; v = torch.__version__.split('+')[0].split('.'); print(f'0.{int(v[1]) + 15}.*')"); \
-	tv_pin="torchvision==$$tv"; \
-	printf 'torch==%s\n%s\n' "$$($(BIN)/python -c 'import torch; print(torch.__version__)')" "$$tv_pin" > $(VENV)/nnunet-constraints.txt; \
+	@$(BIN)/python -c "import torch; print(f'torch=={torch.__version__}')" > $(VENV)/nnunet-constraints.txt; \
 	$(BIN)/python -m pip install --quiet -c $(VENV)/nnunet-constraints.txt -e ".[nnunet]" && \
 	if ! $(BIN)/python -c "import torchvision" 2>/dev/null; then \
 	  echo "torchvision from PyPI is built for CUDA torch and cannot load beside the CPU torch: removed, with timm"; \

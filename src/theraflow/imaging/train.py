@@ -90,7 +90,7 @@ def make_module(cfg: dict):
     from monai.networks.utils import one_hot
 
     from theraflow.nn.segmentation import build_seg_net
-    from theraflow.training.schedules import budget_scheduler, epoch_factor
+    from theraflow.training.schedules import epoch_factor, step_scheduler
 
     class SegModule(pl.LightningModule):
         def __init__(self, config: dict, key: str):
@@ -170,9 +170,10 @@ def make_module(cfg: dict):
             else:
                 opt = torch.optim.AdamW(self.parameters(), lr=t["lr"], weight_decay=t["weight_decay"])
             if t["max_minutes"]:  # per step, following the clock when the budget ends before max_epochs
-                sched = budget_scheduler(opt, t["schedule"], warmup_epochs=int(t["warmup_epochs"]),
-                                         max_epochs=int(t["max_epochs"]), budget_minutes=float(t["max_minutes"]),
-                                         total_steps=int(self.trainer.estimated_stepping_batches))
+                total, epochs = int(self.trainer.estimated_stepping_batches), max(1, int(t["max_epochs"]))
+                sched = step_scheduler(opt, t["schedule"], total_steps=total, budget_minutes=t["max_minutes"],
+                                       warmup=int(t["warmup_epochs"]) / epochs,
+                                       steps_per_epoch=max(1, total // epochs))
                 return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
             sched = torch.optim.lr_scheduler.LambdaLR(
                 opt, epoch_factor(t["schedule"], int(t["warmup_epochs"]), int(t["max_epochs"])))

@@ -1,6 +1,6 @@
 """Learning-rate schedules shared by the tasks: one-cycle and warm-up + cosine (per step, able to
-follow a wall-time budget), and warm-up + cosine / poly per epoch (segmentation, nnU-Net's poly) or,
-under a budget, per step following the clock."""
+follow a wall-time budget; segmentation's cosine / poly / constant too when it has a budget), and
+warm-up + cosine / poly per epoch (segmentation, nnU-Net's poly)."""
 
 from __future__ import annotations
 
@@ -45,18 +45,27 @@ def one_cycle(p: float, warmup: float) -> float:
     return 1e-4 + (1 - 1e-4) * 0.5 * (1 + math.cos(math.pi * q))
 
 
-def warmup_cosine(p: float, warmup: float) -> float:
-    if p < warmup:
-        return (p + 1e-9) / max(warmup, 1e-9)
-    return 0.5 * (1 + math.cos(math.pi * (p - warmup) / max(1e-9, 1 - warmup)))
+def warmup_then(decay: str):
+    """Linear warm-up over the first ``warmup`` of the run, then :func:`decay_shape` ``decay`` over the rest."""
+
+    def shape(p: float, warmup: float) -> float:
+        if p < warmup:
+            return (p + 1e-9) / max(warmup, 1e-9)
+        return decay_shape(decay, (p - warmup) / max(1e-9, 1 - warmup))
+
+    return shape
 
 
-STEP_SCHEDULES = {"onecycle": one_cycle, "cosine": warmup_cosine}
+warmup_cosine = warmup_then("cosine")
+# per-step shapes; poly and constant are segmentation's epoch schedules run per step under a budget
+STEP_SCHEDULES = {"onecycle": one_cycle, "cosine": warmup_cosine, "poly": warmup_then("poly"),
+                  "constant": warmup_then("constant")}
 
 
 def step_scheduler(optimizer, name: str, *, total_steps: int, budget_minutes: float | None, warmup: float,
                    steps_per_epoch: int):
-    """A per-step LambdaLR for ``name`` (onecycle, cosine) over ``total_steps`` or the wall-time budget."""
+    """A per-step LambdaLR for ``name`` (onecycle, cosine, poly, constant) over ``total_steps`` or, when
+    training falls behind it, the wall-time budget (:class:`BudgetProgress`)."""
     import torch
 
     if name not in STEP_SCHEDULES:
@@ -86,22 +95,3 @@ def decay_shape(schedule: str, t: float) -> float:
         return (1 - t) ** 0.9
     return 1.0
 
-
-def budget_scheduler(optimizer, schedule: str, *, warmup_epochs: int, max_epochs: int, budget_minutes: float,
-                     total_steps: int):
-    """Segmentation's epoch schedules (:func:`epoch_factor`'s shapes) per step over the larger of the step
-    fraction and the elapsed share of ``budget_minutes`` (:class:`BudgetProgress`): the learning rate
-    reaches its end value when the budget ends, however many epochs fitted."""
-    import torch
-
-    warmup = warmup_epochs / max(1, max_epochs)
-    progress = BudgetProgress(max(1, total_steps), 60.0 * float(budget_minutes),
-                              check_after=max(1, total_steps // max(1, max_epochs)))
-
-    def factor(step: int) -> float:
-        p = progress(step)
-        if warmup and p < warmup:
-            return (p + 1e-9) / warmup
-        return decay_shape(schedule, min(1.0, (p - warmup) / max(1e-9, 1 - warmup)))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

@@ -14,7 +14,7 @@ from theraflow import imaging
 from theraflow.imaging.bundle import load_bundle
 from theraflow.imaging.modelconfig import ConfigError, resolve
 from theraflow.imaging.train import make_module
-from theraflow.training.schedules import budget_scheduler
+from theraflow.training.schedules import step_scheduler
 
 from .helpers import TINY_MODEL
 
@@ -54,7 +54,7 @@ def test_a_budget_ends_the_schedule_on_the_clock(monkeypatch):
     monkeypatch.setattr("theraflow.training.schedules.time.monotonic", lambda: clock[0])
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     # 1,000 epochs of 10 steps planned, 1 minute of budget: steps take 0.6 s, so 100 steps fill it
-    sched = budget_scheduler(opt, "poly", warmup_epochs=0, max_epochs=1000, budget_minutes=1.0, total_steps=10_000)
+    sched = step_scheduler(opt, "poly", warmup=0.0, budget_minutes=1.0, total_steps=10_000, steps_per_epoch=10)
     lrs = []
     for _ in range(100):
         clock[0] += 0.6
@@ -64,8 +64,8 @@ def test_a_budget_ends_the_schedule_on_the_clock(monkeypatch):
     assert lrs[4] == pytest.approx((1 - 5 / 10_000) ** 0.9, rel=1e-3)  # before the first epoch ends: by steps
     assert lrs[49] == pytest.approx(0.5 ** 0.9, rel=0.03)  # half the budget gone: half the poly schedule
     assert lrs[-1] == pytest.approx(0.0, abs=1e-6)
-    cos = budget_scheduler(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0), "cosine",
-                           warmup_epochs=100, max_epochs=1000, budget_minutes=1.0, total_steps=10_000)
+    cos = step_scheduler(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0), "cosine",
+                         warmup=100 / 1000, budget_minutes=1.0, total_steps=10_000, steps_per_epoch=10)
     assert cos.get_last_lr()[0] < 0.01  # warm-up: 10 % of the run, starting near 0
     assert math.isfinite(cos.get_last_lr()[0])
 
