@@ -34,7 +34,6 @@ def _require():
 @pytest.fixture(scope="module")
 def report(tmp_path_factory, nci_smi):
     """A real screen of 400 NCI molecules with a tiny two-seed model, and its report."""
-    from tests.unit.dti.conftest import demo_pairset as _dp  # noqa: F401  (fixture functions are reused below)
     from theraflow.chem import featurize
     from theraflow.dti.data import build_pairset
     from theraflow.dti.screen import score_library
@@ -92,7 +91,12 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
         assert imgs.count() >= 2
         for i in range(imgs.count()):  # inline PNGs decoded (histograms, uncertainty plot)
             assert page.evaluate("(img) => img.complete && img.naturalWidth > 0", imgs.nth(i).element_handle())
+        maps = page.locator(".attributions figure img")  # atom attributions of the top 5 of each target
+        assert maps.count() == 10, maps.count()
+        for i in range(maps.count()):
+            assert page.evaluate("(img) => img.complete && img.naturalWidth >= 300", maps.nth(i).element_handle())
         for name in ("Run summary", "Model", "Score distributions", "Top-ranked molecules",
+                     "Why these scores: atom attributions",
                      "Uncertainty and applicability domain", "Rejected records", "Provenance"):
             assert page.get_by_role("heading", name=name, exact=True).count() == 1, name
         bad = page.locator("tr", has_text="unclosed")  # the rejects table shows the bad record and why

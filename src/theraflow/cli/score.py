@@ -4,6 +4,7 @@
   shard    one shard (what the workflow's score_shard rule runs)
   gather   merge shards into ranked tables per target, top-k, summary
   report   the self-contained HTML report
+  explain  atom attributions of chosen scores (integrated gradients), with drawings
 """
 
 from __future__ import annotations
@@ -69,6 +70,17 @@ def register(sub) -> None:
     rp.add_argument("--config", help="the run's config file (its hash goes in the provenance)")
     rp.add_argument("--title", default="theraflow screening report")
     rp.add_argument("-o", "--output", required=True, help="report.html")
+    rp.add_argument("--explain-top", type=int, default=5, metavar="N",
+                    help="draw atom attributions for the top N of each target (0: none; default 5)")
+
+    e = ss.add_parser("explain", help="atom attributions of scores (integrated gradients) with drawings")
+    e.add_argument("pairs", help="table with id, smiles, target_id (a screen's topk.tsv works)")
+    e.add_argument("--model", action="append", required=True, dest="models", metavar="DIR",
+                   help="trained model directory (repeat for an ensemble: attributions are averaged)")
+    e.add_argument("--targets", help="FASTA or table (target_id[, sequence]) for targets known by sequence only")
+    e.add_argument("--top", type=int, metavar="N", help="only the first N rows of each target (by rank)")
+    e.add_argument("--steps", type=int, default=32, help="integration steps (default 32)")
+    e.add_argument("-o", "--outdir", required=True, help="writes attributions.tsv and png/")
     p.set_defaults(func=run)
 
 
@@ -114,6 +126,12 @@ def run(args) -> int:
 
         path = build_scoring_report(args.screen, args.models, args.output, library=args.library,
                                     targets=args.targets, chem_summary=args.chem_summary, config=args.config,
-                                    title=args.title)
+                                    title=args.title, explain_top=args.explain_top)
         print(f"wrote {path}")
+    elif cmd == "explain":
+        from theraflow.explain.attributions import explain_stage
+
+        res = explain_stage(args.pairs, args.models, args.outdir, top=args.top, steps=args.steps,
+                            targets=args.targets)
+        print(f"explained {res['pairs']} pair(s): {res['table']} and drawings in {args.outdir}/png")
     return 0

@@ -49,6 +49,8 @@ figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }
 figcaption { color: var(--muted); font-size: 12px; }
 pre { background: #f6f8fa; padding: 10px; overflow-x: auto; font-size: 12px; }
 .mol svg { display: block; }
+.gallery { display: flex; flex-wrap: wrap; gap: 12px; }
+.gallery figure { width: 300px; margin: 0; }
 """
 
 

@@ -148,11 +148,43 @@ def _uncertainty(sample: pd.DataFrame, threshold: float) -> str:
                              "a molecule is unlike anything the model was trained on: treat its score with care.")
 
 
+def _attributions(rep: HtmlReport, topk: pd.DataFrame, model_dirs: Sequence[Path], targets, n: int) -> str:
+    """The top ``n`` of each target drawn with their atom attributions (integrated gradients, ensemble mean)."""
+    from theraflow.dti.scoring import read_targets
+    from theraflow.errors import InputError
+    from theraflow.explain import explain_pairs
+    from theraflow.explain.attributions import attribution_png
+
+    top = topk.sort_values(["target_id", "rank"], kind="stable").groupby("target_id", sort=False).head(n)
+    try:
+        table = read_targets(targets) if targets else None
+        attrs = explain_pairs(top[["id", "smiles", "target_id"]], model_dirs, targets=table, progress=False)
+    except InputError as exc:
+        return f"<p class='muted'>No attributions for these models: {esc(exc)}</p>"
+    body = ("<p>Each atom is coloured by how much it moves the molecule's score against the target, by "
+            "integrated gradients (Captum) from an all-zero input, averaged over the ensemble's models: "
+            "<b>green raises</b> the predicted affinity, <b>pink lowers</b> it; colours are scaled per molecule. "
+            f"Only the top {n} of each target are explained. The weights of a molecule add up to its score "
+            "minus the score of the empty input (the gap is the integration error).</p>")
+    by_target: dict[str, list] = {}
+    for a, rank, ad_flag in zip(attrs, top["rank"], top["ad_flag"]):
+        by_target.setdefault(a.target_id, []).append((a, int(rank), bool(ad_flag)))
+    for t, items in by_target.items():
+        cells = []
+        for a, rank, flag in items:
+            caption = (f"#{rank} {a.id}: score {a.score:.2f} (empty input {a.baseline_score:.2f}, gap "
+                       f"{a.delta:.2g})" + (" ⚠ outside the applicability domain" if flag else ""))
+            cells.append(rep.png(attribution_png(a.smiles, a.atom_weights), alt=f"attribution map of {a.id}",
+                                 caption=caption, width=300))
+        body += f"<h3>{esc(t)}</h3><div class='gallery attributions'>" + "".join(cells) + "</div>"
+    return body
+
+
 def build_scoring_report(screen_dir: str | Path, model_dirs: Sequence[str | Path], output: str | Path, *,
                          library: str | Path | None = None, targets: str | Path | None = None,
                          chem_summary: str | Path | None = None, config: str | Path | dict | None = None,
                          title: str = "theraflow screening report", top_rows: int = 25,
-                         ad_threshold: float = 0.3) -> Path:
+                         ad_threshold: float = 0.3, explain_top: int = 5) -> Path:
     screen = Path(screen_dir)
     model_dirs = [Path(d) for d in model_dirs]
     summary = json.loads((screen / "summary.json").read_text())
@@ -197,7 +229,10 @@ def build_scoring_report(screen_dir: str | Path, model_dirs: Sequence[str | Path
     rep.add_section("Score distributions", _histograms(hist))
 
     # ---------------------------------------------------------------- top-k
-    body = (f"<p>Ranked by the ensemble-mean score; ± is the ensemble standard deviation; the domain column is "
+    ensemble = len(model_dirs) > 1
+    spread = ("± is the ensemble standard deviation" if ensemble else
+              "one model, no ensemble: the scores carry no uncertainty estimate (train several seeds for one)")
+    body = (f"<p>Ranked by the ensemble-mean score; {spread}; the domain column is "
             f"the maximum Tanimoto similarity to the training drugs (rows below {ad_threshold} are "
             f"<span class='warn'>outside the domain</span>). Full rankings: <code>ranked/&lt;target&gt;.parquet"
             f"</code>; the top {summary.get('top_k', '')} per target: <code>topk.tsv</code> and "
@@ -208,7 +243,8 @@ def build_scoring_report(screen_dir: str | Path, model_dirs: Sequence[str | Path
             "rank": g["rank"].astype(int).tolist(),
             "structure": [mol_svg(s) for s in g["smiles"]],
             "id": g["id"].tolist(),
-            "score": [f"{m:.2f} ± {s:.2f}" for m, s in zip(g["score_mean"], g["score_std"])],
+            "score": [f"{m:.2f} ± {s:.2f}" if ensemble else f"{m:.2f} (no ensemble: no uncertainty)"
+                      for m, s in zip(g["score_mean"], g["score_std"])],
             "domain": [f"{a:.2f}" + (" ⚠ outside" if f else "") for a, f in zip(g["ad_similarity"], g["ad_flag"])],
             "smiles": g["smiles"].tolist(),
         })
@@ -222,8 +258,17 @@ def build_scoring_report(screen_dir: str | Path, model_dirs: Sequence[str | Path
         body += f"<h3>{esc(t)} — all molecules</h3>" + topk_table(g)
     rep.add_section("Top-ranked molecules", body)
 
+    # ---------------------------------------------------------- attributions
+    if explain_top > 0 and len(topk):
+        rep.add_section("Why these scores: atom attributions", _attributions(rep, topk, model_dirs, targets,
+                                                                             explain_top))
+
     # --------------------------------------------------- uncertainty vs AD
-    body = _uncertainty(sample, ad_threshold) if len(sample) else "<p>No pairs were scored.</p>"
+    if not ensemble:
+        body = ("<p>One model: there is no ensemble spread to show. The applicability domain (above, per molecule) "
+                "is the only guide to how far a score can be trusted.</p>")
+    else:
+        body = _uncertainty(sample, ad_threshold) if len(sample) else "<p>No pairs were scored.</p>"
     rep.add_section("Uncertainty and applicability domain", body)
 
     # -------------------------------------------------------------- rejects

@@ -1,3 +1,5 @@
+"""Interaction-model fixtures shared by the unit tests of dti/ and explain/ (session-scoped: trained once)."""
+
 import pytest
 
 

@@ -1,0 +1,309 @@
+"""Atom attributions of interaction scores: integrated gradients (Captum) over a molecule's inputs.
+
+For one molecule against one target and each model of an ensemble, :func:`explain_pairs` asks
+Captum's :class:`~captum.attr.IntegratedGradients` how much each input moved the score away from
+that of an all-zero input (no atom features, no fingerprint bits), along a straight path of
+``steps`` points:
+
+- the graph branch: attributions over every atom's node features, summed over features per atom;
+- the Morgan branch: attributions over the fingerprint bits; each bit's attribution is shared
+  equally by the atoms of the environments that set it (centre atom and its neighbourhood up to
+  the bit's radius), as in RDKit's fingerprint similarity maps;
+- the drug-id branch and the target are held fixed (they are not atoms).
+
+An atom's weight is the sum of both, averaged over the ensemble's models. Integrated gradients
+are complete: the weights of a molecule add up to ``score - baseline_score`` up to the path's
+discretisation (``delta``, reported per pair). Positive weights push the predicted affinity up.
+
+All path points of a molecule go through the model as one batch of copies of its graph, so a
+pair costs one forward and one backward pass of ``steps`` graphs per model: cheap for the top-k
+of a screen, not meant for a whole library (the report explains only the top-k).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from theraflow.errors import InputError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STEPS = 32
+
+
+@dataclass
+class Attribution:
+    """Atom weights of one (molecule, target) score, averaged over the ensemble's models."""
+
+    id: str
+    smiles: str
+    target_id: str
+    score: float  # the ensemble's mean score of the molecule
+    baseline_score: float  # the mean score of the all-zero input
+    atom_weights: np.ndarray  # [n_atoms], RDKit atom order of Chem.MolFromSmiles(smiles)
+    per_model: np.ndarray = field(repr=False)  # [n_models, n_atoms]
+    branches: dict = field(default_factory=dict)  # attribution mass per drug branch (graph, morgan)
+    delta: float = 0.0  # |sum(weights) - (score - baseline)|, the discretisation error
+
+    def top_atoms(self, k: int) -> list[int]:
+        """The ``k`` atoms with the largest weights (most positive first)."""
+        return [int(i) for i in np.argsort(-self.atom_weights, kind="stable")[:k]]
+
+    def row(self) -> dict:
+        return {"id": self.id, "smiles": self.smiles, "target_id": self.target_id, "score": self.score,
+                "baseline_score": self.baseline_score, "completeness_gap": self.delta,
+                "atom_weights": " ".join(f"{w:.4g}" for w in self.atom_weights),
+                **{f"mass_{k}": v for k, v in self.branches.items()}}
+
+
+def morgan_atom_map(mol, radius: int, bits: int) -> dict[int, np.ndarray]:
+    """For each set Morgan bit, the atoms of the environments that set it (repeats count once each).
+
+    Uses the same generator as :func:`theraflow.descriptors.morgan_bits`, so bit numbers agree."""
+    from rdkit import Chem
+    from rdkit.Chem import rdFingerprintGenerator
+
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=bits)
+    ao = rdFingerprintGenerator.AdditionalOutput()
+    ao.AllocateBitInfoMap()
+    gen.GetFingerprint(mol, additionalOutput=ao)
+    out: dict[int, np.ndarray] = {}
+    for bit, envs in ao.GetBitInfoMap().items():
+        atoms: list[int] = []
+        for centre, r in envs:
+            env = {centre}
+            if r > 0:
+                for b in Chem.FindAtomEnvironmentOfRadiusN(mol, r, centre):
+                    bond = mol.GetBondWithIdx(b)
+                    env.update((bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()))
+            atoms.extend(sorted(env))
+        out[int(bit)] = np.asarray(atoms, dtype=np.int64)
+    return out
+
+
+def _graph_copies(graph, x: torch.Tensor):
+    """A PyG batch of ``x.shape[0]`` copies of ``graph`` whose node features are the rows of ``x`` [B, N, F]."""
+    from torch_geometric.data import Batch
+
+    b, n = x.shape[0], x.shape[1]
+    e = graph.edge_index.shape[1]
+    shift = (torch.arange(b) * n).repeat_interleave(e)
+    out = Batch(x=x.reshape(b * n, -1), edge_index=graph.edge_index.repeat(1, b) + shift,
+                edge_attr=graph.edge_attr.repeat(b, 1) if graph.edge_attr is not None else None,
+                batch=torch.arange(b).repeat_interleave(n), ptr=torch.arange(b + 1) * n)
+    out._num_graphs = b
+    return out
+
+
+def integrated_gradients(encoder, score, graph, morgan: torch.Tensor | None, steps: int
+                         ) -> tuple[np.ndarray | None, np.ndarray | None, float, float, float]:
+    """IG of ``score`` (drug inputs → one value per row) for one molecule, over the atom-level inputs that
+    ``encoder`` (a :class:`~theraflow.nn.interaction.DrugEncoder`) reads: node-feature and Morgan-bit
+    attributions, the score, the all-zero input's score and the completeness gap.
+
+    ``score`` receives a dict of drug inputs for B copies of the molecule (``graphs`` a PyG batch,
+    ``morgan`` [B, bits]) and fills in the rest itself (a vocabulary index, the partner: a target or a
+    second drug), so that one function serves drug–target and drug–drug models."""
+    from captum.attr import IntegratedGradients
+
+    uses_graph = encoder.graph is not None
+    uses_morgan = encoder.morgan is not None
+    if not (uses_graph or uses_morgan):
+        raise InputError("this model reads no atom-level drug input (drug encoder 'id' only): nothing to attribute")
+
+    def forward(*inputs):
+        it = iter(inputs)
+        drugs: dict = {}
+        if uses_graph:
+            drugs["graphs"] = _graph_copies(graph, next(it))
+        if uses_morgan:
+            drugs["morgan"] = next(it)
+        return score(drugs, inputs[0].shape[0])
+
+    inputs = []
+    if uses_graph:
+        if not torch.is_floating_point(graph.x):
+            raise InputError("integrated gradients need real-valued atom features; this model's featurizer gives "
+                             "integer atom codes (an embedding lookup has no gradient along the path)")
+        inputs.append(graph.x.float()[None])
+    if uses_morgan:
+        inputs.append(morgan.float()[None])
+    inputs = tuple(inputs)
+    baselines = tuple(torch.zeros_like(t) for t in inputs)
+    with torch.enable_grad():
+        attr, delta = IntegratedGradients(forward).attribute(inputs, baselines=baselines, n_steps=steps,
+                                                             method="gausslegendre", internal_batch_size=steps,
+                                                             return_convergence_delta=True)
+    with torch.no_grad():
+        value, base = float(forward(*inputs)[0]), float(forward(*baselines)[0])
+    it = iter(attr)
+    node = next(it)[0].sum(-1).detach().numpy() if uses_graph else None
+    bits = next(it)[0].detach().numpy() if uses_morgan else None
+    return node, bits, value, base, float(delta.abs().sum())
+
+
+def _dti_score(model, drug_index: int, target_proj: torch.Tensor, target_index: int):
+    """A DTI model's score of B copies of a drug against one (projected) target."""
+
+    def score(drugs: dict, b: int) -> torch.Tensor:
+        drugs["index"] = torch.full((b,), drug_index, dtype=torch.long)
+        dp = model.head.pd(model.encode_drugs(drugs))
+        return model.grid(dp, target_proj, drugs["index"], torch.tensor([target_index]))[:, 0]
+
+    return score
+
+
+def explain_pairs(pairs: pd.DataFrame, ensemble, *, steps: int = DEFAULT_STEPS, targets: pd.DataFrame | None = None,
+                  progress: bool | None = None) -> list[Attribution]:
+    """Atom attributions for ``pairs`` (columns id, smiles, target_id): one :class:`Attribution` each.
+
+    ``ensemble`` is a :class:`theraflow.dti.scoring.Ensemble` or a list of model folders;
+    ``targets`` (target_id[, sequence]) is needed only for targets the models know by sequence
+    alone. A SMILES that cannot be featurized raises :class:`InputError` naming it and its id.
+    """
+    from rdkit import Chem, rdBase
+
+    from theraflow.chem.featurize import featurize
+    from theraflow.dti.scoring import Ensemble, load_ensemble
+
+    for col in ("id", "smiles", "target_id"):
+        if col not in pairs:
+            raise InputError(f"pairs to explain need columns id, smiles and target_id; {col!r} is missing")
+    ens = ensemble if isinstance(ensemble, Ensemble) else load_ensemble(ensemble)
+    if steps < 2:
+        raise InputError(f"steps must be at least 2, got {steps}")
+    wanted = pairs["target_id"].astype(str)
+    table = ens.target_table(targets if targets is not None else None)
+    missing = sorted(set(wanted) - set(table["target_id"]))
+    if missing:
+        raise InputError(f"target(s) {missing[:5]} are not among the models' targets nor in the targets table")
+    table = table[table["target_id"].isin(set(wanted))].reset_index(drop=True)
+    emb = ens.encode_targets(table)
+    t_row = {t: i for i, t in enumerate(table["target_id"])}
+    smiles = pairs["smiles"].astype(str).tolist()
+    uniq = list(dict.fromkeys(smiles))
+    feat = ens.featurizer
+    res = featurize(uniq, feat.get("name", "default"), params=feat.get("params") or {})
+    if res.errors:
+        pos, reason = next(iter(res.errors.items()))
+        bad = pairs.loc[pairs["smiles"].astype(str) == uniq[pos], "id"].iloc[0]
+        raise InputError(f"molecule {bad!r} ({uniq[pos]}): cannot be featurized: {reason}")
+    g_row = {uniq[i]: k for k, i in enumerate(res.index)}
+    with rdBase.BlockLogs():
+        mols = {s: Chem.MolFromSmiles(s) for s in uniq}
+    for m in ens.models:
+        m.model.eval()
+    out = []
+    rows = list(pairs[["id", "smiles", "target_id"]].astype(str).itertuples(index=False))
+    if progress is not False:  # None: the CLI's --progress/--no-progress, else bars only on a terminal
+        from tqdm.auto import tqdm
+
+        from theraflow.progress import progress as bar
+
+        rows = bar(rows, desc="attributions", unit="pair") if progress is None else tqdm(rows, desc="attributions")
+    for pid, smi, tid in rows:
+        graph = res.graphs.collate([g_row[smi]])
+        mol = mols[smi]
+        n_atoms = mol.GetNumAtoms()
+        if graph.x.shape[0] != n_atoms:
+            raise InputError(f"molecule {pid!r}: its graph has {graph.x.shape[0]} nodes but RDKit reads "
+                             f"{n_atoms} atoms from {smi!r}: atoms cannot be matched to nodes")
+        per_model, scores, bases, gaps = [], [], [], []
+        mass = {"graph": 0.0, "morgan": 0.0}
+        for k, m in enumerate(ens.models):
+            params = m.model.drug.morgan_params
+            bits = None
+            if params:
+                from theraflow.descriptors import morgan_bits_of_mols
+
+                bits = torch.from_numpy(morgan_bits_of_mols([mol], **params)[0])
+            vocab = int(m.vocabulary_index([smi])[0])
+            r = t_row[tid]
+            tp = m.model.head.pt(emb.emb[k][r : r + 1])
+            node, bit_attr, score, base, gap = integrated_gradients(
+                m.model.drug, _dti_score(m.model, vocab, tp.detach(), int(emb.index[k][r])), graph, bits, steps)
+            w = np.zeros(n_atoms)
+            if node is not None:
+                w += node
+                mass["graph"] += float(node.sum()) / len(ens.models)
+            if bit_attr is not None:
+                for bit, atoms in morgan_atom_map(mol, **params).items():
+                    np.add.at(w, atoms, bit_attr[bit] / len(atoms))
+                mass["morgan"] += float(bit_attr.sum()) / len(ens.models)
+            per_model.append(w)
+            scores.append(score)
+            bases.append(base)
+            gaps.append(gap)
+        per_model = np.stack(per_model)
+        out.append(Attribution(id=pid, smiles=smi, target_id=tid, score=float(np.mean(scores)),
+                               baseline_score=float(np.mean(bases)), atom_weights=per_model.mean(0),
+                               per_model=per_model, branches={k: v for k, v in mass.items() if v},
+                               delta=float(np.mean(gaps))))
+    return out
+
+
+def attributions_table(attrs: Sequence[Attribution]) -> pd.DataFrame:
+    """One row per pair: ids, scores, the completeness gap and the atom weights as text."""
+    return pd.DataFrame([a.row() for a in attrs])
+
+
+def attribution_png(smiles: str, weights: Sequence[float], *, size: tuple[int, int] = (320, 260),
+                    legend: str = "") -> bytes:
+    """The molecule's 2D depiction coloured by atom weight (RDKit similarity map: green up, pink down)."""
+    from rdkit import Chem
+    from rdkit.Chem.Draw import SimilarityMaps, rdMolDraw2D
+
+    mol = Chem.MolFromSmiles(smiles)
+    if mol is None:
+        raise InputError(f"cannot draw {smiles!r}: RDKit cannot parse it")
+    w = np.asarray(weights, dtype=float)
+    if len(w) != mol.GetNumAtoms():
+        raise InputError(f"{smiles!r} has {mol.GetNumAtoms()} atoms but {len(w)} weights were given")
+    scale = float(np.abs(w).max()) or 1.0
+    d = rdMolDraw2D.MolDraw2DCairo(*size)
+    if legend:
+        d.drawOptions().legendFontSize = 14
+    SimilarityMaps.GetSimilarityMapFromWeights(mol, (w / scale).tolist(), draw2d=d, colorMap="PiYG",
+                                               contourLines=6)
+    d.FinishDrawing()
+    return d.GetDrawingText()
+
+
+def explain_stage(pairs_file: str | Path, model_dirs: Sequence[str | Path], outdir: str | Path, *,
+                  top: int | None = None, steps: int = DEFAULT_STEPS, targets: str | Path | None = None,
+                  progress: bool | None = None) -> dict:
+    """Stage: attributions of the pairs in a table (id, smiles, target_id — a screen's ``topk.tsv`` works),
+    written as ``attributions.tsv`` and one PNG per pair under ``png/`` (file names sanitized).
+
+    ``top`` keeps the first N rows of each target (by ``rank`` when the table has one)."""
+    from theraflow.dti.scoring import read_targets
+    from theraflow.io import atomic_write, read_table, safe_name, write_table
+
+    df = read_table(pairs_file, dtype={"id": str, "target_id": str})
+    missing = [c for c in ("id", "smiles", "target_id") if c not in df]
+    if missing:
+        raise InputError(f"{pairs_file}: expected columns id, smiles and target_id; missing {', '.join(missing)}")
+    if top is not None:
+        if top < 1:
+            raise InputError(f"top must be at least 1, got {top}")
+        if "rank" in df:
+            df = df.sort_values(["target_id", "rank"], kind="stable")
+        df = df.groupby("target_id", sort=False).head(top)
+    attrs = explain_pairs(df, model_dirs, steps=steps, targets=read_targets(targets) if targets else None,
+                          progress=progress)
+    out = Path(outdir)
+    table = attributions_table(attrs)
+    table["png"] = [f"png/{safe_name(a.target_id)}__{safe_name(a.id)}.png" for a in attrs]
+    for a, rel in zip(attrs, table["png"]):
+        with atomic_write(out / rel) as fh:
+            fh.write(attribution_png(a.smiles, a.atom_weights))
+    write_table(table, out / "attributions.tsv")
+    log.info("explained %d pairs into %s", len(attrs), out)
+    return {"pairs": len(attrs), "outdir": str(out), "table": str(out / "attributions.tsv")}
