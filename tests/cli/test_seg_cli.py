@@ -75,7 +75,9 @@ def test_stages_from_the_command_line(synth, tmp_path):
     masks = sorted(p.name for p in (tmp_path / "out").glob("*.nii.gz"))
     assert masks == [f"synth_{i:03d}.nii.gz" for i in range(5)]
     volumes = pd.read_csv(tmp_path / "out" / "measurements.tsv", sep="\t")
-    assert list(volumes.columns) == ["id", "volume_ml_class1", "volume_ml_class2"]
+    assert list(volumes.columns) == ["id", "volume_ml_class1", "volume_ml_class2", "uncertainty"]
+    spread = sorted(p.name for p in (tmp_path / "out" / "uncertainty").glob("*.nii.gz"))  # mirror TTA: spread maps
+    assert spread == masks and volumes["uncertainty"].between(0, 0.5).all()
     # measure, overlay and report run from the command line in tests/workflow (the Snakemake rules call them)
 
 

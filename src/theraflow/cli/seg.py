@@ -128,7 +128,9 @@ def register(sub) -> None:
     q = s.add_parser("infer", help="segment images with a trained model; masks on each input's own grid",
                      description="Segment a folder of NIfTI files / DICOM series folders, one file, or a datalist. "
                                  "Writes <output>/<id>.nii.gz, predictions.tsv and measurements.tsv (volumes "
-                                 "in mL per structure; Dice and HD95 too where --datalist gives labels).")
+                                 "in mL per structure; Dice and HD95 too where --datalist gives labels). With "
+                                 "mirror TTA, <output>/uncertainty/<id>.nii.gz holds each case's voxel-wise "
+                                 "spread over the mirror passes and the tables its uncertainty score.")
     q.add_argument("input", help="folder of images, a NIfTI file, a DICOM series folder, or a datalist table")
     q.add_argument("--model", required=True, help="model folder (from `theraflow seg train`)")
     q.add_argument("-o", "--output", required=True, help="folder for the masks")
@@ -140,6 +142,8 @@ def register(sub) -> None:
                    help="mirror test-time augmentation (default: the model's setting)")
     q.add_argument("--lcc", action=argparse.BooleanOptionalAction, default=None,
                    help="keep the largest connected component per class (default: the model's setting)")
+    q.add_argument("--uncertainty", action=argparse.BooleanOptionalAction, default=True,
+                   help="with TTA, write the mirror-pass spread maps and scores (default: on)")
     q.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 (default: auto)")
     q.add_argument("--on-error", choices=["stop", "reject"], default="reject")
     q.add_argument("--threads", type=int, help="torch threads")
@@ -255,7 +259,7 @@ def run_infer(args) -> int:
     _threads(args.threads)
     out = Path(args.output)
     preds, rejects = segment(args.model, args.input, out, tta=args.tta, largest_component=args.lcc,
-                             device=args.device, on_error=args.on_error)
+                             device=args.device, on_error=args.on_error, uncertainty=args.uncertainty)
     write_table(preds, args.predictions or out / "predictions.tsv")
     write_table(rejects, args.rejects or out / "rejects.tsv")
     table, mrejects = measure(preds, args.datalist, labels=_label_names(args))

@@ -32,7 +32,8 @@ from theraflow.progress import progress
 
 log = logging.getLogger(__name__)
 
-PREDICTION_COLUMNS = ["id", "image", "mask", "format", "shape", "spacing", "seconds"]
+PREDICTION_COLUMNS = ["id", "image", "mask", "format", "shape", "spacing", "seconds", "uncertainty",
+                      "uncertainty_map"]
 REJECT_COLUMNS = ["id", "image", "reason"]
 
 
@@ -67,12 +68,21 @@ def _flip_sets(axes: list[int]) -> list[tuple[int, ...]]:
 def predict_probabilities(net: torch.nn.Module, image: torch.Tensor, cfg: dict, *, tta: bool,
                           device: torch.device) -> torch.Tensor:
     """Softmax probabilities (C, X, Y, Z) for one preprocessed image (1, X, Y, Z), averaged over mirror images."""
+    return predict_with_spread(net, image, cfg, tta=tta, device=device)[0]
+
+
+@torch.no_grad()
+def predict_with_spread(net: torch.nn.Module, image: torch.Tensor, cfg: dict, *, tta: bool,
+                        device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Mean softmax probabilities (C, X, Y, Z) over the mirror passes and, with ``tta``, the voxel-wise spread
+    (X, Y, Z): the largest standard deviation over the passes of any class's probability (0 where every
+    pass agrees; 0.5 at most), and the region (X, Y, Z, bool) that some pass labels as a structure."""
     from monai.inferers import sliding_window_inference
 
     inf = cfg["infer"]
     x = torch.as_tensor(image).unsqueeze(0).to(device)
     flips = _flip_sets([int(a) for a in inf["tta_axes"]]) if tta else [()]
-    total = None
+    total = squares = region = None
     use_amp = device.type == "cuda"
     for axes in flips:
         dims = [a + 2 for a in axes]
@@ -82,8 +92,21 @@ def predict_probabilities(net: torch.nn.Module, image: torch.Tensor, cfg: dict, 
                                               overlap=float(inf["overlap"]), mode=inf["mode"])
         prob = torch.softmax(logits.float(), dim=1)
         prob = torch.flip(prob, dims) if dims else prob
+        structure = prob.argmax(1)[0] != 0
         total = prob if total is None else total + prob
-    return (total / len(flips))[0].cpu()
+        squares = prob * prob if squares is None else squares + prob * prob
+        region = structure if region is None else region | structure
+    mean = total / len(flips)
+    if len(flips) < 2:
+        return mean[0].cpu(), None, None
+    spread = (squares / len(flips) - mean * mean).clamp_min(0).sqrt().amax(1)[0]
+    return mean[0].cpu(), spread.cpu(), region.cpu()
+
+
+def uncertainty_score(spread: torch.Tensor, region: torch.Tensor) -> float:
+    """A case's uncertainty: the mean voxel spread over the region some mirror pass labels as a structure
+    (0 when no pass finds one). Size-free, so small and large structures compare."""
+    return float(spread[region].mean()) if bool(region.any()) else 0.0
 
 
 def postprocess(labels: torch.Tensor, cfg: dict, *, largest_component: bool) -> torch.Tensor:
@@ -98,20 +121,25 @@ def postprocess(labels: torch.Tensor, cfg: dict, *, largest_component: bool) -> 
 
 
 def _write_mask(mask: np.ndarray, source: str, fmt: str, affine: np.ndarray, out: Path) -> None:
+    _write_volume(mask.astype(np.uint8), source, fmt, affine, out)
+
+
+def _write_volume(array: np.ndarray, source: str, fmt: str, affine: np.ndarray, out: Path) -> None:
+    """A uint8 mask or a float32 map as NIfTI on the input's grid (its header reused for a NIfTI input)."""
     import nibabel as nib
 
     if fmt == "nifti":
         src = nib.load(source)
         header = src.header.copy()
-        img = nib.Nifti1Image(mask.astype(np.uint8), src.affine, header=header)
-        img.set_data_dtype(np.uint8)
+        img = nib.Nifti1Image(array, src.affine, header=header)
+        img.set_data_dtype(array.dtype)
         img.header.set_slope_inter(1, 0)
         if header["sform_code"] > 0:
             img.set_sform(src.affine, int(header["sform_code"]))
         if header["qform_code"] > 0:
             img.set_qform(src.affine, int(header["qform_code"]))
     else:
-        img = nib.Nifti1Image(mask.astype(np.uint8), affine)
+        img = nib.Nifti1Image(array, affine)
         img.set_sform(affine, 1)
         img.set_qform(affine, 1)
     with atomic_write(out, "wb") as fh:
@@ -138,8 +166,12 @@ def _original_geometry(image, source: str, fmt: str) -> tuple[tuple[int, ...], n
 
 
 def segment_case(net: torch.nn.Module, cfg: dict, case: dict, out_dir: Path, *, tta: bool, largest_component: bool,
-                 device: torch.device, chain=None) -> dict[str, Any]:
-    """Segment one case and write ``<out_dir>/<id>.nii.gz``; return its predictions-table row."""
+                 device: torch.device, chain=None, uncertainty: bool = True) -> dict[str, Any]:
+    """Segment one case and write ``<out_dir>/<id>.nii.gz``; return its predictions-table row.
+
+    With mirror TTA and ``uncertainty``, the voxel-wise spread over the passes is written beside the
+    mask as ``uncertainty/<id>.nii.gz`` (float32, the input's grid) and the row carries the case's
+    :func:`uncertainty_score`."""
     from monai.data import MetaTensor
     from monai.transforms import Invertd
 
@@ -158,14 +190,21 @@ def segment_case(net: torch.nn.Module, cfg: dict, case: dict, out_dir: Path, *, 
     image = data["image"]
     if image.ndim != 4 or image.shape[0] != 1:
         raise InputError(f"{source}: expected a single-channel 3D volume, got shape {tuple(image.shape[1:])}")
-    prob = predict_probabilities(net, image, cfg, tta=tta, device=device)
+    prob, spread, region = predict_with_spread(net, image, cfg, tta=tta, device=device)
     labels = prob.argmax(0, keepdim=True).to(torch.float32)
     labels = postprocess(labels, cfg, largest_component=largest_component)
-    meta = {k: v for k, v in image.meta.items() if k != "affine"}  # the affine is passed once, not twice
-    data["pred"] = MetaTensor(labels, affine=image.affine, meta=meta,
-                              applied_operations=list(image.applied_operations))
+    def on_image_grid(t: torch.Tensor) -> MetaTensor:  # a fresh meta dict each: MetaTensor writes its affine in
+        meta = {k: v for k, v in image.meta.items() if k != "affine"}  # the affine is passed once, not twice
+        return MetaTensor(t, affine=image.affine, meta=meta, applied_operations=list(image.applied_operations))
+
+    data["pred"] = on_image_grid(labels)
     inverted = Invertd(keys="pred", transform=chain, orig_keys="image", nearest_interp=True)(data)
     mask = np.rint(np.asarray(inverted["pred"])[0]).astype(np.uint8)
+    spread_map = None
+    if uncertainty and spread is not None:
+        data["spread"] = on_image_grid(spread[None])
+        back = Invertd(keys="spread", transform=chain, orig_keys="image", nearest_interp=False)(data)
+        spread_map = np.asarray(back["spread"])[0].astype(np.float32)
     shape, affine = _original_geometry(image, source, fmt)
     if mask.shape != shape:
         raise InputError(f"{source}: mask shape {mask.shape} after inverting the preprocessing differs from the "
@@ -175,7 +214,12 @@ def segment_case(net: torch.nn.Module, cfg: dict, case: dict, out_dir: Path, *, 
     _write_mask(mask, source, fmt, affine, out)
     spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
     row = {"id": case["id"], "image": source, "mask": str(out), "format": fmt, "shape": "x".join(map(str, shape)),
-           "spacing": "x".join(f"{s:g}" for s in spacing), "seconds": round(time.perf_counter() - t0, 3)}
+           "spacing": "x".join(f"{s:g}" for s in spacing)}
+    if spread_map is not None:
+        unc_path = out_dir / "uncertainty" / f"{name}.nii.gz"  # its own folder: no case id can clash with it
+        _write_volume(spread_map, source, fmt, affine, unc_path)
+        row.update(uncertainty=round(uncertainty_score(spread, region), 5), uncertainty_map=str(unc_path))
+    row["seconds"] = round(time.perf_counter() - t0, 3)
     if fmt == "dicom":
         import nibabel as nib
 
@@ -190,12 +234,13 @@ def segment_case(net: torch.nn.Module, cfg: dict, case: dict, out_dir: Path, *, 
 
 def segment(model: str | os.PathLike, source: Any, out_dir: str | os.PathLike, *, tta: bool | None = None,
             largest_component: bool | None = None, device: str = "auto", on_error: str = "reject",
-            ) -> tuple[pd.DataFrame, pd.DataFrame]:
+            uncertainty: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Segment every case of ``source`` with the bundle in ``model``; masks go to ``out_dir``.
 
     Returns (predictions, rejects): one row per written mask, and one per case that could
     not be segmented with the reason (``on_error="stop"`` raises instead). Masks written
-    before a failing case are kept.
+    before a failing case are kept. With mirror TTA (and ``uncertainty``) each mask has its
+    voxel-wise spread map beside it and the row its uncertainty score (see :func:`segment_case`).
     """
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                        ("cpu" if device == "auto" else device))
@@ -209,7 +254,8 @@ def segment(model: str | os.PathLike, source: Any, out_dir: str | os.PathLike, *
     rows, rejects = [], []
     for case in progress(cases, desc="segmenting", unit="case"):
         try:
-            rows.append(segment_case(net, cfg, case, out, tta=tta, largest_component=lcc, device=dev, chain=chain))
+            rows.append(segment_case(net, cfg, case, out, tta=tta, largest_component=lcc, device=dev, chain=chain,
+                                     uncertainty=uncertainty))
         except InputError as exc:
             if on_error == "stop":
                 raise

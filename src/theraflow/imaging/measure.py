@@ -4,7 +4,8 @@ Everything is computed on the mask's own grid (the input scan's): volumes from t
 size in the affine, HD95 in mm with the voxel spacing (MONAI ``DiceMetric`` /
 ``compute_hausdorff_distance``). One table per run, one row per case:
 
-``id, volume_ml_<name>…, [ref_volume_ml_<name>…, dice_<name>…, hd95_mm_<name>…, dice_mean, hd95_mm_mean]``
+``id, volume_ml_<name>…, [ref_volume_ml_<name>…, dice_<name>…, hd95_mm_<name>…, dice_mean, hd95_mm_mean],
+[uncertainty]`` (the last carried over from inference when it ran with mirror TTA).
 """
 
 from __future__ import annotations
@@ -100,6 +101,8 @@ def measure(predictions: pd.DataFrame | str | os.PathLike, datalist: pd.DataFram
             if splits:
                 row["split"] = splits.get(cid, "")
             row.update(measure_case(p["mask"], labels, refs.get(cid)))
+            if str(p.get("uncertainty", "")).strip() not in ("", "nan", "None"):
+                row["uncertainty"] = float(p["uncertainty"])  # from inference: mean mirror-pass spread
             rows.append(row)
         except InputError as exc:
             if on_error == "stop":

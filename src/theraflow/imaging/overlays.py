@@ -35,8 +35,9 @@ def _canonical(array: np.ndarray, affine: np.ndarray):
 
 
 def render_overlay(image: str, mask: str | None, reference: str | None, labels: dict[int, str], *,
-                   title: str = "", dpi: int = 100) -> bytes:
-    """PNG bytes: three panels (axial, coronal, sagittal) with contours of each structure."""
+                   title: str = "", dpi: int = 100, uncertainty: str | None = None) -> bytes:
+    """PNG bytes: three panels (axial, coronal, sagittal) with contours of each structure and, given an
+    ``uncertainty`` map (voxel-wise mirror-pass spread), where the model is unsure as a heat overlay."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -53,6 +54,12 @@ def render_overlay(image: str, mask: str | None, reference: str | None, labels: 
             if arr.shape != vol.shape:
                 raise InputError(f"{path}: {kind} shape {arr.shape} does not match the image {vol.shape}")
             maps[kind] = arr
+    spread = None
+    if uncertainty:
+        u = read_volume(uncertainty)
+        spread, _ = _canonical(u.array.astype(np.float32), u.affine)
+        if spread.shape != vol.shape:
+            raise InputError(f"{uncertainty}: uncertainty map shape {spread.shape} does not match the image {vol.shape}")
     structures = [int(k) for k in labels if int(k) != 0]
     source = maps.get("prediction", maps.get("reference"))
     if source is not None and (source > 0).any():
@@ -68,6 +75,10 @@ def render_overlay(image: str, mask: str | None, reference: str | None, labels: 
         sl[axis] = centre[axis]
         ax.imshow(vol[tuple(sl)].T, cmap="gray", origin="lower", vmin=lo, vmax=hi,
                   aspect=zooms[b] / zooms[a], interpolation="nearest")
+        if spread is not None:
+            heat = spread[tuple(sl)].T
+            ax.imshow(np.ma.masked_less(heat, 0.02), cmap="magma", origin="lower", vmin=0, vmax=0.5, alpha=0.7,
+                      aspect=zooms[b] / zooms[a], interpolation="nearest")
         for kind, style in (("prediction", "solid"), ("reference", "dashed")):
             if kind not in maps:
                 continue
@@ -82,6 +93,8 @@ def render_overlay(image: str, mask: str | None, reference: str | None, labels: 
     if "reference" in maps and "prediction" in maps:
         handles += [Line2D([], [], color="k", label="prediction"),
                     Line2D([], [], color="k", linestyle="dashed", label="reference")]
+    if spread is not None:
+        handles.append(Line2D([], [], color="#fcae62", linewidth=6, label="mirror-pass spread (unsure)"))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
@@ -119,7 +132,8 @@ def overlays(predictions: pd.DataFrame | str | os.PathLike, out_dir: str | os.Pa
         cid = str(p["id"])
         title = cid + (f" — mean Dice {float(dice[cid]):.3f}" if dice.get(cid) not in (None, "", "nan") else "")
         try:
-            png = render_overlay(p["image"], p["mask"], refs.get(cid), labels, title=title)
+            png = render_overlay(p["image"], p["mask"], refs.get(cid), labels, title=title,
+                                 uncertainty=p.get("uncertainty_map") or None)
         except InputError as exc:
             log.warning("case %s: no overlay (%s)", cid, exc)
             continue

@@ -100,6 +100,58 @@ def curve_figure(history: pd.DataFrame) -> bytes | None:
     return _png(fig)
 
 
+def qc_figure(table: pd.DataFrame, qc: dict) -> bytes:
+    """Uncertainty score against mean Dice per validation case, with the QC threshold."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.6, 3.8))
+    flagged = table["qc_flag"].to_numpy(bool)
+    ax.scatter(table.loc[~flagged, "uncertainty"], table.loc[~flagged, "dice_mean"], s=14, color="#4363d8",
+               label="not flagged")
+    ax.scatter(table.loc[flagged, "uncertainty"], table.loc[flagged, "dice_mean"], s=22, color="#e6194b",
+               marker="D", label="QC flag")
+    ax.axvline(qc["threshold"], color="#b5462f", ls="--", lw=1, label=f"threshold {qc['threshold']:.3g}")
+    ax.axhline(qc["poor_dice_at_most"], color="0.5", ls=":", lw=1, label=f"worst {qc['poor_share']:.0%} Dice")
+    ax.set_xlabel("uncertainty (mean mirror-pass spread over the structures)")
+    ax.set_ylabel("mean Dice")
+    ax.set_title(f"Validation cases: Spearman {qc['spearman_uncertainty_dice']:.2f}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _qc_section(table: pd.DataFrame) -> tuple[pd.DataFrame, str, bytes | None, dict | None]:
+    """Fit the QC threshold on the validation cases, flag every case; the section's HTML and figure."""
+    from theraflow.imaging.qc import apply_qc, fit_qc
+
+    if "uncertainty" not in table or table["uncertainty"].isna().all():
+        return table, "", None, None
+    val = table[table["split"] == "val"] if "split" in table and (table["split"] == "val").any() else None
+    n_val = 0 if val is None or "dice_mean" not in val else int(val["dice_mean"].notna().sum())
+    if n_val < 5:
+        return table, ("<p>Each case has an uncertainty score (mean spread of the mirror passes over its "
+                       f"structures) in the table below. A QC threshold is chosen on at least 5 validation cases "
+                       f"with labels; this run has {n_val}.</p>"), None, None
+    qc = fit_qc(val)
+    table = apply_qc(table, qc["threshold"])
+    fig = qc_figure(table[table["split"] == "val"].dropna(subset=["dice_mean", "uncertainty"]), qc)
+    flagged = table[table["qc_flag"]]
+    cols = [c for c in ("id", "split", "uncertainty", "dice_mean") if c in table]
+    body = (f"<p>Uncertainty per case is the mean voxel-wise spread of the mirror-image passes over the "
+            f"predicted structures (maps in <code>uncertainty/</code> beside the masks). On the {qc['cases']} "
+            f"validation cases its Spearman correlation with mean Dice is <b>{qc['spearman_uncertainty_dice']:.2f}"
+            f"</b> (p = {qc['spearman_p']:.2g}). The QC threshold, chosen on those cases to single out the worst "
+            f"{qc['poor_share']:.0%} by Dice (at most {qc['poor_dice_at_most']:.3f}), is "
+            f"<b>{qc['threshold']:.4g}</b>: it flags {qc['flagged']} validation case(s), {qc['poor_flagged']} of "
+            f"the {qc['poor_cases']} worst. <span class='warn'>{len(flagged)} case(s) flagged</span> in all: "
+            f"look at these first.</p>" + HtmlReport.png(fig, "uncertainty against Dice")
+            + HtmlReport.table(flagged[cols].sort_values("uncertainty", ascending=False), floatfmt="{:.4g}"))
+    return table, body, fig, qc
+
+
 def build_report(measurements: Any, out_html: str | os.PathLike, *, labels: dict[int, str],
                  model: str | os.PathLike | None = None, history: Any = None, rejects: Any = None,
                  overlays: Any = None, worst: int = 5, title: str = "theraflow segmentation report",
@@ -145,6 +197,12 @@ def build_report(measurements: Any, out_html: str | os.PathLike, *, labels: dict
             rows.append(row)
     rep.add_section("Summary", table_html(pd.DataFrame(rows)))
     figs = {}
+    table, qc_body, qc_png, qc = _qc_section(table)
+    if qc_body:
+        rep.add_section("Uncertainty and QC", qc_body)
+        if qc_png:
+            figs["uncertainty_qc.png"] = qc_png
+            summary["qc"] = qc
     dice_png = dice_figure(table, names)
     if dice_png:
         figs["dice_distribution.png"] = dice_png
