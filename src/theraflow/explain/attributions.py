@@ -88,6 +88,36 @@ def morgan_atom_map(mol, radius: int, bits: int) -> dict[int, np.ndarray]:
     return out
 
 
+def atom_weights(mol, node: np.ndarray | None, bits: np.ndarray | None, morgan: dict | None) -> np.ndarray:
+    """Per-atom weights from node attributions and Morgan-bit attributions (each bit's share split equally
+    over the atoms of the environments that set it; ``morgan``: the branch's radius and bits)."""
+    w = np.zeros(mol.GetNumAtoms())
+    if node is not None:
+        w += node
+    if bits is not None:
+        for bit, atoms in morgan_atom_map(mol, **morgan).items():
+            np.add.at(w, atoms, bits[bit] / len(atoms))
+    return w
+
+
+def featurized(smiles: Sequence[str], ids: Sequence[str], featurizer: dict):
+    """The graphs of the distinct ``smiles`` with the models' featurizer, each SMILES's row in them, and its RDKit
+    molecule; a SMILES that cannot be featurized raises :class:`InputError` naming its record's id."""
+    from rdkit import Chem, rdBase
+
+    from theraflow.chem.featurize import featurize
+
+    smiles, ids = list(smiles), list(ids)
+    uniq = list(dict.fromkeys(smiles))
+    res = featurize(uniq, featurizer.get("name", "default"), params=featurizer.get("params") or {})
+    if res.errors:
+        pos, reason = next(iter(res.errors.items()))
+        raise InputError(f"molecule {ids[smiles.index(uniq[pos])]!r} ({uniq[pos]}): cannot be featurized: {reason}")
+    with rdBase.BlockLogs():
+        mols = {s: Chem.MolFromSmiles(s) for s in uniq}
+    return res.graphs, {uniq[i]: k for k, i in enumerate(res.index)}, mols
+
+
 def _graph_copies(graph, x: torch.Tensor):
     """A PyG batch of ``x.shape[0]`` copies of ``graph`` whose node features are the rows of ``x`` [B, N, F]."""
     from torch_geometric.data import Batch
@@ -168,9 +198,6 @@ def explain_pairs(pairs: pd.DataFrame, ensemble, *, steps: int = DEFAULT_STEPS, 
     ``targets`` (target_id[, sequence]) is needed only for targets the models know by sequence
     alone. A SMILES that cannot be featurized raises :class:`InputError` naming it and its id.
     """
-    from rdkit import Chem, rdBase
-
-    from theraflow.chem.featurize import featurize
     from theraflow.dti.scoring import Ensemble, load_ensemble
 
     for col in ("id", "smiles", "target_id"):
@@ -180,24 +207,14 @@ def explain_pairs(pairs: pd.DataFrame, ensemble, *, steps: int = DEFAULT_STEPS, 
     if steps < 2:
         raise InputError(f"steps must be at least 2, got {steps}")
     wanted = pairs["target_id"].astype(str)
-    table = ens.target_table(targets if targets is not None else None)
+    table = ens.target_table(targets)
     missing = sorted(set(wanted) - set(table["target_id"]))
     if missing:
         raise InputError(f"target(s) {missing[:5]} are not among the models' targets nor in the targets table")
     table = table[table["target_id"].isin(set(wanted))].reset_index(drop=True)
     emb = ens.encode_targets(table)
     t_row = {t: i for i, t in enumerate(table["target_id"])}
-    smiles = pairs["smiles"].astype(str).tolist()
-    uniq = list(dict.fromkeys(smiles))
-    feat = ens.featurizer
-    res = featurize(uniq, feat.get("name", "default"), params=feat.get("params") or {})
-    if res.errors:
-        pos, reason = next(iter(res.errors.items()))
-        bad = pairs.loc[pairs["smiles"].astype(str) == uniq[pos], "id"].iloc[0]
-        raise InputError(f"molecule {bad!r} ({uniq[pos]}): cannot be featurized: {reason}")
-    g_row = {uniq[i]: k for k, i in enumerate(res.index)}
-    with rdBase.BlockLogs():
-        mols = {s: Chem.MolFromSmiles(s) for s in uniq}
+    graphs, g_row, mols = featurized(pairs["smiles"].astype(str), pairs["id"].astype(str), ens.featurizer)
     for m in ens.models:
         m.model.eval()
     out = []
@@ -209,7 +226,7 @@ def explain_pairs(pairs: pd.DataFrame, ensemble, *, steps: int = DEFAULT_STEPS, 
 
         rows = bar(rows, desc="attributions", unit="pair") if progress is None else tqdm(rows, desc="attributions")
     for pid, smi, tid in rows:
-        graph = res.graphs.collate([g_row[smi]])
+        graph = graphs.collate([g_row[smi]])
         mol = mols[smi]
         n_atoms = mol.GetNumAtoms()
         if graph.x.shape[0] != n_atoms:
@@ -229,15 +246,9 @@ def explain_pairs(pairs: pd.DataFrame, ensemble, *, steps: int = DEFAULT_STEPS, 
             tp = m.model.head.pt(emb.emb[k][r : r + 1])
             node, bit_attr, score, base, gap = integrated_gradients(
                 m.model.drug, _dti_score(m.model, vocab, tp.detach(), int(emb.index[k][r])), graph, bits, steps)
-            w = np.zeros(n_atoms)
-            if node is not None:
-                w += node
-                mass["graph"] += float(node.sum()) / len(ens.models)
-            if bit_attr is not None:
-                for bit, atoms in morgan_atom_map(mol, **params).items():
-                    np.add.at(w, atoms, bit_attr[bit] / len(atoms))
-                mass["morgan"] += float(bit_attr.sum()) / len(ens.models)
-            per_model.append(w)
+            per_model.append(atom_weights(mol, node, bit_attr, params))
+            mass["graph"] += float(node.sum()) / len(ens.models) if node is not None else 0.0
+            mass["morgan"] += float(bit_attr.sum()) / len(ens.models) if bit_attr is not None else 0.0
             scores.append(score)
             bases.append(base)
             gaps.append(gap)
