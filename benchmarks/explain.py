@@ -144,7 +144,8 @@ def run_segmentation(args) -> dict:
                   for r in table.to_dict("records")],
         "uncertainty": "mean voxel-wise spread (max over classes of the sd over 8 mirror passes) over the "
                        "region any pass labels as hippocampus",
-        "seconds": round(time.perf_counter() - t0, 1), "report": str(out / "report.html")}}
+        "seconds": round(time.perf_counter() - t0, 1),
+        "report": str((out / "report.html").relative_to(REPO)) if out.is_relative_to(REPO) else str(out / "report.html")}}
 
 
 def main(argv=None) -> int:

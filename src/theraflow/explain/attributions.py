@@ -203,9 +203,9 @@ def explain_pairs(pairs: pd.DataFrame, ensemble, *, steps: int = DEFAULT_STEPS, 
     for col in ("id", "smiles", "target_id"):
         if col not in pairs:
             raise InputError(f"pairs to explain need columns id, smiles and target_id; {col!r} is missing")
-    ens = ensemble if isinstance(ensemble, Ensemble) else load_ensemble(ensemble)
     if steps < 2:
         raise InputError(f"steps must be at least 2, got {steps}")
+    ens = ensemble if isinstance(ensemble, Ensemble) else load_ensemble(ensemble)
     wanted = pairs["target_id"].astype(str)
     table = ens.target_table(targets)
     missing = sorted(set(wanted) - set(table["target_id"]))
