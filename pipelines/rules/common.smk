@@ -267,6 +267,29 @@ def score_model_dirs():
     return [f"{RESULTS}/dti/{m['dataset']}/{m['split']}/{m['name']}/seed{s}" for s in seeds]
 
 
+def dti_calibration_files(ds):
+    """Calibration (and coverage plot) of every DTI (split, model) trained with two or more seeds."""
+    return [
+        f"{RESULTS}/dti/{ds}/{split}/{model}/{name}"
+        for split in task_split_names("dti")
+        for model in task_models("dti")
+        if len(task_seeds("dti", split, model)) > 1
+        for name in ("calibration.json", "coverage.png")
+    ]
+
+
+def score_calibration_file(wildcards=None):
+    """The scoring ensemble's calibration, when it is an ensemble trained here (score.model, two or more
+    seeds, the seeds its split and model were trained with); [] otherwise (the report says so)."""
+    m = SCORE["model"]
+    if SCORE["model_dirs"] or m is None:
+        return []
+    seeds = m.get("seeds") or DTI["seeds"]
+    if len(seeds) < 2 or list(seeds) != list(task_seeds("dti", m["split"], m["name"])):
+        return []
+    return [f"{RESULTS}/dti/{m['dataset']}/{m['split']}/{m['name']}/calibration.json"]
+
+
 def score_model_files(wildcards):
     files = []
     for d in score_model_dirs():
@@ -320,6 +343,8 @@ def all_targets():
         for ds in config[task]["datasets"]:
             if config[task]["splits"] and config[task]["models"]:
                 targets.extend([f"{RESULTS}/{task}/{ds}/metrics.tsv", f"{RESULTS}/{task}/{ds}/metrics.png"])
+                if task == "dti":
+                    targets.extend(dti_calibration_files(ds))
             else:
                 targets.append(f"{RESULTS}/{task}/{ds}/dataset.json")
     for lib in config["molecules"]:

@@ -119,6 +119,32 @@ rule dti_evaluate:
         " --outdir {params.outdir:q} --bootstrap {params.bootstrap} {params.extra} > {log:q} 2>&1"
 
 
+rule dti_calibrate:
+    input:
+        lambda wc: [
+            f"{RESULTS}/dti/{wc.ds}/{wc.split}/{wc.model}/seed{s}/predictions.parquet"
+            for s in task_seeds("dti", wc.split, wc.model)
+        ],
+    output:
+        calibration=f"{RESULTS}/dti/{{ds}}/{{split}}/{{model}}/calibration.json",
+        plot=f"{RESULTS}/dti/{{ds}}/{{split}}/{{model}}/coverage.png",
+    params:
+        models=lambda wc, input: " ".join(f"--model {shlex.quote(os.path.dirname(p))}" for p in input),
+    log:
+        f"{LOGS}/dti/{{ds}}/calibrate.{{split}}.{{model}}.log",
+    benchmark:
+        f"{BENCH}/dti/{{ds}}/calibrate.{{split}}.{{model}}.tsv"
+    threads: 1
+    conda:
+        "../envs/theraflow.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "theraflow --no-progress dti calibrate {params.models} -o {output.calibration:q} --plot {output.plot:q}"
+        " > {log:q} 2>&1"
+
+
 rule dti_table:
     input:
         lambda wc: task_metrics_files("dti", wc.ds),

@@ -70,6 +70,7 @@ rule score_report:
         summary=rules.score_gather.output.summary,
         topk=rules.score_gather.output.topk,
         models=score_model_files,
+        calibration=score_calibration_file,
     output:
         report(
             f"{RESULTS}/score/{{lib}}/report.html",
@@ -83,6 +84,7 @@ rule score_report:
         library=lambda wc: expand_path(SCORE["libraries"][wc.lib]["path"]),
         targets=f"--targets {shlex.quote(SCORE['targets'])}" if SCORE["targets"] else "",
         configs=" ".join(f"--config {shlex.quote(str(c))}" for c in workflow.configfiles[:1]),
+        calibration=lambda wc, input: " ".join(f"--calibration {shlex.quote(p)}" for p in input.calibration),
     log:
         f"{LOGS}/score/{{lib}}/report.log",
     benchmark:
@@ -95,7 +97,7 @@ rule score_report:
         runtime=20,
     shell:
         "theraflow --no-progress score report --screen {params.screen:q} {params.models} --library {params.library:q}"
-        " {params.targets} {params.configs} --title 'theraflow screening report: {wildcards.lib}'"
+        " {params.targets} {params.configs} {params.calibration} --title 'theraflow screening report: {wildcards.lib}'"
         " -o {output:q} > {log:q} 2>&1"
 
 

@@ -8,6 +8,7 @@ unless THERAFLOW_REQUIRE_BROWSER=1 (set by .ci/run), which makes a skip a failur
 import os
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -38,7 +39,7 @@ def report(tmp_path_factory, nci_smi):
     from theraflow.dti.data import build_pairset
     from theraflow.dti.screen import score_library
     from theraflow.dti.stages import rdkit_demo_pairs
-    from theraflow.dti.train import train_model
+    from theraflow.dti.train import load_model, predict, train_model
     from theraflow.pairs.splits import make_split
     from theraflow.report.scoring import build_scoring_report
 
@@ -52,8 +53,13 @@ def report(tmp_path_factory, nci_smi):
            "target_encoder": {"type": "id", "id_dim": 8}, "head": {"hidden": [32], "proj": 16},
            "training": {"max_epochs": 3, "batch_mode": "random", "batch_size": 128, "threads": 1}}
     models = [tmp / "seed0", tmp / "seed1"]
+    held_out = np.flatnonzero(np.isin(part, ["valid", "test"]))
     for seed, d in enumerate(models):
         train_model(ps, part, cfg, d, seed=seed, progress=False)
+        # what `theraflow dti evaluate` writes: the report calibrates the spread from it
+        preds = pairs.iloc[held_out][["label"]].assign(pair_id=held_out, part=part[held_out])
+        preds["prediction"] = predict(load_model(d)[0], ps, held_out)
+        preds.to_parquet(d / "predictions.parquet")
     lines = [line for line in nci_smi.read_text().splitlines() if line.strip()][:400]
     lib = tmp / "lib.smi"
     lib.write_text("\n".join(lines) + "\nC1CC( unclosed\n")
@@ -95,8 +101,12 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
         assert maps.count() == 10, maps.count()
         for i in range(maps.count()):
             assert page.evaluate("(img) => img.complete && img.naturalWidth >= 300", maps.nth(i).element_handle())
+        coverage = page.locator("figure img[alt='coverage plot']")  # calibrated spread, fitted on validation
+        assert coverage.count() == 1
+        assert page.evaluate("(img) => img.complete && img.naturalWidth >= 400", coverage.element_handle())
+        assert page.locator("table.topk th", has_text="80 % interval").count() >= 2
         for name in ("Run summary", "Model", "Score distributions", "Top-ranked molecules",
-                     "Why these scores: atom attributions",
+                     "Why these scores: atom attributions", "How far to trust a score: calibrated uncertainty",
                      "Uncertainty and applicability domain", "Rejected records", "Provenance"):
             assert page.get_by_role("heading", name=name, exact=True).count() == 1, name
         bad = page.locator("tr", has_text="unclosed")  # the rejects table shows the bad record and why

@@ -27,6 +27,12 @@ def test_score_workflow_and_api_agree(tmp_path, snakemake, nci_smi):
     assert "broken" in set(rejects["id"])
     html = (out / "report.html").read_text()
     assert "Top-ranked molecules" in html and html.count("<svg") >= 20
+    # the two seeds' spread is calibrated on their validation part (rule dti_calibrate) and the report uses it
+    cal = json.loads((tmp_path / "results" / "dti" / "demo" / "random" / "dti_demo_gin_id" / "calibration.json")
+                     .read_text())
+    assert cal["calibration"]["models"] == 2 and cal["test_pairs"] > 50
+    assert "How far to trust a score: calibrated uncertainty" in html and 'alt="coverage plot"' in html
+    assert f"{float(cal['coverage']['0.8']):.0%}</b>" in html and "80 % interval" in html
 
     # the same scores from the Python API
     from theraflow.dti.scoring import score_smiles

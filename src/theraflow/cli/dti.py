@@ -1,4 +1,4 @@
-"""theraflow dti: drug–target interaction stages (dataset, split, train, evaluate, table)."""
+"""theraflow dti: drug–target interaction stages (dataset, split, train, evaluate, calibrate, table)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from theraflow.cli.common import add_evaluate_arguments, add_train_arguments, pa
 
 
 def register(sub) -> None:
-    p = sub.add_parser("dti", help="drug–target interaction models: dataset | split | train | evaluate | table",
+    p = sub.add_parser("dti", help="drug–target interaction models: dataset | split | train | evaluate | calibrate | table",
                        description=__doc__)
     ss = p.add_subparsers(dest="dti_command", metavar="STAGE", required=True)
 
@@ -41,6 +41,12 @@ def register(sub) -> None:
     e = ss.add_parser("evaluate", help="predictions, metrics with bootstrap intervals, scatter plot")
     add_evaluate_arguments(e)
     e.add_argument("--binary-threshold", type=float, help="also report AUROC/AUPRC with labels >= this active")
+
+    c = ss.add_parser("calibrate", help="calibrate an ensemble's spread on validation, measure coverage on test")
+    c.add_argument("--model", action="append", required=True, dest="models", metavar="DIR",
+                   help="an evaluated model (its predictions.parquet); give each seed of the ensemble")
+    c.add_argument("-o", "--output", required=True, help="calibration.json")
+    c.add_argument("--plot", help="coverage plot (PNG)")
 
     tb = ss.add_parser("table", help="metrics table (per run and mean ± sd over seeds) and plot")
     tb.add_argument("metrics", nargs="+", help="metrics.json files")
@@ -76,6 +82,14 @@ def run(args: argparse.Namespace) -> int:
         for part, r in res["parts"].items():
             m = r["metrics"]
             print(f"{part}: CI {m['ci']:.3f}  MSE {m['mse']:.3f}  Pearson {m['pearson']:.3f}  (n={m['n']})")
+    elif cmd == "calibrate":
+        from theraflow.explain.calibration import calibrate_ensemble
+
+        s = calibrate_ensemble(args.models, args.output, args.plot)
+        cal = s["calibration"]
+        print(f"sd_cal^2 = ({cal['scale']:.3f} sd)^2 + {cal['floor']:.3f}^2 (fitted on {cal['pairs']} validation "
+              f"pairs); on {s['test_pairs']} test pairs 80 % intervals cover {s['coverage']['0.8']:.3f}, 95 % cover "
+              f"{s['coverage']['0.95']:.3f}; Spearman(|error|, spread) {s['spearman_abs_error_sd']:.3f}")
     elif cmd == "table":
         summary = stages.metrics_table(args.metrics, args.output, args.plot)
         print(summary.to_string(index=False))

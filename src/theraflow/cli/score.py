@@ -68,6 +68,8 @@ def register(sub) -> None:
     rp.add_argument("--targets", help="the targets file (for its sha256)")
     rp.add_argument("--chem-summary", help="summary.json of the chemistry stages, if they ran separately")
     rp.add_argument("--config", help="the run's config file (its hash goes in the provenance)")
+    rp.add_argument("--calibration", help="calibration.json of the ensemble (`theraflow dti calibrate`); "
+                    "default: fitted from the models' predictions.parquet when they have them")
     rp.add_argument("--title", default="theraflow screening report")
     rp.add_argument("-o", "--output", required=True, help="report.html")
     rp.add_argument("--explain-top", type=int, default=5, metavar="N",
@@ -126,7 +128,7 @@ def run(args) -> int:
 
         path = build_scoring_report(args.screen, args.models, args.output, library=args.library,
                                     targets=args.targets, chem_summary=args.chem_summary, config=args.config,
-                                    title=args.title, explain_top=args.explain_top)
+                                    title=args.title, explain_top=args.explain_top, calibration=args.calibration)
         print(f"wrote {path}")
     elif cmd == "explain":
         from theraflow.explain.attributions import explain_stage

@@ -16,6 +16,8 @@ correlation between |error| and the calibrated spread.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from theraflow.io import InputError
@@ -132,3 +134,62 @@ def coverage_figure(summary: dict, path=None, *, title: str = "Interval coverage
 
         write_bytes(path, data)
     return data
+
+
+# ------------------------------------------------------------------ an ensemble of trained models (the stage)
+def ensemble_predictions(model_dirs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(predictions [models, pairs], labels, part) from each model directory's ``predictions.parquet``
+    (written by ``theraflow dti evaluate``), aligned on ``pair_id``."""
+    import pandas as pd
+
+    dirs = [Path(d) for d in model_dirs]
+    if len(dirs) < 2:
+        raise InputError("one model has no spread to calibrate (no ensemble: no uncertainty); train several seeds")
+    frames = []
+    for d in dirs:
+        f = d / "predictions.parquet"
+        if not f.exists():
+            raise InputError(f"{f}: no predictions of the validation and test parts; run `theraflow dti evaluate` "
+                             "on this model first")
+        df = pd.read_parquet(f)
+        missing = {"pair_id", "part", "label", "prediction"} - set(df.columns)
+        if missing:
+            raise InputError(f"{f}: expected columns pair_id, part, label, prediction; missing {sorted(missing)}")
+        frames.append(df.set_index("pair_id").sort_index())
+    first = frames[0]
+    for d, f in zip(dirs[1:], frames[1:]):
+        if not f.index.equals(first.index):
+            raise InputError(f"{d / 'predictions.parquet'}: predicts other pairs than {dirs[0] / 'predictions.parquet'}"
+                             " (the models of an ensemble must be evaluated on the same split)")
+    pred = np.stack([f["prediction"].to_numpy(dtype=np.float64) for f in frames])
+    return pred, first["label"].to_numpy(dtype=np.float64), first["part"].to_numpy()
+
+
+def calibrate_ensemble(model_dirs, out_json=None, out_png=None, *, title: str | None = None) -> dict:
+    """Fit the spread calibration of an ensemble on its validation part and measure it on its test part.
+
+    Reads each model's ``predictions.parquet``; writes the summary (``scale``, ``floor``, coverage,
+    Spearman) to ``out_json`` and the coverage plot to ``out_png`` when given."""
+    pred, y, part = ensemble_predictions(model_dirs)
+    valid, test = part == "valid", part == "test"
+    for name, mask in (("validation", valid), ("test", test)):
+        if mask.sum() < 10:
+            raise InputError(f"{model_dirs[0]}/predictions.parquet: {int(mask.sum())} {name} pairs; calibration "
+                             f"needs at least 10 (a split with a {name} part)")
+    summary = calibration_summary(pred[:, valid], y[valid], pred[:, test], y[test])
+    summary["models"] = [str(d) for d in model_dirs]
+    summary["fitted_on"], summary["measured_on"] = "validation part", "test part"
+    if out_png is not None:
+        coverage_figure(summary, out_png, title=title or f"Test part, {len(model_dirs)}-model ensemble")
+    if out_json is not None:
+        from theraflow.io import write_json
+
+        write_json(out_json, summary)
+    return summary
+
+
+def apply_calibration(mean, sd, cal: dict, level: float = 0.8) -> dict:
+    """Calibrated sd and the nominal ``level`` interval for ensemble means and raw sds (arrays)."""
+    sd_cal = calibrated_sd(sd, cal)
+    lo, hi = interval(mean, sd_cal, level)
+    return {"sd": sd_cal, "low": lo, "high": hi}

@@ -2,8 +2,9 @@
 
 Sections: run summary (records in, kept, rejected, time per stage, cache hits); the
 model card with its test metrics and split protocol; score distributions per target;
-the top-k of each target with 2D drawings, ensemble mean ± sd and applicability domain;
-uncertainty against applicability domain; the rejects table; provenance (config hash,
+the top-k of each target with 2D drawings, ensemble mean ± calibrated sd, the 80 % interval and
+applicability domain; atom attributions of the top few; the calibration of the ensemble's spread
+(coverage plot); uncertainty against applicability domain; the rejects table; provenance (config hash,
 package versions, input sha256, model checksums).
 """
 
@@ -180,11 +181,52 @@ def _attributions(rep: HtmlReport, topk: pd.DataFrame, model_dirs: Sequence[Path
     return body
 
 
+def _calibration(model_dirs: Sequence[Path], calibration) -> tuple[dict | None, str]:
+    """(summary, why not): the ensemble's spread calibration from ``calibration`` (a calibration.json
+    written by ``theraflow dti calibrate``), else fitted here from the models' predictions."""
+    from theraflow.errors import InputError
+    from theraflow.explain.calibration import calibrate_ensemble
+
+    if len(model_dirs) < 2:
+        return None, "one model, no ensemble: no uncertainty (train several seeds for one)"
+    if calibration:
+        return json.loads(Path(calibration).read_text()), ""
+    try:
+        return calibrate_ensemble(model_dirs), ""
+    except InputError as exc:
+        return None, f"the ensemble's spread is not calibrated: {exc}"
+
+
+def _calibration_section(rep: HtmlReport, cal: dict | None, why: str) -> str:
+    from theraflow.explain.calibration import coverage_figure
+
+    if cal is None:
+        if len(why) and "not calibrated" in why:
+            return (f"<p>{esc(why)}.</p><p>The ± of the tables is the raw spread of the models: it tells which "
+                    "scores the models disagree on, not how wide an interval really is.</p>")
+        return f"<p>{esc(why)}.</p>"
+    c = cal["calibration"]
+    cov, raw = cal["coverage"], cal["coverage_uncalibrated"]
+    body = (f"<p>The ensemble's spread was calibrated on its validation pairs ({c['pairs']:,}): "
+            f"sd<sub>cal</sub>² = ({c['scale']:.2f} · sd)² + {c['floor']:.2f}², so ± in the tables is sd<sub>cal</sub> "
+            "and the 80 % column is the mean ± 1.28 sd<sub>cal</sub>. Measured on the "
+            f"{cal['test_pairs']:,} test pairs, which the fit never saw: 80 % intervals hold "
+            f"<b>{float(cov['0.8']):.0%}</b> of the labels and 95 % intervals <b>{float(cov['0.95']):.0%}</b> "
+            f"(the raw spread: {float(raw['0.8']):.0%} and {float(raw['0.95']):.0%}). The rank correlation between "
+            f"|error| and the calibrated spread is {cal['spearman_abs_error_sd']:.2f} (Spearman): the wider a "
+            "molecule's interval, the larger its error tends to be. Outside the applicability domain the "
+            "calibration is an extrapolation, like the score.</p>")
+    fig = coverage_figure(cal, title=f"Interval coverage, {cal['test_pairs']:,} test pairs")
+    return body + rep.png(fig, alt="coverage plot", caption="Share of held-out labels inside the interval against "
+                          "its nominal coverage: on the dashed diagonal an 80 % interval holds 80 % of them.", width=420)
+
+
 def build_scoring_report(screen_dir: str | Path, model_dirs: Sequence[str | Path], output: str | Path, *,
                          library: str | Path | None = None, targets: str | Path | None = None,
                          chem_summary: str | Path | None = None, config: str | Path | dict | None = None,
                          title: str = "theraflow screening report", top_rows: int = 25,
-                         ad_threshold: float = 0.3, explain_top: int = 5) -> Path:
+                         ad_threshold: float = 0.3, explain_top: int = 5,
+                         calibration: str | Path | None = None) -> Path:
     screen = Path(screen_dir)
     model_dirs = [Path(d) for d in model_dirs]
     summary = json.loads((screen / "summary.json").read_text())
@@ -230,7 +272,9 @@ def build_scoring_report(screen_dir: str | Path, model_dirs: Sequence[str | Path
 
     # ---------------------------------------------------------------- top-k
     ensemble = len(model_dirs) > 1
-    spread = ("± is the ensemble standard deviation" if ensemble else
+    cal, why_not = _calibration(model_dirs, calibration)
+    spread = ("± is the calibrated spread and the 80 % column the calibrated interval (see the calibration "
+              "section)" if cal else "± is the ensemble standard deviation, not calibrated" if ensemble else
               "one model, no ensemble: the scores carry no uncertainty estimate (train several seeds for one)")
     body = (f"<p>Ranked by the ensemble-mean score; {spread}; the domain column is "
             f"the maximum Tanimoto similarity to the training drugs (rows below {ad_threshold} are "
@@ -238,13 +282,21 @@ def build_scoring_report(screen_dir: str | Path, model_dirs: Sequence[str | Path
             f"</code>; the top {summary.get('top_k', '')} per target: <code>topk.tsv</code> and "
             f"<code>topk_in_domain.tsv</code>. Rank is the rank among all molecules.</p>")
     def topk_table(g: pd.DataFrame) -> str:
+        from theraflow.explain.calibration import apply_calibration
+
         g = g.head(top_rows)
         view = pd.DataFrame({
             "rank": g["rank"].astype(int).tolist(),
             "structure": [mol_svg(s) for s in g["smiles"]],
-            "id": g["id"].tolist(),
-            "score": [f"{m:.2f} ± {s:.2f}" if ensemble else f"{m:.2f} (no ensemble: no uncertainty)"
-                      for m, s in zip(g["score_mean"], g["score_std"])],
+            "id": g["id"].tolist()})
+        if cal:
+            c = apply_calibration(g["score_mean"].to_numpy(), g["score_std"].to_numpy(), cal["calibration"], 0.8)
+            view["score"] = [f"{m:.2f} ± {s:.2f}" for m, s in zip(g["score_mean"], c["sd"])]
+            view["80 % interval"] = [f"{lo:.2f} – {hi:.2f}" for lo, hi in zip(c["low"], c["high"])]
+        else:
+            view["score"] = [f"{m:.2f} ± {s:.2f} (uncalibrated)" if ensemble else
+                             f"{m:.2f} (no ensemble: no uncertainty)" for m, s in zip(g["score_mean"], g["score_std"])]
+        view = view.assign(**{
             "domain": [f"{a:.2f}" + (" ⚠ outside" if f else "") for a, f in zip(g["ad_similarity"], g["ad_flag"])],
             "smiles": g["smiles"].tolist(),
         })
@@ -262,6 +314,9 @@ def build_scoring_report(screen_dir: str | Path, model_dirs: Sequence[str | Path
     if explain_top > 0 and len(topk):
         rep.add_section("Why these scores: atom attributions", _attributions(rep, topk, model_dirs, targets,
                                                                              explain_top))
+
+    # ---------------------------------------------------------- calibration
+    rep.add_section("How far to trust a score: calibrated uncertainty", _calibration_section(rep, cal, why_not))
 
     # --------------------------------------------------- uncertainty vs AD
     if not ensemble:

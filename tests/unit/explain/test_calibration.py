@@ -41,3 +41,55 @@ def test_one_model_has_no_spread_to_calibrate():
         fit_spread(np.zeros((1, 10)), np.zeros(10))
     with pytest.raises(InputError, match="10 labels"):
         fit_spread(np.zeros((3, 9)), np.zeros(10))
+
+
+def _model_dirs(tmp_path, rng, n=1200, models=3, shuffle=False):
+    """Evaluated models as `theraflow dti evaluate` leaves them: predictions.parquet of valid + test pairs."""
+    import pandas as pd
+
+    pred, y = _ensemble(n, rng, models)
+    part = np.where(np.arange(n) < n // 2, "valid", "test")
+    dirs = []
+    for m in range(models):
+        d = tmp_path / f"seed{m}"
+        d.mkdir()
+        df = pd.DataFrame({"pair_id": np.arange(n), "part": part, "label": y, "prediction": pred[m]})
+        (df.sample(frac=1, random_state=m) if shuffle else df).to_parquet(d / "predictions.parquet")
+        dirs.append(d)
+    return dirs
+
+
+def test_calibrate_ensemble_reads_each_seed_and_fits_on_validation_only(tmp_path):
+    import json
+
+    from theraflow.cli.main import main
+    from theraflow.explain.calibration import apply_calibration, calibrate_ensemble
+
+    dirs = _model_dirs(tmp_path, np.random.default_rng(2), shuffle=True)  # rows in any order: aligned on pair_id
+    s = calibrate_ensemble(dirs, tmp_path / "cal.json", tmp_path / "coverage.png")
+    assert s["calibration"]["pairs"] == 600 and s["test_pairs"] == 600
+    assert 0.74 <= s["coverage"]["0.8"] <= 0.86 and 0.91 <= s["coverage"]["0.95"] <= 0.98
+    assert json.loads((tmp_path / "cal.json").read_text())["coverage"] == s["coverage"]
+    assert (tmp_path / "coverage.png").read_bytes()[:4] == b"\x89PNG"
+    c = apply_calibration(np.array([7.0]), np.array([0.2]), s["calibration"], 0.8)
+    assert c["low"][0] < 7.0 < c["high"][0] and c["sd"][0] > 0.2  # the overconfident spread widens
+    assert main(["dti", "calibrate", *sum((["--model", str(d)] for d in dirs), []), "-o",
+                 str(tmp_path / "cli.json")]) == 0
+    assert json.loads((tmp_path / "cli.json").read_text())["coverage"] == s["coverage"]
+
+
+def test_calibrate_ensemble_names_what_is_missing(tmp_path):
+    from theraflow.explain.calibration import calibrate_ensemble
+
+    dirs = _model_dirs(tmp_path, np.random.default_rng(3), models=2)
+    with pytest.raises(InputError, match="no ensemble: no uncertainty"):
+        calibrate_ensemble(dirs[:1])
+    (dirs[1] / "predictions.parquet").unlink()
+    with pytest.raises(InputError, match=r"seed1/predictions.parquet: no predictions.*dti evaluate"):
+        calibrate_ensemble(dirs)
+    import pandas as pd
+
+    pd.DataFrame({"pair_id": [0], "part": ["test"], "label": [1.0], "prediction": [1.0]}).to_parquet(
+        dirs[1] / "predictions.parquet")
+    with pytest.raises(InputError, match="predicts other pairs"):
+        calibrate_ensemble(dirs)
