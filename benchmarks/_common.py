@@ -104,7 +104,10 @@ def learning_curves(rows: list[dict], path, *, key: str, ylabel: str, title: str
         ax.set(title=split, xlabel="training minutes (2 CPU cores)", ylabel=ylabel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
-    fig.suptitle(title)
+    import textwrap
+
+    # wrapped to the figure's width: a one-panel figure is narrower than a long title
+    fig.suptitle("\n".join(textwrap.wrap(title, max(30, int(11 * 4.3 * len(splits))))), fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
