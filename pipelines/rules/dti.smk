@@ -127,7 +127,12 @@ rule dti_calibrate:
         ],
     output:
         calibration=f"{RESULTS}/dti/{{ds}}/{{split}}/{{model}}/calibration.json",
-        plot=f"{RESULTS}/dti/{{ds}}/{{split}}/{{model}}/coverage.png",
+        plot=report(
+            f"{RESULTS}/dti/{{ds}}/{{split}}/{{model}}/coverage.png",
+            caption="../report/dti_coverage.rst",
+            category="Drug-target interactions",
+            labels={"data set": "{ds}", "split": "{split}", "model": "{model}", "file": "coverage plot"},
+        ),
     params:
         models=lambda wc, input: " ".join(f"--model {shlex.quote(os.path.dirname(p))}" for p in input),
     log:
