@@ -198,7 +198,7 @@ def _calibration(model_dirs: Sequence[Path], calibration) -> tuple[dict | None, 
 
 
 def _calibration_section(rep: HtmlReport, cal: dict | None, why: str) -> str:
-    from theraflow.explain.calibration import coverage_figure
+    from theraflow.explain.calibration import coverage_figure, multiplier
 
     if cal is None:
         if len(why) and "not calibrated" in why:
@@ -208,8 +208,10 @@ def _calibration_section(rep: HtmlReport, cal: dict | None, why: str) -> str:
     c = cal["calibration"]
     cov, raw = cal["coverage"], cal["coverage_uncalibrated"]
     body = (f"<p>The ensemble's spread was calibrated on its validation pairs ({c['pairs']:,}): "
-            f"sd<sub>cal</sub>² = ({c['scale']:.2f} · sd)² + {c['floor']:.2f}², so ± in the tables is sd<sub>cal</sub> "
-            "and the 80 % column is the mean ± 1.28 sd<sub>cal</sub>. Measured on the "
+            f"sd<sub>cal</sub>² = ({c['scale']:.2f} · sd)² + {c['floor']:.2f}², so ± in the tables is sd<sub>cal</sub>; "
+            f"the 80 % column is the mean ± {multiplier(c, 0.8):.2f} sd<sub>cal</sub>, the multiplier being the 80th "
+            "percentile of the validation pairs' errors in units of sd<sub>cal</sub> (split conformal: no "
+            "Gaussian shape assumed). Measured on the "
             f"{cal['test_pairs']:,} test pairs, which the fit never saw: 80 % intervals hold "
             f"<b>{float(cov['0.8']):.0%}</b> of the labels and 95 % intervals <b>{float(cov['0.95']):.0%}</b> "
             f"(the raw spread: {float(raw['0.8']):.0%} and {float(raw['0.95']):.0%}). The rank correlation between "

@@ -93,3 +93,25 @@ def test_calibrate_ensemble_names_what_is_missing(tmp_path):
         dirs[1] / "predictions.parquet")
     with pytest.raises(InputError, match="predicts other pairs"):
         calibrate_ensemble(dirs)
+
+
+def test_long_tailed_errors_get_conformal_multipliers_not_gaussian_ones():
+    """Errors like an affinity model's (most tiny, a long tail): a Gaussian z would over-cover at 80 %."""
+    rng = np.random.default_rng(4)
+
+    def ensemble(n):
+        spread = rng.uniform(0.05, 0.3, n)
+        mean = rng.normal(6, 1, n)
+        err = rng.standard_t(2, n) * 3 * spread  # Student t with 2 degrees of freedom
+        noise = rng.normal(0, 1, (3, n))
+        noise = (noise - noise.mean(0)) / noise.std(0, ddof=1)
+        return mean + noise * spread, mean + err
+
+    (pv, yv), (pt, yt) = ensemble(4000), ensemble(4000)
+    s = calibration_summary(pv, yv, pt, yt)
+    assert 0.77 <= s["coverage"]["0.8"] <= 0.83 and 0.93 <= s["coverage"]["0.95"] <= 0.97
+    from theraflow.explain.calibration import calibrated_sd, coverage
+
+    mean, sd = pt.mean(0), pt.std(0, ddof=1)
+    gaussian = coverage(yt, mean, calibrated_sd(sd, s["calibration"]), 0.8)  # z = 1.28 on the same sd_cal
+    assert gaussian > 0.85, gaussian
