@@ -17,8 +17,8 @@ its commit and date) and a PNG of the curves. The models stay under ``--out`` (d
 from __future__ import annotations
 
 import argparse
-import json
 import copy
+import json
 import os
 import sys
 import time
