@@ -207,6 +207,10 @@ def _calibration_section(rep: HtmlReport, cal: dict | None, why: str) -> str:
         return f"<p>{esc(why)}.</p>"
     c = cal["calibration"]
     cov, raw = cal["coverage"], cal["coverage_uncalibrated"]
+    rho = cal["spearman_abs_error_sd"]
+    ranking = ("the wider a molecule's interval, the larger its error tends to be" if rho >= 0.3 else
+               "a weak tendency for wider intervals to hold larger errors" if rho >= 0.1 else
+               "the spread does not rank the errors; read the interval as a typical width, not as an ordering")
     body = (f"<p>The ensemble's spread was calibrated on its validation pairs ({c['pairs']:,}): "
             f"sd<sub>cal</sub>² = ({c['scale']:.2f} · sd)² + {c['floor']:.2f}², so ± in the tables is sd<sub>cal</sub>; "
             f"the 80 % column is the mean ± {multiplier(c, 0.8):.2f} sd<sub>cal</sub>, the multiplier being the 80th "
@@ -215,9 +219,8 @@ def _calibration_section(rep: HtmlReport, cal: dict | None, why: str) -> str:
             f"{cal['test_pairs']:,} test pairs, which the fit never saw: 80 % intervals hold "
             f"<b>{float(cov['0.8']):.0%}</b> of the labels and 95 % intervals <b>{float(cov['0.95']):.0%}</b> "
             f"(the raw spread: {float(raw['0.8']):.0%} and {float(raw['0.95']):.0%}). The rank correlation between "
-            f"|error| and the calibrated spread is {cal['spearman_abs_error_sd']:.2f} (Spearman): the wider a "
-            "molecule's interval, the larger its error tends to be. Outside the applicability domain the "
-            "calibration is an extrapolation, like the score.</p>")
+            f"|error| and the calibrated spread is {rho:.2f} (Spearman): {ranking}. Outside the applicability "
+            "domain the calibration is an extrapolation, like the score.</p>")
     fig = coverage_figure(cal, title=f"Interval coverage, {cal['test_pairs']:,} test pairs")
     return body + rep.png(fig, alt="coverage plot", caption="Share of held-out labels inside the interval against "
                           "its nominal coverage: on the dashed diagonal an 80 % interval holds 80 % of them.", width=420)
