@@ -68,10 +68,7 @@ def run_substructure(args) -> dict:
 
 
 def run_calibration(args) -> dict:
-    import numpy as np
-    import pandas as pd
-
-    from theraflow.explain.calibration import calibration_summary, coverage_figure
+    from theraflow.explain.calibration import calibrate_ensemble
 
     run = Path(args.davis_workdir) / "results" / "dti" / "davis" / "setting1" / args.davis_model
     files = [run / f"seed{s}" / "predictions.parquet" for s in args.davis_seeds]
@@ -81,16 +78,9 @@ def run_calibration(args) -> dict:
         print("calibration: training the Davis ensemble first:", " ".join(cmd), flush=True)
         if subprocess.run(cmd).returncode:
             raise SystemExit("the Davis benchmark failed; its output is above")
-    frames = [pd.read_parquet(f).set_index("pair_id").sort_index() for f in files]
-    first = frames[0]
-    if any(not f.index.equals(first.index) for f in frames[1:]):
-        raise SystemExit(f"the seeds in {run} predicted different pairs; rerun dti_davis.py --fresh")
-    pred = np.stack([f["prediction"].to_numpy() for f in frames])
-    valid, test = (first["part"] == "valid").to_numpy(), (first["part"] == "test").to_numpy()
-    y = first["label"].to_numpy()
-    s = calibration_summary(pred[:, valid], y[valid], pred[:, test], y[test])
     png = Path(args.out).with_name("explain_coverage.png")
-    coverage_figure(s, png, title=f"Davis setting-1 test fold, {len(files)}-seed ensemble")
+    s = calibrate_ensemble([f.parent for f in files], out_png=png,
+                           title=f"Davis setting-1 test fold, {len(files)}-seed ensemble")
     print(f"calibration: 80 % intervals cover {s['coverage']['0.8']:.3f}, 95 % cover {s['coverage']['0.95']:.3f} of "
           f"{s['test_pairs']} test pairs (uncalibrated {s['coverage_uncalibrated']['0.8']:.3f} / "
           f"{s['coverage_uncalibrated']['0.95']:.3f}); Spearman(|error|, spread) {s['spearman_abs_error_sd']:.3f}")

@@ -49,10 +49,52 @@ def scores(table: pd.DataFrame, names: dict[int, str]) -> dict:
             "hd95_mm_mean": float(table["hd95_mm_mean"].mean()), "cases": int(len(table))}
 
 
+SPLIT = {"mode": "fixed", "order": "sorted", "val_count": 40}  # first 160 by sorted name train, last 40 validate
+INFERENCE = {"tta_lcc": {}, "plain": {"tta": False, "largest_component": False}}  # the recipe's, and without both
+
+
+def hippocampus_cases(data: Path, label_values) -> tuple[pd.DataFrame, set, set]:
+    """The 200 shared cases as a datalist, and the train and validation ids of :data:`SPLIT`."""
+    from theraflow import imaging
+
+    datalist, _ = imaging.make_datalist(images=data / "images", labels=data / "labels",
+                                        label_values=list(label_values), on_error="stop")
+    ids = sorted(datalist["id"])
+    if len(ids) != 200:
+        raise SystemExit(f"expected the 200 shared cases in {data}, found {len(ids)}")
+    return datalist, set(ids[:160]), set(ids[160:])
+
+
+def validation_curve(history: pd.DataFrame) -> list[dict]:
+    """Validation Dice against training minutes from a history.tsv (empty when training ended before
+    its first validation pass)."""
+    if "val_dice" not in history:
+        return []
+    return [{"minutes": round(r.seconds / 60, 3), "epoch": int(r.epoch), "dice": float(r.val_dice)}
+            for r in history.dropna(subset=["val_dice"]).itertuples()]
+
+
+def score_inference(model_dir: Path, val_dl: pd.DataFrame, names: dict[int, str]) -> dict:
+    """Segment the validation cases with and without TTA + largest component, score each with
+    :func:`scores`; the measurements tables are written beside the model."""
+    from theraflow import imaging
+    from theraflow.io import write_table
+
+    out = {}
+    for variant, kw in INFERENCE.items():
+        t0 = time.perf_counter()
+        preds, failed = imaging.segment(model_dir, val_dl, model_dir / f"val_masks_{variant}", **kw)
+        if len(failed):
+            raise SystemExit(f"{model_dir}: inference failed on {len(failed)} validation cases: {failed}")
+        table, _ = imaging.measure(preds, val_dl, labels=names)
+        write_table(table, model_dir / f"val_measurements_{variant}.tsv")
+        out[variant] = {**scores(table, names), "inference_seconds_per_case": (time.perf_counter() - t0) / len(val_dl)}
+    return out
+
+
 def run_theraflow(args, datalist, val_dl, names, split, val_ids) -> dict:
     from theraflow import imaging
     from theraflow.imaging.modelconfig import load_model_config
-    from theraflow.io import write_table
 
     out = Path(args.out)
     overrides = {"train.max_minutes": args.minutes}
@@ -68,18 +110,9 @@ def run_theraflow(args, datalist, val_dl, names, split, val_ids) -> dict:
         record = json.loads((out / "model.json").read_text())["record"]
     split_df = pd.read_csv(out / "split.tsv", sep="\t")
     assert set(split_df.loc[split_df["split"] == "val", "id"]) == val_ids, "split is not the last 40 by name"
-    variants = {}
-    for variant, kw in (("tta_lcc", {}), ("plain", {"tta": False, "largest_component": False})):
-        t0 = time.perf_counter()
-        preds, failed = imaging.segment(out, val_dl, out / f"val_masks_{variant}", **kw)
-        if len(failed):
-            raise SystemExit(f"theraflow inference failed on {len(failed)} validation cases: {failed}")
-        table, _ = imaging.measure(preds, val_dl, labels=names)
-        write_table(table, out / f"val_measurements_{variant}.tsv")
-        variants[variant] = {**scores(table, names), "inference_seconds_per_case": (time.perf_counter() - t0) / 40}
+    variants = score_inference(out, val_dl, names)
     history = pd.read_csv(out / "history.tsv", sep="\t")
-    curve = [{"minutes": round(r.seconds / 60, 3), "epoch": int(r.epoch), "dice": float(r.val_dice)}
-             for r in history.dropna(subset=["val_dice"]).itertuples()] if "val_dice" in history else []
+    curve = validation_curve(history)
     main = variants["tta_lcc"]
     return {"model": "theraflow", "split": "validation (40 cases)", "minutes": round(history["seconds"].iloc[-1] / 60, 2),
             "dice_mean": main["dice_mean"], "dice": main["dice"], "hd95_mm": main["hd95_mm_mean"],
@@ -157,7 +190,6 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     from _common import learning_curves, machine_info, merge_rows, provenance, write_json
 
-    from theraflow import imaging
     from theraflow.imaging.modelconfig import label_names, load_model_config
 
     data = Path(args.data)
@@ -171,13 +203,8 @@ def main(argv=None) -> int:
             p.error("nnU-Net v2 is not installed: `make venv-nnunet` installs it (torch pinned), or --models theraflow")
     cfg = load_model_config(args.model_config)
     names = label_names(cfg)
-    datalist, _ = imaging.make_datalist(images=data / "images", labels=data / "labels",
-                                        label_values=list(cfg["labels"]), on_error="stop")
-    ids = sorted(datalist["id"])
-    if len(ids) != 200:
-        raise SystemExit(f"expected the 200 shared cases in {data}, found {len(ids)}")
-    train_ids, val_ids = set(ids[:160]), set(ids[160:])
-    split = {"mode": "fixed", "order": "sorted", "val_count": 40}
+    datalist, train_ids, val_ids = hippocampus_cases(data, cfg["labels"])
+    split = SPLIT
     val_dl = datalist[datalist["id"].isin(val_ids)]
     load = os.getloadavg()[0]
 

@@ -21,7 +21,6 @@ import copy
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -71,7 +70,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     from _common import learning_curves, machine_info, merge_rows, provenance, write_json
-    from seg_hippocampus import scores
+    from seg_hippocampus import SPLIT, hippocampus_cases, score_inference, validation_curve
 
     from theraflow import imaging
     from theraflow.imaging.modelconfig import label_names, resolve
@@ -82,13 +81,8 @@ def main(argv=None) -> int:
         return 2
     base = yaml.safe_load(Path(args.model_config).read_text())
     names = label_names(resolve(base))
-    datalist, _ = imaging.make_datalist(images=data / "images", labels=data / "labels",
-                                        label_values=list(base["labels"]), on_error="stop")
-    ids = sorted(datalist["id"])
-    if len(ids) != 200:
-        raise SystemExit(f"expected the 200 shared cases in {data}, found {len(ids)}")
-    val_dl = datalist[datalist["id"].isin(ids[160:])]
-    split = {"mode": "fixed", "order": "sorted", "val_count": 40}
+    datalist, _, val_ids = hippocampus_cases(data, base["labels"])
+    val_dl = datalist[datalist["id"].isin(val_ids)]
 
     rows = []
     for name in args.variants:
@@ -101,19 +95,10 @@ def main(argv=None) -> int:
         if args.skip_train:
             record = json.loads((out / "model.json").read_text())["record"]
         else:
-            record = imaging.train(datalist, out, model_config=cfg, cache_dir=args.cache, split=split)
+            record = imaging.train(datalist, out, model_config=cfg, cache_dir=args.cache, split=SPLIT)
         history = pd.read_csv(out / "history.tsv", sep="\t")
-        # no point when training ended before the first validation pass (val_every epochs)
-        curve = [{"minutes": round(r.seconds / 60, 3), "epoch": int(r.epoch), "dice": float(r.val_dice)}
-                 for r in history.dropna(subset=["val_dice"]).itertuples()] if "val_dice" in history else []
-        final = {}
-        for variant, kw in (("plain", {"tta": False, "largest_component": False}), ("tta_lcc", {})):
-            t0 = time.perf_counter()
-            preds, failed = imaging.segment(out, val_dl, out / f"val_masks_{variant}", **kw)
-            if len(failed):
-                raise SystemExit(f"{name}: inference failed on {len(failed)} validation cases")
-            table, _ = imaging.measure(preds, val_dl, labels=names)
-            final[variant] = {**scores(table, names), "seconds_per_case": round((time.perf_counter() - t0) / 40, 2)}
+        curve = validation_curve(history)
+        final = score_inference(out, val_dl, names)
         rows.append({"variant": name, "model": name, "split": f"{args.minutes:g} minutes", "what": what,
                      "budget_minutes": args.minutes, "network": cfg["network"], "parameters": record.get("parameters"),
                      "minutes": round(history["seconds"].iloc[-1] / 60, 2), "epochs": int(len(history)),

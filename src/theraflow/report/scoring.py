@@ -197,11 +197,11 @@ def _calibration(model_dirs: Sequence[Path], calibration) -> tuple[dict | None, 
         return None, f"the ensemble's spread is not calibrated: {exc}"
 
 
-def _calibration_section(rep: HtmlReport, cal: dict | None, why: str) -> str:
+def _calibration_section(rep: HtmlReport, cal: dict | None, why: str, ensemble: bool) -> str:
     from theraflow.explain.calibration import coverage_figure, multiplier
 
     if cal is None:
-        if len(why) and "not calibrated" in why:
+        if ensemble:
             return (f"<p>{esc(why)}.</p><p>The ± of the tables is the raw spread of the models: it tells which "
                     "scores the models disagree on, not how wide an interval really is.</p>")
         return f"<p>{esc(why)}.</p>"
@@ -321,7 +321,7 @@ def build_scoring_report(screen_dir: str | Path, model_dirs: Sequence[str | Path
                                                                              explain_top))
 
     # ---------------------------------------------------------- calibration
-    rep.add_section("How far to trust a score: calibrated uncertainty", _calibration_section(rep, cal, why_not))
+    rep.add_section("How far to trust a score: calibrated uncertainty", _calibration_section(rep, cal, why_not, ensemble))
 
     # --------------------------------------------------- uncertainty vs AD
     if not ensemble:
