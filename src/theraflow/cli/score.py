@@ -81,7 +81,8 @@ def register(sub) -> None:
                    help="trained model directory (repeat for an ensemble: attributions are averaged)")
     e.add_argument("--targets", help="FASTA or table (target_id[, sequence]) for targets known by sequence only")
     e.add_argument("--top", type=int, metavar="N", help="only the first N rows of each target (by rank)")
-    e.add_argument("--steps", type=int, default=32, help="integration steps (default 32)")
+    e.add_argument("--steps", type=int, default=32, help="integration steps of the first try, doubled (at most 256) until the atom "
+                   "weights add up to the score within 0.01 (default 32)")
     e.add_argument("-o", "--outdir", required=True, help="writes attributions.tsv and png/")
     p.set_defaults(func=run)
 

@@ -13,7 +13,10 @@ that of an all-zero input (no atom features, no fingerprint bits), along a strai
 
 An atom's weight is the sum of both, averaged over the ensemble's models. Integrated gradients
 are complete: the weights of a molecule add up to ``score - baseline_score`` up to the path's
-discretisation (``delta``, reported per pair). Positive weights push the predicted affinity up.
+discretisation (``delta``, reported per pair). ``steps`` is the first try: where the gap is above
+:data:`GAP_TOLERANCE` (in the score's own units: pKd, or a probability) the integration is redone
+with twice the points, up to :data:`MAX_STEPS` (a steep, kinked score needed 256 points to close a
+gap of 0.26 that 24 points left on one pair). Positive weights push the predicted affinity up.
 
 All path points of a molecule go through the model as one batch of copies of its graph, so a
 pair costs one forward and one backward pass of ``steps`` graphs per model: cheap for the top-k
@@ -36,6 +39,8 @@ from theraflow.errors import InputError
 log = logging.getLogger(__name__)
 
 DEFAULT_STEPS = 32
+GAP_TOLERANCE = 0.01  # largest completeness gap accepted before the integration is refined
+MAX_STEPS = 256
 
 
 @dataclass
@@ -136,7 +141,8 @@ def integrated_gradients(encoder, score, graph, morgan: torch.Tensor | None, ste
                          ) -> tuple[np.ndarray | None, np.ndarray | None, float, float, float]:
     """IG of ``score`` (drug inputs → one value per row) for one molecule, over the atom-level inputs that
     ``encoder`` (a :class:`~theraflow.nn.interaction.DrugEncoder`) reads: node-feature and Morgan-bit
-    attributions, the score, the all-zero input's score and the completeness gap.
+    attributions, the score, the all-zero input's score and the completeness gap. ``steps`` points first,
+    doubled while the gap is above :data:`GAP_TOLERANCE`, at most :data:`MAX_STEPS`.
 
     ``score`` receives a dict of drug inputs for B copies of the molecule (``graphs`` a PyG batch,
     ``morgan`` [B, bits]) and fills in the rest itself (a vocabulary index, the partner: a target or a
@@ -167,10 +173,14 @@ def integrated_gradients(encoder, score, graph, morgan: torch.Tensor | None, ste
         inputs.append(morgan.float()[None])
     inputs = tuple(inputs)
     baselines = tuple(torch.zeros_like(t) for t in inputs)
-    with torch.enable_grad():
-        attr, delta = IntegratedGradients(forward).attribute(inputs, baselines=baselines, n_steps=steps,
-                                                             method="gausslegendre", internal_batch_size=steps,
-                                                             return_convergence_delta=True)
+    ig = IntegratedGradients(forward)
+    while True:  # refine the path until the weights add up (see GAP_TOLERANCE)
+        with torch.enable_grad():
+            attr, delta = ig.attribute(inputs, baselines=baselines, n_steps=steps, method="gausslegendre",
+                                       internal_batch_size=steps, return_convergence_delta=True)
+        if float(delta.abs().sum()) <= GAP_TOLERANCE or steps >= MAX_STEPS:
+            break
+        steps = min(2 * steps, MAX_STEPS)
     with torch.no_grad():
         value, base = float(forward(*inputs)[0]), float(forward(*baselines)[0])
     it = iter(attr)

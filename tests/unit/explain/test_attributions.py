@@ -114,3 +114,27 @@ def test_substructure_task_puts_attribution_on_the_nitro_group(tmp_path):
     result = substructure_overlap(attrs, "nitro")
     print(result)
     assert result["overlap"] >= 0.8, result
+
+
+def test_a_steep_score_is_integrated_until_the_weights_add_up(monkeypatch):
+    """A score that jumps along the path (a sigmoid of slope 50) leaves a large gap at 4 points; the
+    integration is refined until the weights add up to score - baseline within the tolerance."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from theraflow.explain import attributions as at
+
+    encoder = SimpleNamespace(graph=None, morgan=object())  # a Morgan-only drug encoder
+
+    def score(drugs, b):
+        return torch.sigmoid(50 * (drugs["morgan"].mean(-1) - 0.37))
+
+    bits = torch.ones(16)
+    _, attr, value, base, gap = at.integrated_gradients(encoder, score, None, bits, 4)
+    assert value - base > 0.9
+    assert gap <= at.GAP_TOLERANCE
+    assert attr.sum() == pytest.approx(value - base, abs=at.GAP_TOLERANCE)
+    monkeypatch.setattr(at, "MAX_STEPS", 4)  # no refinement: the same 4 points miss by far
+    _, attr, value, base, gap = at.integrated_gradients(encoder, score, None, bits, 4)
+    assert gap > 0.1 and abs(attr.sum() - (value - base)) > 0.1
