@@ -15,11 +15,11 @@ An atom's weight is the sum of both, averaged over the ensemble's models. Integr
 are complete: the weights of a molecule add up to ``score - baseline_score`` up to the path's
 discretisation (``delta``, reported per pair). ``steps`` is the first try: where the gap is above
 :data:`GAP_TOLERANCE` (in the score's own units: pKd, or a probability) the integration is redone
-with twice the points, up to :data:`MAX_STEPS` (a steep, kinked score needed 256 points to close a
-gap of 0.26 that 24 points left on one pair). Positive weights push the predicted affinity up.
+with twice the points, up to :data:`MAX_STEPS` (on a demo DDI pair with a steep, kinked probability
+24 fixed points left a gap of 0.26, 128 points 0.006). Positive weights push the predicted affinity up.
 
 All path points of a molecule go through the model as one batch of copies of its graph, so a
-pair costs one forward and one backward pass of ``steps`` graphs per model: cheap for the top-k
+pair costs one forward and one backward pass of ``steps`` graphs per model and try: cheap for the top-k
 of a screen, not meant for a whole library (the report explains only the top-k).
 """
 
