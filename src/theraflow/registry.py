@@ -168,16 +168,24 @@ def encoders(entity_kind: str) -> Registry:
     return _ENCODERS[entity_kind]
 
 
+def _fixed_registries() -> dict[str, Registry]:
+    return {"tasks": TASKS, "labels": LABELS, "entities": ENTITIES, "sources": SOURCES, "splits": SPLITS,
+            "featurizers": FEATURIZERS, "readers": READERS, "seg_networks": SEG_NETWORKS, "downloads": DOWNLOADS}
+
+
 def all_registries() -> dict[str, Registry]:
     """Every registry by a short key (what ``x-registry`` in a schema names)."""
-    out = {"tasks": TASKS, "labels": LABELS, "entities": ENTITIES, "sources": SOURCES, "splits": SPLITS,
-           "featurizers": FEATURIZERS, "readers": READERS, "seg_networks": SEG_NETWORKS, "downloads": DOWNLOADS}
+    out = _fixed_registries()
     for kind in ENTITIES.names():
         out[f"encoders.{kind}"] = encoders(kind)
     return out
 
 
 def lookup(key: str) -> Registry:
+    # a fixed key needs no other registry: the segmentation schema must not import the entity kinds
+    fixed = _fixed_registries()
+    if key in fixed:
+        return fixed[key]
     regs = all_registries()
     if key not in regs:
         raise ValueError(f"no registry {key!r}; the registries are {', '.join(regs)}")
