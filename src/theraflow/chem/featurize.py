@@ -1,43 +1,19 @@
 """Graph featurizers: RDKit molecules to PyTorch Geometric graphs.
 
-Featurizers live in a name registry (:func:`get_featurizer`, :func:`list_featurizers`,
-:func:`register_featurizer`). Each turns a batch of sanitized RDKit molecules into a
-:class:`~theraflow.chem.graphs.GraphSet` plus a reason for every molecule it could
-not featurize. ``name``, ``params`` and ``version`` (bumped whenever the output of the
-same input changes) identify the featurizer in the feature store's keys.
+The featurizers are the modules of the package :mod:`theraflow.chem.featurizers`, one per
+featurizer, named like the module (``default``, ``pyg``, ``deepchem``, ...); each module's
+``FEATURIZER`` is its :class:`GraphFeaturizer` subclass. :data:`theraflow.registry.FEATURIZERS`
+owns the names, so the CLI's ``--featurizer`` choices and the config schema's enum come from
+there. A plugin adds one with :func:`register_featurizer`. The modules' docstrings document
+their columns.
 
-``default`` — the theraflow feature set. One-hot node features, 47 columns:
+Each featurizer turns a batch of sanitized RDKit molecules into a
+:class:`~theraflow.chem.graphs.GraphSet` plus a reason for every molecule it could not
+featurize. ``name``, ``params`` and ``version`` (bumped whenever the output of the same
+input changes) identify the featurizer in the feature store's keys.
 
-========  =====================================================================
-columns   meaning
-========  =====================================================================
-0-15      element: H B C N O F Si P S Cl As Se Br Te I, other
-16-22     total degree (heavy neighbours + H): 0 1 2 3 4 5, 6 or more
-23-27     formal charge: -2 or less, -1, 0, +1, +2 or more
-28-32     total hydrogens: 0 1 2 3, 4 or more
-33-39     hybridization: S SP SP2 SP3 SP3D SP3D2, other/unspecified
-40        aromatic
-41        in a ring
-42-45     chiral tag: none, tetrahedral CW, tetrahedral CCW, other
-46        has radical electrons
-========  =====================================================================
-
-One-hot edge features, 14 columns, each bond as two directed edges (u→v, v→u):
-
-========  =====================================================================
-0-4       bond type: single double triple aromatic, other
-5         conjugated
-6         in a ring
-7-13      stereo: none any Z E cis trans, other
-========  =====================================================================
-
-``pyg`` — exactly :func:`torch_geometric.utils.from_smiles` (9 integer node columns,
-3 integer edge columns, edges sorted); a molecule whose values fall outside PyG's
-vocabularies (which makes ``from_smiles`` raise) is reported, not featurized.
-
-``deepchem`` — DeepChem's ``MolGraphConvFeaturizer(use_edges=True)`` (30 node and 11
-edge float columns; parameters ``use_chirality``, ``use_partial_charge``) converted to
-PyG exactly as ``GraphData.to_pyg_graph`` does.
+This module holds what every featurizer shares: the base class, SMILES parsing, and
+:func:`featurize`, which runs a featurizer through the feature store.
 """
 
 from __future__ import annotations
@@ -52,37 +28,45 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from theraflow.chem.graphs import GraphSet
-from theraflow.chem.rdgraph import FieldBatch, extract_fields
+from theraflow.registry import FEATURIZERS
 
 if TYPE_CHECKING:
     from theraflow.chem.store import FeatureStore
 
 log = logging.getLogger(__name__)
 
-_REGISTRY: dict[str, type[GraphFeaturizer]] = {}
-
 
 def register_featurizer(cls: type[GraphFeaturizer]) -> type[GraphFeaturizer]:
-    """Class decorator: make a featurizer available by its ``name``."""
-    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
+    """Class decorator for plugins: make a featurizer available by its ``name``.
+
+    (A featurizer of theraflow itself is a module of :mod:`theraflow.chem.featurizers` instead.)
+    """
+    if cls.name in FEATURIZERS and FEATURIZERS.get(cls.name) is not cls:
         raise ValueError(f"a featurizer named {cls.name!r} is already registered")
-    _REGISTRY[cls.name] = cls
+    FEATURIZERS.register(cls.name, cls)
     return cls
 
 
 def list_featurizers() -> list[str]:
-    return sorted(_REGISTRY)
+    return FEATURIZERS.names()
 
 
 def get_featurizer(name: str, **params: Any) -> GraphFeaturizer:
     """The featurizer registered as ``name``, configured with ``params``."""
+    return FEATURIZERS.get(name)(**params)
+
+
+def featurizer_is_current(info: dict) -> bool:
+    """Whether a feature-store featurizer record (its ``featurizer.json``: name, params, version,
+    rdkit, fid) is what this installation computes for that name and those parameters: the
+    ``current`` test that :meth:`~theraflow.chem.store.FeatureStore.stats` and ``gc`` take."""
+    from theraflow.chem.store import featurizer_id
+
     try:
-        cls = _REGISTRY[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown featurizer {name!r}; available: {', '.join(list_featurizers())}"
-        ) from None
-    return cls(**params)
+        feat = get_featurizer(info.get("name", ""), **(info.get("params") or {}))
+    except (ValueError, TypeError, ImportError):
+        return False  # a featurizer (or parameter) this installation does not have
+    return featurizer_id(feat.identity()) == info.get("fid")
 
 
 class GraphFeaturizer:
@@ -121,221 +105,11 @@ class GraphFeaturizer:
         return f"{type(self).__name__}({self.params})"
 
 
-# ---------------------------------------------------------------- default
-_ELEMENTS = (1, 5, 6, 7, 8, 9, 14, 15, 16, 17, 33, 34, 35, 52, 53)
-_ELEMENT_COL = np.full(256, len(_ELEMENTS), dtype=np.int64)
-_ELEMENT_COL[list(_ELEMENTS)] = np.arange(len(_ELEMENTS))
-# RDKit HybridizationType: 0 UNSPECIFIED 1 S 2 SP 3 SP2 4 SP3 5 SP2D 6 SP3D 7 SP3D2 8 OTHER
-_HYB_COL = np.array([6, 0, 1, 2, 3, 6, 4, 5, 6] + [6] * 247, dtype=np.int64)
-# RDKit ChiralType: 0 unspecified 1 CW 2 CCW, everything else "other"
-_CHIRAL_COL = np.array([0, 1, 2] + [3] * 253, dtype=np.int64)
-# RDKit BondType: 1 SINGLE 2 DOUBLE 3 TRIPLE 12 AROMATIC, everything else "other"
-_BOND_COL = np.full(256, 4, dtype=np.int64)
-_BOND_COL[[1, 2, 3, 12]] = [0, 1, 2, 3]
-# RDKit BondStereo: 0 NONE 1 ANY 2 Z 3 E 4 CIS 5 TRANS, atropisomers etc. "other"
-_STEREO_COL = np.array([0, 1, 2, 3, 4, 5] + [6] * 250, dtype=np.int64)
-
-_NODE_BLOCKS = (  # (name, width)
-    ("element", 16),
-    ("degree", 7),
-    ("formal_charge", 5),
-    ("total_hs", 5),
-    ("hybridization", 7),
-    ("aromatic", 1),
-    ("in_ring", 1),
-    ("chiral_tag", 4),
-    ("radical", 1),
-)
-_EDGE_BLOCKS = (("bond_type", 5), ("conjugated", 1), ("in_ring", 1), ("stereo", 7))
-
-
-def _offsets(blocks):
-    out, pos = {}, 0
-    for name, width in blocks:
-        out[name] = pos
-        pos += width
-    return out, pos
-
-
-_NODE_OFF, NUM_NODE_FEATURES = _offsets(_NODE_BLOCKS)
-_EDGE_OFF, NUM_EDGE_FEATURES = _offsets(_EDGE_BLOCKS)
-
-
-def _directed_edges(f: FieldBatch) -> tuple[np.ndarray, np.ndarray]:
-    """Edge index (u→v, v→u per bond, interleaved) and each edge's bond number."""
-    m = len(f.bond_begin)
-    ei = np.empty((2, 2 * m), dtype=np.int32)
-    ei[0, 0::2] = f.bond_begin
-    ei[1, 0::2] = f.bond_end
-    ei[0, 1::2] = f.bond_end
-    ei[1, 1::2] = f.bond_begin
-    return ei, np.repeat(np.arange(m), 2)
-
-
-@register_featurizer
-class DefaultFeaturizer(GraphFeaturizer):
-    name = "default"
-    version = "1"
-
-    def featurize_mols(self, mols):
-        f = extract_fields(mols)
-        n = len(f.atomic_num)
-        rows = np.arange(n)
-        x = np.zeros((n, NUM_NODE_FEATURES), dtype=np.uint8)
-        o = _NODE_OFF
-        x[rows, o["element"] + _ELEMENT_COL[f.atomic_num]] = 1
-        x[rows, o["degree"] + np.minimum(f.degree, 6)] = 1
-        x[rows, o["formal_charge"] + np.clip(f.formal_charge, -2, 2) + 2] = 1
-        x[rows, o["total_hs"] + np.minimum(f.total_hs, 4)] = 1
-        x[rows, o["hybridization"] + _HYB_COL[f.hybridization]] = 1
-        x[:, o["aromatic"]] = f.aromatic
-        x[:, o["in_ring"]] = f.in_ring
-        x[rows, o["chiral_tag"] + _CHIRAL_COL[f.chiral_tag]] = 1
-        x[:, o["radical"]] = f.radicals > 0
-
-        ei, bond_of_edge = _directed_edges(f)
-        m = len(bond_of_edge)
-        e = np.zeros((m, NUM_EDGE_FEATURES), dtype=np.uint8)
-        er = np.arange(m)
-        eo = _EDGE_OFF
-        e[er, eo["bond_type"] + _BOND_COL[f.bond_type[bond_of_edge]]] = 1
-        e[:, eo["conjugated"]] = f.conjugated[bond_of_edge]
-        e[:, eo["in_ring"]] = f.bond_in_ring[bond_of_edge]
-        e[er, eo["stereo"] + _STEREO_COL[f.stereo[bond_of_edge]]] = 1
-        graphs = GraphSet(
-            x=x, edge_index=ei, edge_attr=e, x_ptr=f.atom_ptr, e_ptr=2 * f.bond_ptr,
-            x_dtype="float32", edge_attr_dtype="float32",
-        )
-        return graphs, {}
-
-
-# ---------------------------------------------------------------- pyg
-# RDKit hybridization value -> index in PyG's list; SP2D (5) is not in PyG's list.
-_PYG_HYB = np.array([0, 1, 2, 3, 4, -1, 5, 6, 7], dtype=np.int64)
-_PYG_LIMITS = (  # field, lowest, highest value from_smiles accepts
-    ("atomic_num", 0, 118),
-    ("chiral_tag", 0, 8),
-    ("degree", 0, 10),
-    ("formal_charge", -5, 6),
-    ("total_hs", 0, 8),
-    ("radicals", 0, 4),
-    ("hybridization", 0, 8),
-)
-
-
-@register_featurizer
-class PygFeaturizer(GraphFeaturizer):
-    """Identical to ``torch_geometric.utils.from_smiles`` (PyG's x_map/e_map)."""
-
-    name = "pyg"
-    version = "1"
-
-    def featurize_mols(self, mols):
-        f = extract_fields(mols)
-        errors = self._out_of_vocabulary(f)
-        hyb = _PYG_HYB[f.hybridization.clip(0, 8)]
-        x = np.stack(
-            [f.atomic_num, f.chiral_tag, f.degree, f.formal_charge + 5, f.total_hs,
-             f.radicals, hyb, f.aromatic, f.in_ring],
-            axis=1,
-        )
-        ei, bond_of_edge = _directed_edges(f)
-        e = np.stack(
-            [f.bond_type[bond_of_edge], f.stereo[bond_of_edge], f.conjugated[bond_of_edge]],
-            axis=1,
-        )
-        # from_smiles sorts each graph's edges by (row * num_nodes + col); node
-        # indices made global sort the same way and keep graphs in order.
-        n_edges = 2 * np.diff(f.bond_ptr)
-        shift = np.repeat(f.atom_ptr[:-1], n_edges)
-        total = int(f.atom_ptr[-1]) + 1
-        perm = np.argsort((ei[0] + shift) * total + ei[1] + shift, kind="stable")
-        graphs = GraphSet(
-            x=x.astype(np.int16), edge_index=ei[:, perm], edge_attr=e[perm].astype(np.int16),
-            x_ptr=f.atom_ptr, e_ptr=2 * f.bond_ptr, x_dtype="int64", edge_attr_dtype="int64",
-        )
-        if errors:
-            keep = [i for i in range(len(mols)) if i not in errors]
-            graphs = graphs.take(keep)
-        return graphs, errors
-
-    @staticmethod
-    def _out_of_vocabulary(f: FieldBatch) -> dict[int, str]:
-        errors: dict[int, str] = {}
-        mol_of_atom = np.repeat(np.arange(len(f)), np.diff(f.atom_ptr))
-        mol_of_bond = np.repeat(np.arange(len(f)), np.diff(f.bond_ptr))
-        checks = [(name, getattr(f, name), lo, hi, mol_of_atom) for name, lo, hi in _PYG_LIMITS]
-        checks.append(("hybridization", f.hybridization, 5, 4, mol_of_atom))  # SP2D
-        checks.append(("bond_type", f.bond_type, 0, 21, mol_of_bond))
-        checks.append(("bond stereo", f.stereo, 0, 5, mol_of_bond))
-        for name, values, lo, hi, owner in checks:
-            if lo > hi:  # the SP2D check: a single forbidden value
-                bad = np.nonzero(values == lo)[0]
-            else:
-                bad = np.nonzero((values < lo) | (values > hi))[0]
-            for pos in bad:
-                mol = int(owner[pos])
-                errors.setdefault(
-                    mol, f"pyg featurizer: {name} value {int(values[pos])} is outside PyG's vocabulary"
-                )
-        return errors
-
-
-# ---------------------------------------------------------------- deepchem
-@register_featurizer
-class DeepChemFeaturizer(GraphFeaturizer):
-    """DeepChem ``MolGraphConvFeaturizer(use_edges=True)``, converted to PyG."""
-
-    name = "deepchem"
-    version = "1"
-    defaults = {"use_chirality": False, "use_partial_charge": False}
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        self._impl = None
-
-    def _featurizer(self):
-        if self._impl is None:
-            from deepchem.feat import MolGraphConvFeaturizer  # slow import: only when used
-
-            self._impl = MolGraphConvFeaturizer(use_edges=True, **self.params)
-        return self._impl
-
-    def featurize_mols(self, mols):
-        from deepchem.feat.graph_data import GraphData
-
-        out = self._featurizer().featurize(list(mols))
-        errors: dict[int, str] = {}
-        xs, eis, eas, nn, ne = [], [], [], [], []
-        for i, g in enumerate(out):
-            if not isinstance(g, GraphData):
-                errors[i] = "deepchem MolGraphConvFeaturizer could not featurize the molecule"
-                continue
-            xs.append(np.asarray(g.node_features, dtype=np.float32))
-            eis.append(np.asarray(g.edge_index, dtype=np.int32).reshape(2, -1))
-            eas.append(np.asarray(g.edge_features, dtype=np.float32).reshape(eis[-1].shape[1], -1))
-            nn.append(len(xs[-1]))
-            ne.append(eis[-1].shape[1])
-        if not xs:
-            return GraphSet.empty(30, 11, np.float32, np.float32), errors
-        x_ptr = np.zeros(len(nn) + 1, dtype=np.int64)
-        np.cumsum(nn, out=x_ptr[1:])
-        e_ptr = np.zeros(len(ne) + 1, dtype=np.int64)
-        np.cumsum(ne, out=e_ptr[1:])
-        graphs = GraphSet(
-            x=np.concatenate(xs), edge_index=np.concatenate(eis, axis=1),
-            edge_attr=np.concatenate(eas), x_ptr=x_ptr, e_ptr=e_ptr,
-            x_dtype="float32", edge_attr_dtype="float32",
-        )
-        return graphs, errors
-
-
 def featurize_mols(mols: Sequence, featurizer: GraphFeaturizer | str = "default",
                    **params: Any) -> tuple[GraphSet, dict[int, str]]:
     """Featurize RDKit molecules directly (no SMILES parsing, no store)."""
     feat = get_featurizer(featurizer, **params) if isinstance(featurizer, str) else featurizer
     return feat.featurize_mols(mols)
-
 
 
 # ------------------------------------------------------------ SMILES -> graphs

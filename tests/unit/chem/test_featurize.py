@@ -6,7 +6,8 @@ import torch
 from rdkit import Chem
 
 from theraflow.chem import featurize, get_featurizer, list_featurizers
-from theraflow.chem.featurize import NUM_EDGE_FEATURES, NUM_NODE_FEATURES, parse_smiles
+from theraflow.chem.featurize import parse_smiles
+from theraflow.chem.featurizers.default import NUM_EDGE_FEATURES, NUM_NODE_FEATURES
 
 
 def test_registry():
@@ -17,6 +18,68 @@ def test_registry():
         get_featurizer("default", radius=2)
     with pytest.raises(ValueError, match="must be bool"):
         get_featurizer("deepchem", use_chirality="yes")
+
+
+def test_each_featurizer_module_is_its_featurizer():
+    """One module per featurizer: FEATURIZER's name is the module's name; the docstring documents it."""
+    import importlib
+    import pkgutil
+
+    import theraflow.chem.featurizers as package
+    from theraflow.chem.featurize import GraphFeaturizer
+    from theraflow.registry import FEATURIZERS
+
+    modules = [m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_")]
+    assert {"default", "pyg", "deepchem"} <= set(modules)
+    assert set(modules) <= set(FEATURIZERS.names())
+    for name in modules:
+        module = importlib.import_module(f"theraflow.chem.featurizers.{name}")
+        cls = module.FEATURIZER
+        assert issubclass(cls, GraphFeaturizer), name
+        assert cls.name == name, f"{module.__name__}: FEATURIZER.name is {cls.name!r}"
+        assert cls.version and isinstance(cls.version, str), name
+        assert module.__doc__ and f"``{name}``" in module.__doc__, f"{module.__name__}: document the columns"
+        assert FEATURIZERS.get(name) is cls
+        assert get_featurizer(name).identity()["name"] == name
+
+
+def test_identities_are_unchanged():
+    """The identities in feature-store keys (a change would orphan every store)."""
+    from theraflow.chem.store import featurizer_id
+
+    assert get_featurizer("default").identity() == {"name": "default", "params": {}, "version": "1"}
+    assert get_featurizer("pyg").identity() == {"name": "pyg", "params": {}, "version": "1"}
+    assert get_featurizer("deepchem").identity() == {
+        "name": "deepchem", "params": {"use_chirality": False, "use_partial_charge": False}, "version": "1"}
+    fid = featurizer_id({"name": "default", "params": {}, "version": "1"})
+    assert featurize(["CCO"], "default").fid == fid
+
+
+def test_register_featurizer_is_the_plugin_way():
+    from theraflow.chem import GraphFeaturizer, register_featurizer
+    from theraflow.chem.featurizers.default import DefaultFeaturizer
+    from theraflow.registry import FEATURIZERS
+
+    class Plugin(DefaultFeaturizer):
+        name = "test_plugin_featurizer"
+        version = "7"
+
+    try:
+        assert register_featurizer(Plugin) is Plugin
+        assert "test_plugin_featurizer" in list_featurizers()
+        assert get_featurizer("test_plugin_featurizer").identity()["version"] == "7"
+        assert featurize(["CCO"], "test_plugin_featurizer").graphs.x.shape == (3, 47)
+    finally:
+        FEATURIZERS.unregister("test_plugin_featurizer")
+    assert "test_plugin_featurizer" not in list_featurizers()
+
+    class Clash(GraphFeaturizer):
+        name = "default"
+        version = "1"
+
+    with pytest.raises(ValueError, match="already registered"):
+        register_featurizer(Clash)
+    assert get_featurizer("default").__class__ is DefaultFeaturizer
 
 
 def test_pyg_identical_to_from_smiles(nci_smiles):

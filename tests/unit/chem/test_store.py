@@ -198,7 +198,7 @@ def test_stats_and_gc(tmp_path, nci_canonical):
 
 
 def test_gc_removes_stale_featurizer_versions(tmp_path, monkeypatch):
-    from theraflow.chem.featurize import DefaultFeaturizer
+    from theraflow.chem.featurizers.default import DefaultFeaturizer
 
     root = tmp_path / "store"
     featurize(["CCO"], "default", store=root)
