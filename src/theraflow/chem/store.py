@@ -19,6 +19,11 @@ to ``tmp/``, fsyncs it and renames it into ``packs/``. Two processes featurizing
 overlapping sets at once each write their own packs; a key present in several packs
 maps to identical graphs, and readers use the first. No pickle anywhere: packs are
 safetensors (raw arrays plus a JSON header).
+
+The store only stores: callers hand it a featurizer's identity (:func:`featurizer_id`,
+:meth:`FeatureStore.register`) and, to tell current featurizer ids from stale ones in
+:meth:`FeatureStore.stats` and :meth:`FeatureStore.gc`, a ``current`` test
+(:func:`theraflow.chem.featurize.featurizer_is_current`); it never imports a featurizer.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import os
 import shutil
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -301,36 +306,40 @@ class FeatureStore:
         return dest
 
     # ---------------------------------------------------------- maintenance
-    def stats(self) -> list[dict]:
-        """One row per featurizer id: what it is, packs, entries, bytes on disk."""
-        from theraflow.chem.featurize import get_featurizer
+    def stats(self, current: Callable[[dict], bool] | None = None) -> list[dict]:
+        """One row per featurizer id: what it is, packs, entries, bytes on disk.
 
+        ``current`` answers, for a featurizer record (the ``featurizer.json`` of an id: name,
+        params, version, rdkit, fid), whether this installation computes that id today, e.g.
+        :func:`theraflow.chem.featurize.featurizer_is_current`; the store only stores, so it does
+        not know its featurizers. Without it each row's ``current`` is None (not asked).
+        """
         rows = []
         for fid in self.fids():
-            info_path = self.fid_dir(fid) / "featurizer.json"
-            info = json.loads(info_path.read_text()) if info_path.exists() else {}
+            info = self.featurizer_info(fid)
             packs = self._pack_paths(fid)
             idx = self._index(fid, refresh=True)
             unique = int(len(np.unique(np.stack([idx.hi, idx.lo], axis=1), axis=0))) if len(idx) else 0
-            current = False
-            try:
-                feat = get_featurizer(info.get("name", ""), **info.get("params", {}))
-                current = featurizer_id(feat.identity()) == fid
-            except Exception:
-                pass
             rows.append({
                 "fid": fid,
                 "featurizer": info.get("name", "?"),
                 "params": json.dumps(info.get("params", {}), sort_keys=True),
                 "version": info.get("version", "?"),
                 "rdkit": info.get("rdkit", "?"),
-                "current": current,
+                "current": None if current is None else bool(current(info)),
                 "packs": len(packs),
                 "entries": unique,
                 "duplicates": len(idx) - unique,
                 "bytes": sum(p.stat().st_size for p in packs),
             })
         return rows
+
+    def featurizer_info(self, fid: str) -> dict:
+        """What ``fid`` stands for (its ``featurizer.json``; ``fid`` always set, the rest may be
+        missing for a directory without one)."""
+        path = self.fid_dir(fid) / "featurizer.json"
+        info = json.loads(path.read_text()) if path.exists() else {}
+        return {**info, "fid": fid}
 
     def verify(self, repair: bool = False) -> list[dict]:
         """Check every pack; returns one problem row per corrupt pack (empty: all good).
@@ -356,15 +365,19 @@ class FeatureStore:
             self._cache.clear()
         return problems
 
-    def gc(self, *, remove_stale: bool = False, compact: bool = False, tmp_age_s: float = 3600,
-           dry_run: bool = False) -> dict:
+    def gc(self, *, remove_stale: bool = False, current: Callable[[dict], bool] | None = None,
+           compact: bool = False, tmp_age_s: float = 3600, dry_run: bool = False) -> dict:
         """Remove leftovers of crashed writers; optionally stale featurizers; compact.
 
         - temporary files older than ``tmp_age_s`` (a running writer's are younger);
-        - ``remove_stale``: featurizer ids this installation can never hit again
-          (another RDKit version or featurizer code version);
+        - ``remove_stale``: featurizer ids this installation can never hit again (another RDKit
+          version or featurizer code version): those for which ``current`` (see :meth:`stats`;
+          required with ``remove_stale``) says no;
         - ``compact``: rewrite each featurizer's packs as one set without duplicates.
         """
+        if remove_stale and current is None:
+            raise ValueError("gc(remove_stale=True) needs current=: the test of which featurizer ids are current "
+                             "(theraflow.chem.featurize.featurizer_is_current)")
         report = {"tmp_removed": 0, "stale_removed": [], "compacted": [], "bytes_freed": 0}
         tmp = self.root / "tmp"
         now = time.time()
@@ -380,7 +393,7 @@ class FeatureStore:
                     if not dry_run:
                         p.unlink(missing_ok=True)
         if remove_stale:
-            for row in self.stats():
+            for row in self.stats(current):
                 if not row["current"]:
                     report["stale_removed"].append(row["fid"])
                     report["bytes_freed"] += row["bytes"]

@@ -26,13 +26,14 @@ def register(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
+    from theraflow.chem.featurize import featurizer_is_current
     from theraflow.chem.store import FeatureStore, StoreError
 
     if not Path(args.store).is_dir():
         raise StoreError(f"{args.store}: no such feature store directory")
     store = FeatureStore(args.store)
     if args.store_command == "stats":
-        rows = store.stats()
+        rows = store.stats(current=featurizer_is_current)
         if args.json:
             print_json(rows)
         elif not rows:
@@ -56,7 +57,7 @@ def run(args) -> int:
             return 1
         print(f"{args.store}: {n_packs} pack(s), all intact")
         return 0
-    report = store.gc(remove_stale=args.remove_stale, compact=args.compact, tmp_age_s=args.tmp_age,
-                      dry_run=args.dry_run)
+    report = store.gc(remove_stale=args.remove_stale, current=featurizer_is_current, compact=args.compact,
+                      tmp_age_s=args.tmp_age, dry_run=args.dry_run)
     print_json(report)
     return 0

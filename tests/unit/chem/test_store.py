@@ -8,7 +8,7 @@ import stat
 import numpy as np
 import pytest
 
-from theraflow.chem import FeatureStore, featurize
+from theraflow.chem import FeatureStore, featurize, featurizer_is_current
 from theraflow.chem.store import StoreError
 
 
@@ -182,8 +182,9 @@ def test_stats_and_gc(tmp_path, nci_canonical):
     featurize(nci_canonical[:60], "default", store=root, dedupe=False)  # hits: nothing new
     featurize(nci_canonical[30:90], "default", store=FeatureStore(root), dedupe=False, flush_every=10)
     store = FeatureStore(root)
-    (row,) = store.stats()
+    (row,) = store.stats(current=featurizer_is_current)
     assert row["featurizer"] == "default" and row["current"] is True
+    assert store.stats() == [{**row, "current": None}]  # the store alone does not know its featurizers
     assert row["entries"] == len(set(nci_canonical[:90]))
     stale_tmp = root / "tmp" / "leftover.tmp"
     stale_tmp.write_bytes(b"x")
@@ -206,11 +207,37 @@ def test_gc_removes_stale_featurizer_versions(tmp_path, monkeypatch):
     res = featurize(["CCO"], "default", store=root)
     assert res.misses == 1  # old entries are never read back
     store = FeatureStore(root)
-    rows = {r["version"]: r for r in store.stats()}
+    rows = {r["version"]: r for r in store.stats(current=featurizer_is_current)}
     assert rows["1"]["current"] is False and rows["2"]["current"] is True
-    report = store.gc(remove_stale=True)
+    with pytest.raises(ValueError, match="needs current"):
+        store.gc(remove_stale=True)  # the store cannot tell stale from current by itself
+    report = store.gc(remove_stale=True, current=featurizer_is_current)
     assert report["stale_removed"] == [rows["1"]["fid"]]
     assert [r["version"] for r in FeatureStore(root).stats()] == ["2"]
+
+
+def test_current_is_the_callers_test(tmp_path):
+    """The store asks its caller which ids are current, with each id's featurizer record."""
+    root = tmp_path / "store"
+    featurize(["CCO"], "default", store=root)
+    featurize(["CCO"], "pyg", store=root)
+    store = FeatureStore(root)
+    seen = []
+
+    def only_pyg(info):
+        seen.append(info)
+        return info["name"] == "pyg"
+
+    report = store.gc(remove_stale=True, current=only_pyg, dry_run=True)
+    assert {i["name"] for i in seen} == {"default", "pyg"} and all(i["fid"] and i["rdkit"] for i in seen)
+    (default_fid,) = [i["fid"] for i in seen if i["name"] == "default"]
+    assert report["stale_removed"] == [default_fid]
+    assert len(FeatureStore(root).fids()) == 2  # dry run
+
+
+def test_unknown_featurizer_is_not_current():
+    assert featurizer_is_current({"name": "no-such-featurizer", "params": {}, "fid": "0"}) is False
+    assert featurizer_is_current({"name": "default", "params": {"radius": 2}, "fid": "0"}) is False
 
 
 def test_keys_are_content_addressed(tmp_path):
