@@ -63,8 +63,30 @@ def test_errors_are_messages_not_tracebacks(tmp_path, theraflow_cmd):
         proc = run(theraflow_cmd + args, tmp_path, check=False)
         assert proc.returncode == 2, (args, proc.stderr)
         assert "Traceback" not in proc.stderr, (args, proc.stderr)
-        assert proc.stderr.startswith(f"theraflow {args[0]}: error:"), (args, proc.stderr)
+        # one error line (argparse prints the usage above it for an option it rejects itself)
+        last = proc.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"theraflow {args[0]}: error:"), (args, proc.stderr)
+        if not proc.stderr.startswith("usage:"):
+            assert proc.stderr.startswith(f"theraflow {args[0]}: error:"), (args, proc.stderr)
     assert not (tmp_path / "f.parquet").exists()
+
+
+def test_choices_come_from_the_registries():
+    """--featurizer lists the modules of theraflow.chem.featurizers, --format the formats declared in
+    theraflow.chem.formats: one list of names each, read by the CLI and the schemas alike."""
+    from theraflow.cli.main import build_parser
+    from theraflow.registry import FEATURIZERS, READERS
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices
+
+    def choices(command, dest):
+        return next(a for a in sub[command]._actions if a.dest == dest).choices
+
+    assert choices("featurize", "featurizer") == FEATURIZERS.choices()
+    assert {"default", "pyg", "deepchem"} <= set(FEATURIZERS.choices())
+    assert choices("standardize", "format") == READERS.choices()
+    assert set(READERS.choices()) == {"smi", "csv", "tsv", "parquet", "sdf"}
 
 
 def test_help_lists_commands(theraflow_cmd):

@@ -12,6 +12,11 @@ A file that cannot be used at all (missing, empty, header only, no SMILES column
 raises :class:`~theraflow.io.InputError` naming the file and what was expected.
 IDs are kept; a record without one gets ``<file stem>-<record number>``, the same on
 every run.
+
+The formats are the entries of :data:`theraflow.registry.READERS`, declared once in
+:mod:`theraflow.chem.formats` (names, file suffixes, record kind); their objects are the record
+readers below (:func:`smi_records`, :func:`csv_records`, ...). ``FORMATS`` and suffix detection
+are derived from that registry.
 """
 
 from __future__ import annotations
@@ -28,20 +33,29 @@ import numpy as np
 import pandas as pd
 
 from theraflow.io import InputError
+from theraflow.registry import READERS
 
 log = logging.getLogger(__name__)
 
 RECORD_COLUMNS = ["record", "id", "input", "kind"]
 REJECT_COLUMNS = ["id", "record", "input", "stage", "reason"]
-FORMATS = ("smi", "csv", "tsv", "parquet", "sdf")
-_SUFFIX_FORMAT = {
-    ".smi": "smi", ".smiles": "smi", ".ism": "smi", ".can": "smi",
-    ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "tsv",
-    ".parquet": "parquet", ".pq": "parquet",
-    ".sdf": "sdf", ".sd": "sdf", ".mol": "sdf",
-}
 ID_CANDIDATES = ("id", "name", "compound_id", "mol_id", "molecule_id", "title")
 DEFAULT_MAX_INPUT_LENGTH = 20_000
+
+
+def __getattr__(name: str):
+    if name == "FORMATS":  # derived on each use, so formats a plugin registers are included
+        return tuple(READERS.names())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def suffix_formats() -> dict[str, str]:
+    """{file suffix: format name}, from the ``suffixes`` each format declares."""
+    out: dict[str, str] = {}
+    for name in READERS.names():
+        for suffix in READERS.info(name).get("suffixes", ()):
+            out.setdefault(suffix.lower(), name)
+    return out
 
 
 def detect_format(path: Path) -> str:
@@ -49,13 +63,19 @@ def detect_format(path: Path) -> str:
     if name.endswith(".gz"):
         name = name[:-3]
     suffix = Path(name).suffix
+    by_suffix = suffix_formats()
     try:
-        return _SUFFIX_FORMAT[suffix]
+        return by_suffix[suffix]
     except KeyError:
         raise InputError(
             f"{path}: cannot tell the molecule format from the suffix {suffix!r}; "
-            f"use one of {', '.join(sorted(_SUFFIX_FORMAT))} (optionally .gz) or pass a format"
+            f"use one of {', '.join(sorted(by_suffix))} (optionally .gz) or pass a format"
         ) from None
+
+
+def record_kind(fmt: str) -> str:
+    """What a record's text is in format ``fmt``: "smiles" or "molblock"."""
+    return READERS.info(fmt).get("kind", "smiles")
 
 
 def _check_file(path: Path) -> None:
@@ -340,19 +360,48 @@ def _sd_tag(text: str, name: str) -> str:
     return ""
 
 
+# ------------------------------------------------------------------ the record readers
+# The objects of the READERS entries (see theraflow.chem.formats): one signature for every format.
+def smi_records(path: Path, *, smiles_column: str = "smiles", id_column: str | None = None,
+                sdf_id_property: str | None = None) -> Iterator[Raw]:
+    """Raw records of a SMILES file (``smi``); the column options do not apply."""
+    return _raw_smi(path)
+
+
+def csv_records(path: Path, *, smiles_column: str = "smiles", id_column: str | None = None,
+                sdf_id_property: str | None = None) -> Iterator[Raw]:
+    """Raw records of a comma-separated table (``csv``)."""
+    return _raw_table(path, "csv", smiles_column, id_column)
+
+
+def tsv_records(path: Path, *, smiles_column: str = "smiles", id_column: str | None = None,
+                sdf_id_property: str | None = None) -> Iterator[Raw]:
+    """Raw records of a tab-separated table (``tsv``)."""
+    return _raw_table(path, "tsv", smiles_column, id_column)
+
+
+def parquet_records(path: Path, *, smiles_column: str = "smiles", id_column: str | None = None,
+                    sdf_id_property: str | None = None) -> Iterator[Raw]:
+    """Raw records of a Parquet table (``parquet``)."""
+    return _raw_table(path, "parquet", smiles_column, id_column)
+
+
+def sdf_records(path: Path, *, smiles_column: str = "smiles", id_column: str | None = None,
+                sdf_id_property: str | None = None) -> Iterator[Raw]:
+    """Raw records of an SD file (``sdf``): molblocks, ids from the title line or ``sdf_id_property``."""
+    return _raw_sdf(path, sdf_id_property)
+
+
 def _raw_records(path: Path, fmt: str, smiles_column: str, id_column: str | None,
                  sdf_id_property: str | None) -> Iterator[Raw]:
-    if fmt == "smi":
-        return _raw_smi(path)
-    if fmt == "sdf":
-        return _raw_sdf(path, sdf_id_property)
-    return _raw_table(path, fmt, smiles_column, id_column)
+    reader = READERS.get(fmt)
+    return reader(path, smiles_column=smiles_column, id_column=id_column, sdf_id_property=sdf_id_property)
 
 
 def _resolve_format(path: Path, format: str | None) -> str:
     fmt = format or detect_format(path)
-    if fmt not in FORMATS:
-        raise InputError(f"{path}: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if fmt not in READERS:
+        raise InputError(f"{path}: unknown format {fmt!r}; expected one of {', '.join(READERS.names())}")
     return fmt
 
 
@@ -399,7 +448,7 @@ def read_molecule_shard(path: str | Path, start: int, stop: int, *, format: str 
     fmt = _resolve_format(path, format)
     n_total, duplicates = scan or scan_ids(path, format=fmt, smiles_column=smiles_column, id_column=id_column,
                                            sdf_id_property=sdf_id_property)
-    col = _Collector(path, "molblock" if fmt == "sdf" else "smiles", max_input_length, duplicates)
+    col = _Collector(path, record_kind(fmt), max_input_length, duplicates)
     for record, mol_id, text, problem, shown in _raw_records(path, fmt, smiles_column, id_column, sdf_id_property):
         if record < start:
             continue
@@ -422,7 +471,7 @@ def read_molecules(
     """Read a molecule file into (records, rejects) tables; see the module docstring."""
     path = Path(path)
     fmt = _resolve_format(path, format)
-    col = _Collector(path, "molblock" if fmt == "sdf" else "smiles", max_input_length)
+    col = _Collector(path, record_kind(fmt), max_input_length)
     for record, mol_id, text, problem, shown in _raw_records(path, fmt, smiles_column, id_column, sdf_id_property):
         col.add(record, mol_id, text, problem, shown)
     return col.tables()

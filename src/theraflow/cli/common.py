@@ -11,9 +11,13 @@ import yaml
 
 
 def add_read_options(p: argparse.ArgumentParser) -> None:
+    from theraflow.registry import READERS  # the formats of theraflow.chem.formats (no pandas, no RDKit)
+
     g = p.add_argument_group("reading molecule files")
-    g.add_argument("--format", choices=["smi", "csv", "tsv", "parquet", "sdf"],
-                   help="input format (default: from the file suffix)")
+    g.add_argument("--format", choices=READERS.choices(),
+                   help="input format (default: from the file suffix: "
+                        + "; ".join(f"{n} {' '.join(READERS.info(n).get('suffixes', ()))}" for n in READERS.names())
+                        + ")")
     g.add_argument("--smiles-column", default="smiles", help="SMILES column of CSV/TSV/Parquet (default: smiles)")
     g.add_argument("--id-column", default=None,
                    help="id column (default: the first of id, name, compound_id, ... present)")

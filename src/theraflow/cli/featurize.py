@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from theraflow.cli.common import parse_params, write_stats
+from theraflow.registry import FEATURIZERS
 
 
 def register(sub) -> None:
@@ -12,7 +13,9 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="index table: id, smiles, store key, sizes")
     p.add_argument("--rejects", required=True, help="molecules the featurizer could not handle")
     p.add_argument("--store", required=True, help="feature store directory (created if missing)")
-    p.add_argument("--featurizer", default="default", help="featurizer name (default: default)")
+    p.add_argument("--featurizer", default="default", choices=FEATURIZERS.choices(),
+                   help="featurizer: a module of theraflow.chem.featurizers, whose docstring lists its columns "
+                        "(default: default)")
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="featurizer parameter (repeatable)")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--stats", help="write counts, store hits/misses and seconds as JSON here")
