@@ -486,20 +486,22 @@ def seg_config_error(name: str, text: bytes | str, match: str, record: str | Non
     case("configs", name, seg_model_config(text, *extra), "error", match, file="seg.yaml", record=record)
 
 
-seg_config_error("seg-unknown-key", "train: {max_epoch: 3}\n", "unknown key 'train.max_epoch'")
-seg_config_error("seg-bad-enum", "preprocess: {intensity: histogram}\n", "preprocess.intensity must be")
+seg_config_error("seg-unknown-key", "train: {max_epoch: 3}\n", "unknown key(s) 'max_epoch'", "train")
+seg_config_error("seg-bad-enum", "preprocess: {intensity: histogram}\n", "'histogram' is not one of",
+                 "preprocess.intensity")
 seg_config_error("seg-wrong-type", "train: {max_epochs: ten}\n", "train.max_epochs")
 seg_config_error("seg-negative-number", "train: {batch_size: -2}\n", "train.batch_size")
-seg_config_error("seg-bool-for-number", "augment: {flip_prob: yes}\n", "augment.flip_prob must be a number")
-seg_config_error("seg-section-not-a-mapping", "train: 5\n", "train must be a mapping")
-seg_config_error("seg-list-for-number", "infer: {overlap: [0.5]}\n", "infer.overlap must be a number")
+seg_config_error("seg-bool-for-number", "augment: {flip_prob: yes}\n", "is not of type 'number'", "augment.flip_prob")
+seg_config_error("seg-section-not-a-mapping", "train: 5\n", "is not of type 'object'", "train")
+seg_config_error("seg-list-for-number", "infer: {overlap: [0.5]}\n", "is not of type 'number'", "infer.overlap")
 seg_config_error("seg-yaml-syntax-error", "train: [1, 2\n", "not valid YAML")
 seg_config_error("seg-non-utf8-file", b"name: caf\xe9\n", "not valid YAML")
 seg_config_error("seg-top-level-list", "- train\n- infer\n", "expected a mapping at the top level")
 seg_config_error("seg-labels-with-gap", "labels: {0: background, 2: b}\n", "without gaps")
 seg_config_error("seg-patch-not-divisible", "train: {patch_size: [30, 30, 30]}\n", "multiples of")
 seg_config_error("seg-unknown-network", "network: {name: transformer9000}\n", "transformer9000")
-seg_config_error("seg-bad-override", "name: x\n", "unknown key 'train.epochs'", None, "--set", "train.epochs=2")
+seg_config_error("seg-bad-override", "name: x\n", "unknown key(s) 'epochs'", "(override train.epochs): train",
+                 "--set", "train.epochs=2")
 
 
 # workflow configs (validated against pipelines/schemas/config.schema.yaml by `snakemake`; slow, so only three)

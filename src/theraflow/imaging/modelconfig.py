@@ -1,162 +1,114 @@
 """Segmentation model configs: network, preprocessing, augmentation, training and inference.
 
-A model config is a YAML file (``models/<name>/config.yaml``) holding any subset of
-:data:`DEFAULTS`; it is merged over the defaults key by key, and an unknown key stops
-with a message naming it (a typo never silently falls back to a default). The resolved
-config travels with the trained weights (``model.json``), so inference preprocesses
-exactly as training did.
+A model config is a YAML file (``models/<name>/config.yaml``) holding any subset of the keys of
+``src/theraflow/schemas/seg_model.schema.yaml``, which describes every key with its default. It is
+validated by :mod:`theraflow.schemas` (jsonschema, like every config of the project): the defaults
+fill in what the file leaves out key by key (``labels`` is replaced as a whole), and an unknown key,
+a wrong type or a value outside its choices stops with one message naming the file and the key path
+(a typo never silently falls back to a default). ``network.name`` is one of the registered
+segmentation networks (:data:`theraflow.registry.SEG_NETWORKS`); ``network.params`` are free-form
+(the network constructor's arguments). Overrides (``--set train.max_epochs=2``) are merged in after
+the file and validated the same way. The checks a schema cannot state (label values 0..N-1, sizes
+divisible by the network's divisor) follow. The resolved config travels with the trained weights
+(``model.json``), so inference preprocesses exactly as training did.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from theraflow.io import InputError
+from theraflow.errors import InputError
+from theraflow.schemas import SCHEMA_DIR, resolve_schema, validate
 
-DEFAULTS: dict[str, Any] = {
-    "name": "segmentation",
-    "description": "",
-    # label value -> name; 0 is the background. Every label file must only hold these values.
-    "labels": {0: "background", 1: "foreground"},
-    "network": {"name": "unet", "params": {}},
-    "preprocess": {
-        "orientation": "RAS",            # axcodes, or null to keep the file's voxel order
-        "spacing": None,                 # target voxel size in mm [x, y, z], or null to keep it
-        "intensity": "zscore",           # zscore | zscore_nonzero | minmax | none
-        "clip_percentiles": None,        # [low, high]: clip intensities at these percentiles first
-        "crop_foreground": False,        # crop to the bounding box of image > 0 (with margin)
-        "crop_margin": 4,
-        "pad_to": None,                  # pad every volume to at least this size (voxels)
-    },
-    "augment": {
-        "flip_prob": 0.5,                # per axis in flip_axes
-        "flip_axes": [0, 1, 2],
-        "affine_prob": 0.2,              # random rotation + scaling
-        "rotate_deg": 15.0,
-        "scale": 0.1,
-        "intensity_prob": 0.5,           # random intensity scale and shift
-        "intensity_scale": 0.1,
-        "intensity_shift": 0.1,
-        "gamma_prob": 0.0,               # random contrast (gamma)
-        "gamma": [0.7, 1.5],
-        "noise_prob": 0.1,               # Gaussian noise
-        "noise_std": 0.1,
-    },
-    "train": {
-        "patch_size": [48, 64, 48],      # training crop (voxels); also the sliding window size
-        "sampling": "uniform",           # uniform | foreground (crop centres on labels half the time)
-        "batch_size": 4,
-        "max_epochs": 100,
-        "max_minutes": None,             # wall-clock budget: training stops there and the schedule follows the clock
-        "optimizer": "adamw",            # adamw | sgd
-        "lr": 2.0e-3,
-        "weight_decay": 1.0e-5,
-        "momentum": 0.99,                # sgd only (nesterov)
-        "schedule": "cosine",            # cosine | poly | constant
-        "warmup_epochs": 0,
-        "loss": {"include_background": False, "batch": True, "lambda_dice": 1.0, "lambda_ce": 1.0},
-        "val_every": 5,                  # epochs between validation passes (0: never)
-        "select": "last",                # last | best: which weights to keep (best = highest val Dice)
-        "num_workers": 1,                # data-loader worker processes (augmentation)
-        "precision": "auto",             # auto (16-bit mixed on GPU, 32 on CPU) | 32 | 16-mixed | bf16-mixed
-        "seed": 0,
-        "deterministic": False,
-    },
-    "infer": {
-        "roi_size": None,                # sliding window size; null: train.patch_size
-        "overlap": 0.5,
-        "sw_batch_size": 4,
-        "mode": "gaussian",              # gaussian | constant window blending
-        "tta_flip": True,                # average over the mirror images along flip_axes
-        "tta_axes": [0, 1, 2],
-        "largest_component": True,       # keep the largest connected component per class
-    },
-}
+SCHEMA_FILE = SCHEMA_DIR / "seg_model.schema.yaml"
 
-_REPLACE = {("labels",)}                              # replaced as a whole, never merged
-_FREE_FORM = {("network", "params"), ("train", "loss")}  # any keys (passed on to MONAI)
+_REPLACE = {("labels",)}  # replaced as a whole by a config or an override, never merged
 
 
 class ConfigError(InputError):
     """A model config that cannot be used; the message names the file and the key."""
 
 
-def _merge(base: dict, update: dict, where: str, path: tuple = ()) -> dict:
-    if not isinstance(update, dict):
-        raise ConfigError(f"{where}: {'.'.join(map(str, path)) or 'config'} must be a mapping")
+@functools.lru_cache(maxsize=1)
+def _schema_file() -> dict:
+    return yaml.safe_load(SCHEMA_FILE.read_text(encoding="utf-8"))
+
+
+def schema() -> dict:
+    """The model-config schema, resolved now: ``network.name``'s choices are the networks registered at this moment."""
+    return resolve_schema(_schema_file())
+
+
+def _integers(value: Any, sub: dict) -> Any:
+    """Whole numbers written as floats (``2.0``) where the schema asks for an integer, as ints."""
+    if isinstance(value, float) and sub.get("type") == "integer" and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        props = sub.get("properties") or {}
+        return {k: _integers(v, props[k]) if k in props else v for k, v in value.items()}
+    if isinstance(value, list) and isinstance(sub.get("items"), dict):
+        return [_integers(v, sub["items"]) for v in value]
+    return value
+
+
+def _validated(cfg: Any, where: str, resolved: dict) -> dict:
+    try:
+        return _integers(validate(cfg, resolved, where=where), resolved)
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def defaults() -> dict:
+    """Every key with its default (from the schema)."""
+    return _validated({}, "defaults", schema())
+
+
+DEFAULTS: dict[str, Any] = defaults()
+
+
+def _merge(base: dict, update: dict, path: tuple = ()) -> dict:
     out = copy.deepcopy(base)
     for key, value in update.items():
         here = (*path, key)
-        if path not in _FREE_FORM and key not in base:
-            raise ConfigError(f"{where}: unknown key {'.'.join(map(str, here))!r}"
-                              f" (expected one of {', '.join(map(str, base))})")
-        if here in _REPLACE or not isinstance(value, dict) or not isinstance(base.get(key), dict):
-            out[key] = copy.deepcopy(value)
+        if here not in _REPLACE and isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value, here)
         else:
-            out[key] = _merge(base[key], value, where, here)
+            out[key] = copy.deepcopy(value)
     return out
 
 
+def _dotted(key: str, value: Any) -> dict:
+    nested: Any = value
+    for part in reversed(str(key).split(".")):
+        nested = {part: nested}
+    return nested
+
+
 def resolve(config: dict | None = None, overrides: dict | None = None, *, where: str = "model config") -> dict:
-    """Defaults ← ``config`` ← ``overrides`` (dotted keys allowed: ``{"train.max_epochs": 2}``)."""
-    out = _merge(DEFAULTS, config or {}, where)
+    """Defaults ← ``config`` ← ``overrides`` (dotted keys allowed: ``{"train.max_epochs": 2}``), validated."""
+    resolved = schema()
+    cfg = _validated({} if config is None else config, where, resolved)
     for key, value in (overrides or {}).items():
-        nested: Any = value
-        for part in reversed(str(key).split(".")):
-            nested = {part: nested}
-        out = _merge(out, nested, f"{where} (override {key})")
-    return _check(out, where)
-
-
-_POSITIVE = {("train", "batch_size"), ("train", "max_epochs"), ("train", "lr"), ("infer", "sw_batch_size")}
-
-
-def _check_types(cfg: dict, base: dict, where: str, path: tuple = ()) -> None:
-    """Booleans, numbers and lists where the defaults have them; numbers not negative."""
-    for key, default in base.items():
-        here = (*path, key)
-        value, name = cfg.get(key), ".".join(map(str, here))
-        if here in _REPLACE or here in _FREE_FORM or default is None or isinstance(default, str):
-            continue
-        if isinstance(default, dict):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{where}: {name} must be a mapping, got {value!r}")
-            _check_types(value, default, where, here)
-        elif isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise ConfigError(f"{where}: {name} must be true or false, got {value!r}")
-        elif isinstance(default, (int, float)):
-            kind = int if isinstance(default, int) else (int, float)
-            if isinstance(value, bool) or not isinstance(value, kind):
-                raise ConfigError(f"{where}: {name} must be {'an integer' if kind is int else 'a number'}, "
-                                  f"got {value!r}")
-            if value < 0 or (value == 0 and here in _POSITIVE):
-                raise ConfigError(f"{where}: {name} must be {'positive' if here in _POSITIVE else 'non-negative'}"
-                                  f", got {value!r}")
-        elif isinstance(default, list) and not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: {name} must be a list, got {value!r}")
+        cfg = _validated(_merge(cfg, _dotted(key, value)), f"{where} (override {key})", resolved)
+    return _check(cfg, where)
 
 
 def _check(cfg: dict, where: str) -> dict:
-    _check_types(cfg, DEFAULTS, where)
-    labels = {int(k): str(v) for k, v in cfg["labels"].items()}
+    """What the schema cannot say: label values 0..N-1, a network that builds, sizes it can take."""
+    try:
+        labels = {int(k): str(v) for k, v in cfg["labels"].items()}
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: labels: label values must be integers, got {list(cfg['labels'])}") from None
     if 0 not in labels or len(labels) < 2:
         raise ConfigError(f"{where}: labels must map 0 (background) and at least one structure, got {labels}")
     if sorted(labels) != list(range(len(labels))):
-        raise ConfigError(f"{where}: label values must be 0..N-1 without gaps, got {sorted(labels)}")
+        raise ConfigError(f"{where}: labels: label values must be 0..N-1 without gaps, got {sorted(labels)}")
     cfg["labels"] = labels
-    pre, train, infer = cfg["preprocess"], cfg["train"], cfg["infer"]
-    if pre["intensity"] not in ("zscore", "zscore_nonzero", "minmax", "none"):
-        raise ConfigError(f"{where}: preprocess.intensity must be zscore, zscore_nonzero, minmax or none")
-    for key in ("spacing", "pad_to"):
-        if pre[key] is not None and (len(pre[key]) != 3 or min(pre[key]) <= 0):
-            raise ConfigError(f"{where}: preprocess.{key} must be three positive numbers or null")
-    if len(train["patch_size"]) != 3:
-        raise ConfigError(f"{where}: train.patch_size must be three integers")
     from theraflow.nn.segmentation import divisor, network_params
 
     try:
@@ -164,21 +116,12 @@ def _check(cfg: dict, where: str) -> dict:
         div = divisor(cfg["network"])
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+    train, infer = cfg["train"], cfg["infer"]
     roi = infer["roi_size"] or train["patch_size"]
-    for name, size in (("train.patch_size", train["patch_size"]), ("infer.roi_size", roi)):
+    for key, size in (("train.patch_size", train["patch_size"]), ("infer.roi_size", roi)):
         if any(int(s) % div for s in size):
-            raise ConfigError(f"{where}: {name} {list(size)} must be multiples of {div} for this network")
-    budget = train["max_minutes"]
-    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget <= 0):
-        raise ConfigError(f"{where}: train.max_minutes must be a positive number of minutes or null, got {budget!r}")
-    if train["optimizer"] not in ("adamw", "sgd"):
-        raise ConfigError(f"{where}: train.optimizer must be adamw or sgd")
-    if train["schedule"] not in ("cosine", "poly", "constant"):
-        raise ConfigError(f"{where}: train.schedule must be cosine, poly or constant")
-    if train["select"] not in ("last", "best"):
-        raise ConfigError(f"{where}: train.select must be last or best")
-    if train["sampling"] not in ("uniform", "foreground"):
-        raise ConfigError(f"{where}: train.sampling must be uniform or foreground")
+            raise ConfigError(f"{where}: {key} {list(size)} must be multiples of {div} for this network "
+                              f"({cfg['network']['name']})")
     return cfg
 
 

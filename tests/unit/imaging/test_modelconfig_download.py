@@ -18,7 +18,7 @@ from theraflow.io import InputError
 
 
 def test_unknown_key_is_named():
-    with pytest.raises(ConfigError, match="unknown key 'train.max_epoch'"):
+    with pytest.raises(ConfigError, match=r"model config: train: unknown key\(s\) 'max_epoch'"):
         resolve({"train": {"max_epoch": 3}})
 
 
