@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -98,3 +99,34 @@ def test_summary_reports_segmentation_runs(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "segmentation — study" in out and "mean Dice (validation, 2 cases) 0.650" in out
     assert "anterior 0.700" in out and "posterior 0.600" in out
+
+
+def test_network_choices_come_from_the_registry():
+    from theraflow.cli.main import build_parser
+    from theraflow.cli.seg import _overrides
+    from theraflow.registry import SEG_NETWORKS
+
+    parser = build_parser()
+    for stage in ("preprocess", "train"):
+        args = parser.parse_args(["seg", stage, "dl.tsv", "--cache", "c", "-o", "m", "--network", "dynunet",
+                                  "--set", "train.max_epochs=2"])
+        assert _overrides(args) == {"network.name": "dynunet", "train.max_epochs": 2}
+    stage = parser
+    for name in ("seg", "train"):
+        stage = next(a for a in stage._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
+    (network,) = [a for a in stage._actions if "--network" in a.option_strings]
+    assert list(network.choices) == SEG_NETWORKS.names()
+    for name in SEG_NETWORKS.names():
+        assert name in network.help
+
+
+def test_a_bad_override_names_the_file_and_the_key(tmp_path):
+    from ..inprocess import cli
+
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    rc, _, err = cli(["seg", "preprocess", tmp_path / "dl.tsv", "--model-config", tmp_path / "tiny.yaml",
+                      "--cache", tmp_path / "cache", "--set", "infer.mode=median"])
+    assert rc == 2 and "Traceback" not in err
+    assert f"{tmp_path / 'tiny.yaml'} (override infer.mode): infer.mode: 'median' is not one of gaussian, constant" in err
+    rc, _, err = cli(["seg", "preprocess", tmp_path / "dl.tsv", "--cache", tmp_path / "cache", "--network", "vit"])
+    assert rc == 2 and "invalid choice: 'vit' (choose from 'dynunet', 'segresnet', 'unet')" in err

@@ -50,10 +50,24 @@ def _threads(n: int | None) -> None:
 
 
 def _model_options(p: argparse.ArgumentParser) -> None:
+    from theraflow.registry import SEG_NETWORKS  # the light declarations only: no torch, no MONAI
+
     p.add_argument("--model-config", help="model config YAML, or a models/<name>/ folder holding config.yaml "
                                           "(default: built-in defaults)")
+    described = {n: SEG_NETWORKS.info(n).get("description") for n in SEG_NETWORKS.choices()}
+    networks = "; ".join(f"{n} ({d})" if d else n for n, d in described.items())
+    p.add_argument("--network", choices=SEG_NETWORKS.choices(), metavar="NAME",
+                   help=f"segmentation network, as --set network.name=NAME (the config's network.params are kept) "
+                        f"- {networks}")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", dest="overrides",
                    help="override a model-config key, dotted (train.max_epochs=2); repeatable")
+
+
+def _overrides(args) -> dict:
+    """--network, then each --set, as dotted model-config overrides."""
+    out = {"network.name": args.network} if getattr(args, "network", None) else {}
+    out.update(parse_params(args.overrides))
+    return out
 
 
 def register(sub) -> None:
@@ -229,7 +243,7 @@ def run_preprocess(args) -> int:
 
     _threads(args.threads)
     stats, table = preprocess(args.datalist, args.cache, model_config=args.model_config,
-                              overrides=parse_params(args.overrides))
+                              overrides=_overrides(args))
     if args.output:
         write_table(table, args.output)
     write_stats(args.stats, stats)
@@ -244,7 +258,7 @@ def run_train(args) -> int:
     split = {"mode": args.split_mode, "val_fraction": args.val_fraction, "val_count": args.val_count,
              "order": args.split_order, "folds": args.folds, "fold": args.fold, "seed": args.split_seed}
     devices = int(args.devices) if str(args.devices).isdigit() else args.devices
-    record = train(args.datalist, args.output, model_config=args.model_config, overrides=parse_params(args.overrides),
+    record = train(args.datalist, args.output, model_config=args.model_config, overrides=_overrides(args),
                    cache_dir=args.cache, split=split, resume=args.resume, accelerator=args.accelerator,
                    devices=devices, progress_bar=_enabled)
     log.info("trained %s: %d epochs, %.2f s/epoch on %s", record["network"], record["epochs"],
