@@ -16,8 +16,7 @@ if not config:
 include: "pipelines/rules/common.smk"
 include: "pipelines/rules/chem.smk"
 include: "pipelines/rules/download.smk"
-include: "pipelines/rules/dti.smk"
-include: "pipelines/rules/ddi.smk"
+include: "pipelines/rules/pairs.smk"
 include: "pipelines/rules/score.smk"
 include: "pipelines/rules/imaging.smk"
 

@@ -3,15 +3,16 @@
 
 rule chem_standardize:
     input:
-        molecule_path,
+        chem_inputs,
     output:
         table=f"{RESULTS}/chem/{{lib}}/shards/{{shard}}.standardized.parquet",
         rejects=f"{RESULTS}/chem/{{lib}}/shards/{{shard}}.standardize-rejects.parquet",
         stats=f"{RESULTS}/chem/{{lib}}/shards/{{shard}}.standardize.json",
     params:
-        shard=lambda wc: f"{int(wc.shard)}/{molecule_set(wc.lib)['shards']}",
-        read=lambda wc: read_args(wc.lib),
-        options=standardize_args(),
+        path=lambda wc: PLAN.molecule_path(wc.lib),
+        shard=lambda wc: f"{int(wc.shard)}/{PLAN.n_shards(wc.lib)}",
+        read=lambda wc: PLAN.read_args(wc.lib),
+        options=PLAN.standardize_args(),
     log:
         f"{LOGS}/chem/{{lib}}/standardize.{{shard}}.log",
     benchmark:
@@ -23,7 +24,7 @@ rule chem_standardize:
         mem_mb=2000,
         runtime=60,
     shell:
-        "theraflow --no-progress standardize {input:q} --shard {params.shard} {params.read} {params.options}"
+        "{TF} standardize {params.path:q} --shard {params.shard} {params.read} {params.options}"
         " -o {output.table:q} --rejects {output.rejects:q} --stats {output.stats:q} > {log:q} 2>&1"
 
 
@@ -35,7 +36,7 @@ rule chem_featurize:
         rejects=f"{RESULTS}/chem/{{lib}}/shards/{{shard}}.featurize-rejects.parquet",
         stats=f"{RESULTS}/chem/{{lib}}/shards/{{shard}}.featurize.json",
     params:
-        featurizer=featurize_args(),
+        featurizer=PLAN.featurize_args(),
         store=STORE,
     log:
         f"{LOGS}/chem/{{lib}}/featurize.{{shard}}.log",
@@ -48,17 +49,17 @@ rule chem_featurize:
         mem_mb=4000,
         runtime=60,
     shell:
-        "theraflow --no-progress featurize {input:q} {params.featurizer} --store {params.store:q}"
+        "{TF} featurize {input:q} {params.featurizer} --store {params.store:q}"
         " --threads {threads} -o {output.index:q} --rejects {output.rejects:q} --stats {output.stats:q}"
         " > {log:q} 2>&1"
 
 
 rule chem_gather:
     input:
-        standardized=shard_files("standardized.parquet"),
-        features=shard_files("features.parquet"),
-        rejects=shard_files("standardize-rejects.parquet", "featurize-rejects.parquet"),
-        stats=shard_files("standardize.json", "featurize.json"),
+        standardized=molecule_shard_files("standardized.parquet"),
+        features=molecule_shard_files("features.parquet"),
+        rejects=molecule_shard_files("standardize-rejects.parquet", "featurize-rejects.parquet"),
+        stats=molecule_shard_files("standardize.json", "featurize.json"),
     output:
         molecules=f"{RESULTS}/chem/{{lib}}/molecules.parquet",
         rejects=f"{RESULTS}/chem/{{lib}}/rejects.tsv",
@@ -74,7 +75,7 @@ rule chem_gather:
         mem_mb=4000,
         runtime=30,
     shell:
-        "theraflow --no-progress gather --name {wildcards.lib} --standardized {input.standardized:q}"
+        "{TF} gather --name {wildcards.lib} --standardized {input.standardized:q}"
         " --features {input.features:q} --rejects {input.rejects:q} --stats {input.stats:q}"
         " --molecules {output.molecules:q} --rejects-out {output.rejects:q} --summary {output.summary:q}"
         " --print > {log:q} 2>&1"

@@ -1,12 +1,12 @@
-# Downloads of pair data sets (DTI and DDI), sha256-checked, a mirror directory first.
+# Downloads of pair data sets, sha256-checked, a mirror directory first.
 
 
 rule pair_download:
     output:
         "data/raw/{ds}/download.json",
     params:
-        source=lambda wc: task_dataset(task_of(wc.ds), wc.ds)["download"]["source"],
-        options=lambda wc: download_args(task_of(wc.ds), wc.ds),
+        source=lambda wc: PLAN.downloads()[f"data/raw/{wc.ds}"][1]["source"],
+        options=lambda wc: PLAN.download_args(PLAN.datasets[wc.ds], wc.ds),
     log:
         f"{LOGS}/data/{{ds}}/download.log",
     benchmark:
@@ -18,5 +18,4 @@ rule pair_download:
         mem_mb=1000,
         runtime=30,
     shell:
-        "theraflow --no-progress download {params.source} --dest data/raw/{wildcards.ds} {params.options}"
-        " > {log:q} 2>&1"
+        "{TF} download {params.source} --dest data/raw/{wildcards.ds} {params.options} > {log:q} 2>&1"

@@ -10,7 +10,7 @@ rule seg_synth:
         stats=f"{IMG_DATA}/{{ds}}/synth.json",
     params:
         root=lambda wc: f"{IMG_DATA}/{wc.ds}",
-        options=lambda wc: synth_args(wc.ds),
+        options=lambda wc: PLAN.synth_args(wc.ds),
     log:
         f"{LOGS}/imaging/{{ds}}/synth.log",
     benchmark:
@@ -22,7 +22,7 @@ rule seg_synth:
         mem_mb=2000,
         runtime=10,
     shell:
-        "theraflow --no-progress seg synth {params.root:q} {params.options} --stats {output.stats:q} > {log:q} 2>&1"
+        "{TF} seg synth {params.root:q} {params.options} --stats {output.stats:q} > {log:q} 2>&1"
 
 
 rule seg_download:
@@ -32,8 +32,8 @@ rule seg_download:
         stats=f"{IMG_DATA}/{{ds}}/msd/download.json",
     params:
         root=lambda wc: f"{IMG_DATA}/{wc.ds}/msd",
-        url=lambda wc: imaging_set(wc.ds)["download"]["url"],
-        checksum=lambda wc: imaging_set(wc.ds)["download"]["checksum"] or "none",
+        url=lambda wc: PLAN.imaging_set(wc.ds)["download"]["url"],
+        checksum=lambda wc: PLAN.imaging_set(wc.ds)["download"]["checksum"] or "none",
     log:
         f"{LOGS}/imaging/{{ds}}/download.log",
     benchmark:
@@ -45,21 +45,19 @@ rule seg_download:
         mem_mb=2000,
         runtime=120,
     shell:
-        "theraflow --no-progress seg download {params.root:q} --url {params.url:q} --checksum {params.checksum:q}"
+        "{TF} seg download {params.root:q} --url {params.url:q} --checksum {params.checksum:q}"
         " --stats {output.stats:q} > {log:q} 2>&1"
 
 
 rule seg_datalist:
     input:
-        unpack(imaging_inputs),
+        unpack(lambda wc: PLAN.imaging_inputs(wc.ds)),
     output:
         datalist=f"{RESULTS}/imaging/{{ds}}/datalist.tsv",
         rejects=f"{RESULTS}/imaging/{{ds}}/datalist_rejects.tsv",
         stats=f"{RESULTS}/imaging/{{ds}}/datalist.json",
     params:
-        source=lambda wc, input: datalist_source_args(wc.ds, input),
-        values=lambda wc: " ".join(str(v) for v in imaging_set(wc.ds)["label_values"]),
-        on_error=lambda wc: imaging_set(wc.ds)["on_error"],
+        args=lambda wc: PLAN.datalist_args(wc.ds),
     log:
         f"{LOGS}/imaging/{{ds}}/datalist.log",
     benchmark:
@@ -71,21 +69,20 @@ rule seg_datalist:
         mem_mb=4000,
         runtime=30,
     shell:
-        "theraflow --no-progress seg datalist {params.source} --label-values {params.values}"
-        " --on-error {params.on_error} -o {output.datalist:q} --rejects {output.rejects:q}"
+        "{TF} seg datalist {params.args} -o {output.datalist:q} --rejects {output.rejects:q}"
         " --stats {output.stats:q} > {log:q} 2>&1"
 
 
 rule seg_preprocess:
     input:
         datalist=rules.seg_datalist.output.datalist,
-        model_config=lambda wc: imaging_model_config(wc.ds),
+        model_config=lambda wc: PLAN.imaging_model_config(wc.ds),
     output:
         table=f"{RESULTS}/imaging/{{ds}}/preprocess.tsv",
         stats=f"{RESULTS}/imaging/{{ds}}/preprocess.json",
     params:
         cache=IMG_CACHE,
-        overrides=lambda wc: model_overrides_args(wc.ds),
+        overrides=lambda wc: PLAN.overrides_args(wc.ds),
     log:
         f"{LOGS}/imaging/{{ds}}/preprocess.log",
     benchmark:
@@ -97,7 +94,7 @@ rule seg_preprocess:
         mem_mb=4000,
         runtime=60,
     shell:
-        "theraflow --no-progress seg preprocess {input.datalist:q} --model-config {input.model_config:q}"
+        "{TF} seg preprocess {input.datalist:q} --model-config {input.model_config:q}"
         " {params.overrides} --cache {params.cache:q} --threads {threads} -o {output.table:q}"
         " --stats {output.stats:q} > {log:q} 2>&1"
 
@@ -106,7 +103,7 @@ rule seg_train:
     input:
         datalist=rules.seg_datalist.output.datalist,
         preprocessed=rules.seg_preprocess.output.stats,
-        model_config=lambda wc: imaging_model_config(wc.ds),
+        model_config=lambda wc: PLAN.imaging_model_config(wc.ds),
     output:
         bundle=f"{RESULTS}/imaging/{{ds}}/model/model.json",
         weights=protected(f"{RESULTS}/imaging/{{ds}}/model/model.safetensors"),
@@ -115,8 +112,8 @@ rule seg_train:
     params:
         out=lambda wc: f"{RESULTS}/imaging/{wc.ds}/model",
         cache=IMG_CACHE,
-        overrides=lambda wc: model_overrides_args(wc.ds),
-        split=lambda wc: split_args(wc.ds),
+        overrides=lambda wc: PLAN.overrides_args(wc.ds),
+        split=lambda wc: PLAN.imaging_split_args(wc.ds),
     log:
         f"{LOGS}/imaging/{{ds}}/train.log",
     benchmark:
@@ -129,7 +126,7 @@ rule seg_train:
         runtime=600,
         gpu=IMG_GPUS,
     shell:
-        "theraflow --no-progress seg train {input.datalist:q} --model-config {input.model_config:q}"
+        "{TF} seg train {input.datalist:q} --model-config {input.model_config:q}"
         " {params.overrides} {params.split} --cache {params.cache:q} --threads {threads}"
         " -o {params.out:q} > {log:q} 2>&1"
 
@@ -158,7 +155,7 @@ rule seg_infer:
         runtime=120,
         gpu=IMG_GPUS,
     shell:
-        "theraflow --no-progress seg infer {input.datalist:q} --model {params.model:q} -o {output.masks:q}"
+        "{TF} seg infer {input.datalist:q} --model {params.model:q} -o {output.masks:q}"
         " --predictions {output.predictions:q} --rejects {output.rejects:q} --measurements {output.volumes:q}"
         " --threads {threads} > {log:q} 2>&1"
 
@@ -190,7 +187,7 @@ rule seg_measure:
         mem_mb=4000,
         runtime=60,
     shell:
-        "theraflow --no-progress seg measure {input.predictions:q} --datalist {input.datalist:q}"
+        "{TF} seg measure {input.predictions:q} --datalist {input.datalist:q}"
         " --split {input.split:q} --model {params.model:q} -o {output.table:q} --summary {output.summary:q}"
         " > {log:q} 2>&1"
 
@@ -217,7 +214,7 @@ rule seg_overlay:
         mem_mb=4000,
         runtime=60,
     shell:
-        "theraflow --no-progress seg overlay {input.predictions:q} -o {output.pngs:q} --datalist {input.datalist:q}"
+        "{TF} seg overlay {input.predictions:q} -o {output.pngs:q} --datalist {input.datalist:q}"
         " --measurements {input.measurements:q} --model {params.model:q} --index {output.index:q} > {log:q} 2>&1"
 
 
@@ -251,6 +248,6 @@ rule seg_report:
         mem_mb=4000,
         runtime=30,
     shell:
-        "theraflow --no-progress seg report {input.measurements:q} -o {output.html:q} --model {params.model:q}"
+        "{TF} seg report {input.measurements:q} -o {output.html:q} --model {params.model:q}"
         " --history {input.history:q} --rejects {input.rejects:q} --overlays {input.overlays:q}"
         " --figures {output.figures:q} --summary {output.summary:q} --title {params.title:q} > {log:q} 2>&1"

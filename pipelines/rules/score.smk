@@ -1,20 +1,40 @@
-# Batch scoring: library shards (standardized by the chemistry rules) → score_shard (feature
-# store + model ensemble) → score_gather (ranked tables, top-k) → score_report (HTML).
+# Batch scoring: score_count (a checkpoint: the library's records, hence its shards) → library shards
+# (standardized by the chemistry rules) → score_shard (feature store + model ensemble) → score_gather
+# (ranked tables, top-k) → score_report (HTML). The DAG never reads a library: the count does, once per
+# version of the file.
+
+
+checkpoint score_count:
+    input:
+        lambda wc: PLAN.molecule_path(f"score_{wc.lib}"),
+    output:
+        f"{RESULTS}/score/{{lib}}/library.json",
+    params:
+        args=lambda wc: PLAN.count_args(wc.lib),
+    log:
+        f"{LOGS}/score/{{lib}}/count.log",
+    benchmark:
+        f"{BENCH}/score/{{lib}}/count.tsv"
+    threads: 1
+    conda:
+        "../envs/theraflow.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    shell:
+        "{TF} score count {input:q} {params.args} -o {output:q} > {log:q} 2>&1"
 
 
 rule score_shard:
     input:
         standardized=f"{RESULTS}/chem/score_{{lib}}/shards/{{shard}}.standardized.parquet",
-        models=score_model_files,
+        models=PLAN.score_model_files(),
     output:
         scores=f"{RESULTS}/score/{{lib}}/shards/{{shard}}.scores.parquet",
         rejects=f"{RESULTS}/score/{{lib}}/shards/{{shard}}.rejects.parquet",
         stats=f"{RESULTS}/score/{{lib}}/shards/{{shard}}.stats.json",
     params:
-        models=" ".join(f"--model {shlex.quote(d)}" for d in score_model_dirs()),
-        targets=f"--targets {shlex.quote(SCORE['targets'])}" if SCORE["targets"] else "",
-        store=STORE,
-        ad=SCORE["ad_threshold"],
+        args=PLAN.score_shard_args(),
     log:
         f"{LOGS}/score/{{lib}}/shard.{{shard}}.log",
     benchmark:
@@ -26,8 +46,8 @@ rule score_shard:
         mem_mb=8000,
         runtime=60,
     shell:
-        "theraflow --no-progress score shard --standardized {input.standardized:q} {params.models} {params.targets}"
-        " --store {params.store:q} --ad-threshold {params.ad} --threads {threads} --shard {wildcards.shard}"
+        "{TF} score shard --standardized {input.standardized:q} {params.args} --threads {threads}"
+        " --shard {wildcards.shard}"
         " --out-scores {output.scores:q} --out-rejects {output.rejects:q} --out-stats {output.stats:q} > {log:q} 2>&1"
 
 
@@ -36,8 +56,8 @@ rule score_gather:
         scores=score_shard_files("scores.parquet"),
         stats=score_shard_files("stats.json"),
         rejects=score_shard_files("rejects.parquet"),
-        chem_rejects=score_chem_files("standardize-rejects.parquet"),
-        chem_stats=score_chem_files("standardize.json"),
+        chem_rejects=score_shard_files("standardize-rejects.parquet", chem=True),
+        chem_stats=score_shard_files("standardize.json", chem=True),
     output:
         ranked=directory(f"{RESULTS}/score/{{lib}}/ranked"),
         topk=f"{RESULTS}/score/{{lib}}/topk.tsv",
@@ -48,7 +68,7 @@ rule score_gather:
         summary=f"{RESULTS}/score/{{lib}}/summary.json",
     params:
         outdir=lambda wc, output: os.path.dirname(output.summary),
-        top_k=SCORE["top_k"],
+        top_k=PLAN.score["top_k"],
     log:
         f"{LOGS}/score/{{lib}}/gather.log",
     benchmark:
@@ -60,7 +80,7 @@ rule score_gather:
         mem_mb=4000,
         runtime=60,
     shell:
-        "theraflow --no-progress score gather --scores {input.scores:q} --stats {input.stats:q}"
+        "{TF} score gather --scores {input.scores:q} --stats {input.stats:q}"
         " --rejects {input.chem_rejects:q} {input.rejects:q} --chem-stats {input.chem_stats:q}"
         " --outdir {params.outdir:q} --top-k {params.top_k} > {log:q} 2>&1"
 
@@ -69,8 +89,8 @@ rule score_report:
     input:
         summary=rules.score_gather.output.summary,
         topk=rules.score_gather.output.topk,
-        models=score_model_files,
-        calibration=score_calibration_file,
+        models=PLAN.score_model_files(),
+        calibration=PLAN.score_calibration_files(),
     output:
         report(
             f"{RESULTS}/score/{{lib}}/report.html",
@@ -80,10 +100,7 @@ rule score_report:
         ),
     params:
         screen=lambda wc, input: os.path.dirname(input.summary),
-        models=" ".join(f"--model {shlex.quote(d)}" for d in score_model_dirs()),
-        library=lambda wc: expand_path(SCORE["libraries"][wc.lib]["path"]),
-        targets=f"--targets {shlex.quote(SCORE['targets'])}" if SCORE["targets"] else "",
-        configs=" ".join(f"--config {shlex.quote(str(c))}" for c in workflow.configfiles[:1]),
+        args=lambda wc: PLAN.score_report_args(wc.lib),
         calibration=lambda wc, input: " ".join(f"--calibration {shlex.quote(p)}" for p in input.calibration),
     log:
         f"{LOGS}/score/{{lib}}/report.log",
@@ -96,8 +113,8 @@ rule score_report:
         mem_mb=2000,
         runtime=20,
     shell:
-        "theraflow --no-progress score report --screen {params.screen:q} {params.models} --library {params.library:q}"
-        " {params.targets} {params.configs} {params.calibration} --title 'theraflow screening report: {wildcards.lib}'"
+        "{TF} score report --screen {params.screen:q} {params.args} {params.calibration}"
+        " --title 'theraflow screening report: {wildcards.lib}'"
         " -o {output:q} > {log:q} 2>&1"
 
 

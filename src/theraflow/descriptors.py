@@ -2,7 +2,8 @@
 
 - :func:`morgan_bits`: Morgan (ECFP-like) bit vectors of molecules, RDKit's generator;
 - :func:`residue_composition`: amino-acid composition (20 values) and dipeptide composition
-  (400 values) of protein sequences, each scaled so that a uniform sequence reads 1.0.
+  (400 values) of protein sequences, each scaled so that a uniform sequence reads 1.0;
+- :func:`tokenize`: residues as integer tokens for sequence networks.
 
 Both are cheap next to a graph or sequence network and generalize across entities: a model may
 read them beside (or instead of) its graph and sequence encoders. No I/O here.
@@ -42,6 +43,24 @@ def residue_composition(sequences: Sequence[str]) -> np.ndarray:
         if ok.any():
             pairs = a[ok] * n_aa + b[ok]
             out[row, n_aa:] = np.bincount(pairs, minlength=n_aa * n_aa) * (n_aa * n_aa / int(ok.sum()))
+    return out
+
+
+ALPHABET = "ACDEFGHIKLMNPQRSTVWYBUXZO"
+VOCAB_SIZE = len(ALPHABET) + 2  # + padding (0) + unknown
+_CODE = np.full(256, len(ALPHABET) + 1, dtype=np.int64)
+for _i, _a in enumerate(ALPHABET):
+    _CODE[ord(_a)] = _i + 1
+    _CODE[ord(_a.lower())] = _i + 1
+
+
+def tokenize(sequences: Sequence[str], max_len: int) -> np.ndarray:
+    """[n, max_len] int64 tokens: 0 = padding, the 20 standard amino acids, then B, U, X, Z, O, then
+    "unknown"; sequences truncated to ``max_len`` and right-padded with 0."""
+    out = np.zeros((len(sequences), max_len), dtype=np.int64)
+    for i, s in enumerate(sequences):
+        b = np.frombuffer(s[:max_len].encode("ascii", "replace"), dtype=np.uint8)
+        out[i, : len(b)] = _CODE[b]
     return out
 
 

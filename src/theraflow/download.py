@@ -25,6 +25,7 @@ from pathlib import Path
 from theraflow.errors import InputError, UserError
 from theraflow.io import atomic_write, sha256_file, write_json
 from theraflow.progress import progress
+from theraflow.registry import DOWNLOADS
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,8 @@ SOURCES: dict[str, Source] = {
         "KIBA scores (Tang et al. 2014), DeepDTA format (2,111 drugs x 229 kinases)",
     ),
 }
+for _name, _source in SOURCES.items():  # the names the config and `theraflow download` accept
+    DOWNLOADS.register(_name, _source, description=_source.description)
 
 
 def _pinned(dest: Path) -> dict[str, str]:

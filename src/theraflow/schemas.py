@@ -60,6 +60,8 @@ def resolve_schema(schema: dict) -> dict:
         out = {k: walk(v) for k, v in node.items() if k != "$defs"}
         if "x-registry" in out:
             out["enum"] = lookup(out["x-registry"]).names()
+            if "null" in (out.get("type") or []):
+                out["enum"] = [*out["enum"], None]
         if "x-registry-join" in out:
             out["pattern"] = joined_pattern(lookup(out["x-registry-join"]).names())
         if "x-registry-properties" in out:
@@ -105,8 +107,8 @@ def readable(error) -> str:
     if error.validator == "enum":
         return f"{error.instance!r} is not one of {', '.join(map(str, error.validator_value))}"
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = sorted((error.schema.get("properties") or {}).keys())
-        extra = sorted(set(error.instance) - set(allowed))
+        allowed = sorted(map(str, (error.schema.get("properties") or {}).keys()))
+        extra = sorted(map(str, set(map(str, error.instance)) - set(allowed)))
         if extra and allowed:
             return f"unknown key(s) {', '.join(map(repr, extra))}; expected one of {', '.join(allowed)}"
     return error.message

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
-    from theraflow.download import SOURCES
+    from theraflow.registry import DOWNLOADS
 
     p = sub.add_parser("download", help="download a data set (sha256-checked; a mirror directory first)",
                        description=__doc__)
-    p.add_argument("source", choices=sorted(SOURCES), help="data set")
+    p.add_argument("source", choices=DOWNLOADS.choices(), help="data set")
     p.add_argument("--dest", required=True, help="destination directory")
     p.add_argument("--mirror", help="directory holding the files already (checked before any download)")
     p.add_argument("--base-url", help="download from here instead of the source's public URL")

@@ -11,7 +11,26 @@ from theraflow import __version__
 from theraflow.errors import TheraflowError, UserError  # noqa: F401  (UserError re-exported)
 
 # One module per subcommand; each defines register(subparsers) and run(args).
-SUBCOMMANDS = ("standardize", "featurize", "gather", "store", "summary", "dti", "ddi", "score", "download", "seg")
+# ``pairs`` registers one command per pair task (theraflow dti, theraflow ddi, and any a plugin adds).
+SUBCOMMANDS = ("standardize", "featurize", "gather", "store", "summary", "pairs", "score", "download", "seg",
+               "registry")
+
+
+def _plugin_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE",
+                        help="load a plugin that registers tasks, featurizers, encoders ... before anything else "
+                             "(repeatable; also THERAFLOW_PLUGINS)")
+
+
+def load_plugins_from(argv: list[str] | None) -> list[str]:
+    """Plugins named by ``--plugin`` (and THERAFLOW_PLUGINS), loaded before the parser is built: the choices
+    of every command come from the registries they fill."""
+    from theraflow.registry import load_plugins
+
+    pre = argparse.ArgumentParser(add_help=False)
+    _plugin_option(pre)
+    known, _ = pre.parse_known_args(argv)
+    return load_plugins(known.plugin)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="show progress bars (default: only on a terminal)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    _plugin_option(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
         import_module(f"theraflow.cli.{name}").register(sub)
@@ -32,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        load_plugins_from(argv)
+    except TheraflowError as exc:
+        print(f"theraflow: error: {exc}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -1,6 +1,7 @@
 """theraflow score: screen a molecule library against targets with trained models.
 
   run      the whole screen in one command (shards in parallel, gather, report)
+  count    records of a library and its shards (what the workflow's score_count checkpoint runs)
   shard    one shard (what the workflow's score_shard rule runs)
   gather   merge shards into ranked tables per target, top-k, summary
   report   the self-contained HTML report
@@ -17,7 +18,8 @@ from theraflow.cli.common import add_read_options, read_options
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", action="append", required=True, dest="models", metavar="DIR",
                    help="trained model directory (repeat for an ensemble, e.g. one per seed)")
-    p.add_argument("--targets", help="FASTA or table (target_id[, sequence]); default: the models' targets")
+    p.add_argument("--targets", help="the partners: FASTA or table (target_id[, sequence]) for targets, .smi or table "
+                                     "(id, smiles) for panel drugs; default: those the models trained on")
     p.add_argument("--store", help="feature store directory")
     p.add_argument("--ad-threshold", type=float, default=0.3,
                    help="flag molecules whose max Tanimoto to the training drugs is below this (default 0.3)")
@@ -39,6 +41,12 @@ def register(sub) -> None:
                    help="score every shard again, even those an earlier run of this screen finished")
     _common(r)
     add_read_options(r)
+
+    n = ss.add_parser("count", help="count a library's records (its shards follow from the chunk size)")
+    n.add_argument("library", help="molecule file")
+    n.add_argument("--chunk-size", type=int, default=50_000, help="records per shard")
+    n.add_argument("-o", "--output", required=True, help="library.json: records, chunk size, shards, file identity")
+    add_read_options(n)
 
     s = ss.add_parser("shard", help="score one shard")
     src = s.add_mutually_exclusive_group(required=True)
@@ -68,7 +76,7 @@ def register(sub) -> None:
     rp.add_argument("--targets", help="the targets file (for its sha256)")
     rp.add_argument("--chem-summary", help="summary.json of the chemistry stages, if they ran separately")
     rp.add_argument("--config", help="the run's config file (its hash goes in the provenance)")
-    rp.add_argument("--calibration", help="calibration.json of the ensemble (`theraflow dti calibrate`); "
+    rp.add_argument("--calibration", help="calibration.json of the ensemble (`theraflow <task> calibrate`); "
                     "default: fitted from the models' predictions.parquet when they have them")
     rp.add_argument("--title", default="theraflow screening report")
     rp.add_argument("-o", "--output", required=True, help="report.html")
@@ -92,7 +100,7 @@ def run(args) -> int:
 
     cmd = args.score_command
     if cmd == "run":
-        from theraflow.dti.screen import score_library
+        from theraflow.pairs.screen import score_library
 
         summary = score_library(args.library, args.models, args.outdir, targets=args.targets, store=args.store,
                                 chunk_size=args.chunk_size, workers=args.workers, top_k=args.top_k,
@@ -109,8 +117,14 @@ def run(args) -> int:
             if summary["shards_reused"] else ""
         print(f"scored {summary['kept']} of {summary['records']} molecules against {len(summary['targets'])} "
               f"target(s): {summary['pairs']} pairs{reused}; results in {args.outdir}")
+    elif cmd == "count":
+        from theraflow.pairs.screen import count_library
+
+        info = count_library(args.library, args.output, chunk_size=args.chunk_size,
+                             read_options={k: v for k, v in read_options(args).items() if k != "max_input_length"})
+        print(f"{info['records']} records: {info['shards']} shard(s) of at most {info['chunk_size']}")
     elif cmd == "shard":
-        from theraflow.dti.screen import score_shard
+        from theraflow.pairs.screen import score_shard
 
         torch.set_num_threads(max(1, args.threads))
         st = score_shard(args.models, out_scores=args.out_scores, out_rejects=args.out_rejects,
@@ -119,7 +133,7 @@ def run(args) -> int:
                          store=args.store, ad_threshold=args.ad_threshold, read_options=read_options(args))
         print(f"shard {args.shard}: {st['kept']} molecules x {st['targets']} targets in {st['seconds']} s")
     elif cmd == "gather":
-        from theraflow.dti.screen import gather_scores
+        from theraflow.pairs.screen import gather_scores
 
         summary = gather_scores(args.scores, args.outdir, top_k=args.top_k, stats_files=args.stats,
                                 chem_stats_files=args.chem_stats, reject_files=args.rejects)

@@ -31,24 +31,10 @@ def run(args) -> int:
             shown += 1
         if not p.is_dir():
             continue
-        for f in sorted(p.glob("dti/*/metrics.tsv")):
-            df = pd.read_csv(f, sep="\t")
-            test = df[df["part"] == "test"]
-            print(f"theraflow interaction models — {f.parent.name} (test part; mean over seeds)")
-            for (split, model), g in test.groupby(["split", "model"]):
-                print(f"  {split:<12} {model:<22} CI {g['ci'].mean():.3f}  MSE {g['mse'].mean():.3f}  "
-                      f"Pearson {g['pearson'].mean():.3f}  ({len(g)} seed(s))")
-            print()
-            shown += 1
-        for f in sorted(p.glob("ddi/*/metrics.tsv")):
-            df = pd.read_csv(f, sep="\t")
-            test = df[df["part"] == "test"]
-            info = json.loads((f.parent / "dataset.json").read_text()) if (f.parent / "dataset.json").exists() else {}
-            print(f"theraflow drug–drug interactions — {f.parent.name} ({info.get('pairs', '?')} pairs, "
-                  f"{info.get('types', '?')} types, {info.get('rejected_rows', 0)} rows rejected; test part)")
-            for (split, model), g in test.groupby(["split", "model"]):
-                print(f"  {split:<12} {model:<22} accuracy {g['accuracy'].mean():.3f}  macro-F1 "
-                      f"{g['macro_f1'].mean():.3f}  kappa {g['kappa'].mean():.3f}  ({len(g)} seed(s))")
+        for f in sorted(p.glob("*/*/metrics.tsv")):
+            if not (f.parent / "dataset.json").exists():
+                continue
+            print(pair_summary(f))
             print()
             shown += 1
         for f in sorted(p.glob("score/*/summary.json")):
@@ -78,3 +64,29 @@ def run(args) -> int:
     if not shown:
         raise UserError(f"no run summaries found under {', '.join(args.paths)}; has the workflow run?")
     return 0
+
+
+def pair_summary(metrics_tsv: Path) -> str:
+    """A pair task's data set: pairs given, kept, rejected; each split and model's test metrics (the label
+    kind's), mean over seeds, with the pairs of the test part that could not be scored."""
+    import json
+
+    import pandas as pd
+
+    from theraflow.pairs.metrics import metric_name
+    from theraflow.registry import LABELS
+
+    info = json.loads((metrics_tsv.parent / "dataset.json").read_text())
+    kind = info.get("label_kind", "regression")
+    df = pd.read_csv(metrics_tsv, sep="\t")
+    test = df[df["part"] == "test"]
+    lines = [f"theraflow {info.get('task_name', metrics_tsv.parent.parent.name)} — {metrics_tsv.parent.name} "
+             f"({kind} labels; {info.get('rows_given', info.get('pairs', '?'))} rows given, {info.get('pairs', '?')} "
+             f"pairs kept, {info.get('rejected_rows', 0)} rejected; test part, mean over seeds)"]
+    metrics = [m for m in LABELS.get(kind).summary_metrics if m in test and test[m].notna().any()][:4]
+    for (split, model), g in test.groupby(["split", "model"], sort=False):
+        shown = "  ".join(f"{metric_name(m)} {g[m].mean():.3f}" for m in metrics)
+        lost = f"; {int(g['pairs_rejected'].max())} test pair(s) not scored" if "pairs_rejected" in g and \
+            g["pairs_rejected"].max() > 0 else ""
+        lines.append(f"  {split:<12} {model:<22} {shown}  ({len(g)} seed(s){lost})")
+    return "\n".join(lines)

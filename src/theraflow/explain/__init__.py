@@ -3,14 +3,13 @@
 Notebook use::
 
     from theraflow import explain
-    attrs = explain.explain_pairs(top_hits, ["model/seed0", "model/seed1"])   # id, smiles, target_id
+    attrs = explain.explain_pairs(top_hits, ["model/seed0", "model/seed1"])   # id, smiles, target_id[, class]
     png = explain.attribution_png(attrs[0].smiles, attrs[0].atom_weights)
-    maps = explain.explain_ddi_pairs(pairs, ["ddi_model/seed0"])   # drug1_id, smiles1, drug2_id, smiles2, type
+    # drug–drug models: attrs[0].partner_weights is the second drug's map
 """
 
 from theraflow.explain.attributions import Attribution, attribution_png, attributions_table, explain_pairs
-from theraflow.explain.ddi import explain_ddi_pairs
 from theraflow.explain.sanity import nci_smiles, substructure_overlap, substructure_pairs
 
-__all__ = ["Attribution", "attribution_png", "attributions_table", "explain_ddi_pairs", "explain_pairs", "nci_smiles",
+__all__ = ["Attribution", "attribution_png", "attributions_table", "explain_pairs", "nci_smiles",
            "substructure_overlap", "substructure_pairs"]

@@ -1,6 +1,7 @@
 """Atom attributions of interaction scores: integrated gradients (Captum) over a molecule's inputs.
 
-For one molecule against one target and each model of an ensemble, :func:`explain_pairs` asks
+For one molecule against one partner (a target, a second drug) and each model of an ensemble of any
+pair task, :func:`explain_pairs` asks
 Captum's :class:`~captum.attr.IntegratedGradients` how much each input moved the score away from
 that of an all-zero input (no atom features, no fingerprint bits), along a straight path of
 ``steps`` points:
@@ -9,14 +10,19 @@ that of an all-zero input (no atom features, no fingerprint bits), along a strai
 - the Morgan branch: attributions over the fingerprint bits; each bit's attribution is shared
   equally by the atoms of the environments that set it (centre atom and its neighbourhood up to
   the bit's radius), as in RDKit's fingerprint similarity maps;
-- the drug-id branch and the target are held fixed (they are not atoms).
+- the molecule-id branch and the partner are held fixed (they are not atoms).
+
+The score is the label kind's prediction: a value (regression), the probability of label 1 (binary),
+the probability of one class (multiclass: the pair's ``class``, else the most likely). For tasks of
+two molecules (drug–drug) each pair gets two maps: the first drug's atoms with the second held fixed,
+and the second's with the first held fixed.
 
 An atom's weight is the sum of both, averaged over the ensemble's models. Integrated gradients
 are complete: the weights of a molecule add up to ``score - baseline_score`` up to the path's
 discretisation (``delta``, reported per pair). ``steps`` is the first try: where the gap is above
 :data:`GAP_TOLERANCE` (in the score's own units: pKd, or a probability) the integration is redone
 with twice the points, up to :data:`MAX_STEPS` (on a demo DDI pair with a steep, kinked probability
-24 fixed points left a gap of 0.26, 128 points 0.006). Positive weights push the predicted affinity up.
+24 fixed points left a gap of 0.26, 128 points 0.006). Positive weights push the score up.
 
 All path points of a molecule go through the model as one batch of copies of its graph, so a
 pair costs one forward and one backward pass of ``steps`` graphs per model and try: cheap for the top-k
@@ -45,27 +51,35 @@ MAX_STEPS = 256
 
 @dataclass
 class Attribution:
-    """Atom weights of one (molecule, target) score, averaged over the ensemble's models."""
+    """Atom weights of one (molecule, partner) score, averaged over the ensemble's models."""
 
     id: str
     smiles: str
-    target_id: str
-    score: float  # the ensemble's mean score of the molecule
-    baseline_score: float  # the mean score of the all-zero input
+    target_id: str  # the partner (a target, a second drug)
+    score: float  # the ensemble's mean score of the pair
+    baseline_score: float  # the mean score with the molecule's inputs all zero
     atom_weights: np.ndarray  # [n_atoms], RDKit atom order of Chem.MolFromSmiles(smiles)
     per_model: np.ndarray = field(repr=False)  # [n_models, n_atoms]
-    branches: dict = field(default_factory=dict)  # attribution mass per drug branch (graph, morgan)
+    branches: dict = field(default_factory=dict)  # attribution mass per molecule branch (graph, morgan)
     delta: float = 0.0  # |sum(weights) - (score - baseline)|, the discretisation error
+    cls: str = ""  # the class whose probability is explained (multiclass)
+    partner_smiles: str = ""  # tasks of two molecules: the partner's map too
+    partner_weights: np.ndarray | None = None
+    partner_baseline: float = 0.0
 
     def top_atoms(self, k: int) -> list[int]:
         """The ``k`` atoms with the largest weights (most positive first)."""
         return [int(i) for i in np.argsort(-self.atom_weights, kind="stable")[:k]]
 
     def row(self) -> dict:
-        return {"id": self.id, "smiles": self.smiles, "target_id": self.target_id, "score": self.score,
-                "baseline_score": self.baseline_score, "completeness_gap": self.delta,
-                "atom_weights": " ".join(f"{w:.4g}" for w in self.atom_weights),
-                **{f"mass_{k}": v for k, v in self.branches.items()}}
+        out = {"id": self.id, "smiles": self.smiles, "target_id": self.target_id, "class": self.cls,
+               "score": self.score, "baseline_score": self.baseline_score, "completeness_gap": self.delta,
+               "atom_weights": " ".join(f"{w:.4g}" for w in self.atom_weights),
+               **{f"mass_{k}": v for k, v in self.branches.items()}}
+        if self.partner_weights is not None:
+            out |= {"partner_smiles": self.partner_smiles, "partner_baseline_score": self.partner_baseline,
+                    "partner_weights": " ".join(f"{w:.4g}" for w in self.partner_weights)}
+        return out
 
 
 def morgan_atom_map(mol, radius: int, bits: int) -> dict[int, np.ndarray]:
@@ -140,19 +154,19 @@ def _graph_copies(graph, x: torch.Tensor):
 def integrated_gradients(encoder, score, graph, morgan: torch.Tensor | None, steps: int
                          ) -> tuple[np.ndarray | None, np.ndarray | None, float, float, float]:
     """IG of ``score`` (drug inputs → one value per row) for one molecule, over the atom-level inputs that
-    ``encoder`` (a :class:`~theraflow.nn.interaction.DrugEncoder`) reads: node-feature and Morgan-bit
+    ``encoder`` (a molecule :class:`~theraflow.nn.entity.EntityEncoder`) reads: node-feature and Morgan-bit
     attributions, the score, the all-zero input's score and the completeness gap. ``steps`` points first,
     doubled while the gap is above :data:`GAP_TOLERANCE`, at most :data:`MAX_STEPS`.
 
     ``score`` receives a dict of drug inputs for B copies of the molecule (``graphs`` a PyG batch,
     ``morgan`` [B, bits]) and fills in the rest itself (a vocabulary index, the partner: a target or a
-    second drug), so that one function serves drug–target and drug–drug models."""
+    second drug), so that one function serves every task."""
     from captum.attr import IntegratedGradients
 
-    uses_graph = encoder.graph is not None
-    uses_morgan = encoder.morgan is not None
+    uses_graph = getattr(encoder, "graph", None) is not None
+    uses_morgan = getattr(encoder, "morgan", None) is not None
     if not (uses_graph or uses_morgan):
-        raise InputError("this model reads no atom-level drug input (drug encoder 'id' only): nothing to attribute")
+        raise InputError("this model reads no atom-level molecule input (encoder 'id' only): nothing to attribute")
 
     def forward(*inputs):
         it = iter(inputs)
@@ -189,26 +203,40 @@ def integrated_gradients(encoder, score, graph, morgan: torch.Tensor | None, ste
     return node, bits, value, base, float(delta.abs().sum())
 
 
-def _dti_score(model, drug_index: int, target_proj: torch.Tensor, target_index: int):
-    """A DTI model's score of B copies of a drug against one (projected) target."""
+def _score_fn(model, spec, role: int, vocab_index: int, partner: torch.Tensor, partner_index: int, cls: int | None):
+    """The label kind's prediction for B copies of a molecule in ``role`` (0 or 1) against one fixed,
+    projected ``partner`` in the other role (multiclass: the probability of class ``cls``)."""
+    kind = spec.task.roles[role].entity
 
     def score(drugs: dict, b: int) -> torch.Tensor:
-        drugs["index"] = torch.full((b,), drug_index, dtype=torch.long)
-        dp = model.head.pd(model.encode_drugs(drugs))
-        return model.grid(dp, target_proj, drugs["index"], torch.tensor([target_index]))[:, 0]
+        drugs["index"] = torch.full((b,), vocab_index, dtype=torch.long)
+        own = model.embed(kind, drugs)
+        copies, fixed = torch.arange(b), torch.zeros(b, dtype=torch.long)
+        if role == 0:
+            out = model.head.pairs(own, partner, copies, fixed)
+            out = model.shrunk(out, drugs["index"], torch.full((b,), partner_index, dtype=torch.long))
+        else:
+            out = model.head.pairs(partner, own, fixed, copies)
+            out = model.shrunk(out, torch.full((b,), partner_index, dtype=torch.long), drugs["index"])
+        if spec.label.name == "regression":
+            return out
+        if spec.label.name == "binary":
+            return torch.sigmoid(out)
+        return torch.softmax(out, dim=-1)[:, cls]
 
     return score
 
 
 def explain_pairs(pairs: pd.DataFrame, ensemble, *, steps: int = DEFAULT_STEPS, targets: pd.DataFrame | None = None,
-                  progress: bool | None = None) -> list[Attribution]:
-    """Atom attributions for ``pairs`` (columns id, smiles, target_id): one :class:`Attribution` each.
+                  store=None, progress: bool | None = None) -> list[Attribution]:
+    """Atom attributions for ``pairs`` (columns id, smiles, target_id — the partner's id —, and for
+    multiclass models optionally ``class``): one :class:`Attribution` each.
 
-    ``ensemble`` is a :class:`theraflow.dti.scoring.Ensemble` or a list of model folders;
-    ``targets`` (target_id[, sequence]) is needed only for targets the models know by sequence
-    alone. A SMILES that cannot be featurized raises :class:`InputError` naming it and its id.
+    ``ensemble`` is a :class:`theraflow.pairs.scoring.Ensemble` or a list of model folders; ``targets``
+    (the partners: id and sequence or SMILES) is needed only for partners the models did not train on.
+    A SMILES that cannot be featurized raises :class:`InputError` naming it and its id.
     """
-    from theraflow.dti.scoring import Ensemble, load_ensemble
+    from theraflow.pairs.scoring import Ensemble, load_ensemble
 
     for col in ("id", "smiles", "target_id"):
         if col not in pairs:
@@ -216,57 +244,103 @@ def explain_pairs(pairs: pd.DataFrame, ensemble, *, steps: int = DEFAULT_STEPS, 
     if steps < 2:
         raise InputError(f"steps must be at least 2, got {steps}")
     ens = ensemble if isinstance(ensemble, Ensemble) else load_ensemble(ensemble)
+    spec, task = ens.spec, ens.spec.task
     wanted = pairs["target_id"].astype(str)
-    table = ens.target_table(targets)
-    missing = sorted(set(wanted) - set(table["target_id"]))
+    table = ens.partner_table(targets.rename(columns={"target_id": "id", "sequence": "value", "smiles": "value"})
+                              if targets is not None else None)
+    missing = sorted(set(wanted) - set(table["id"]))
     if missing:
-        raise InputError(f"target(s) {missing[:5]} are not among the models' targets nor in the targets table")
-    table = table[table["target_id"].isin(set(wanted))].reset_index(drop=True)
-    emb = ens.encode_targets(table)
-    t_row = {t: i for i, t in enumerate(table["target_id"])}
-    graphs, g_row, mols = featurized(pairs["smiles"].astype(str), pairs["id"].astype(str), ens.featurizer)
+        raise InputError(f"partner(s) {missing[:5]} are not among the models' partners nor in the partners table")
+    table = table[table["id"].isin(set(wanted))].reset_index(drop=True)
+    enc = ens.encode_partners(table, store)
+    p_row = {t: i for i, t in enumerate(table["id"])}
+    two = task.entity(task.roles[1]).featurized
+    smiles = [*pairs["smiles"].astype(str)] + ([*table["value"]] if two else [])
+    ids = [*pairs["id"].astype(str)] + ([*table["id"]] if two else [])
+    graphs, g_row, mols = featurized(smiles, ids, ens.featurizer)
+    classes = list(spec.classes)
     for m in ens.models:
         m.model.eval()
     out = []
-    rows = list(pairs[["id", "smiles", "target_id"]].astype(str).itertuples(index=False))
+    cols = ["id", "smiles", "target_id"] + (["class"] if "class" in pairs else [])
+    rows = list(pairs[cols].astype(str).itertuples(index=False))
     if progress is not False:  # None: the CLI's --progress/--no-progress, else bars only on a terminal
         from tqdm.auto import tqdm
 
         from theraflow.progress import progress as bar
 
         rows = bar(rows, desc="attributions", unit="pair") if progress is None else tqdm(rows, desc="attributions")
-    for pid, smi, tid in rows:
+    for r in rows:
+        pid, smi, tid = r[0], r[1], r[2]
+        cls_name = r[3] if len(r) > 3 and r[3] not in ("", "nan") else ""
         graph = graphs.collate([g_row[smi]])
         mol = mols[smi]
-        n_atoms = mol.GetNumAtoms()
-        if graph.x.shape[0] != n_atoms:
+        if graph.x.shape[0] != mol.GetNumAtoms():
             raise InputError(f"molecule {pid!r}: its graph has {graph.x.shape[0]} nodes but RDKit reads "
-                             f"{n_atoms} atoms from {smi!r}: atoms cannot be matched to nodes")
-        per_model, scores, bases, gaps = [], [], [], []
+                             f"{mol.GetNumAtoms()} atoms from {smi!r}: atoms cannot be matched to nodes")
+        per_model, per_partner, scores, bases, pbases, gaps = [], [], [], [], [], []
         mass = {"graph": 0.0, "morgan": 0.0}
+        j = p_row[tid]
+        cls = None
+        if spec.label.name == "multiclass":
+            if cls_name and cls_name not in classes:
+                raise InputError(f"class {cls_name!r} is not one of the models' classes ({', '.join(classes[:8])} ...)")
+            cls = classes.index(cls_name) if cls_name else \
+                int(ens.score_graphs(graphs.take([g_row[smi]]), enc).mean(0)[0, j].argmax())
         for k, m in enumerate(ens.models):
-            params = m.model.drug.morgan_params
-            bits = None
-            if params:
-                from theraflow.descriptors import morgan_bits_of_mols
-
-                bits = torch.from_numpy(morgan_bits_of_mols([mol], **params)[0])
-            vocab = int(m.vocabulary_index([smi])[0])
-            r = t_row[tid]
-            tp = m.model.head.pt(emb.emb[k][r : r + 1])
-            node, bit_attr, score, base, gap = integrated_gradients(
-                m.model.drug, _dti_score(m.model, vocab, tp.detach(), int(emb.index[k][r])), graph, bits, steps)
+            enc_mol = m.model.encoder(task.roles[0].entity)
+            params = {"radius": enc_mol.morgan.radius, "bits": enc_mol.morgan.bits} \
+                if getattr(enc_mol, "morgan", None) is not None else None
+            bits = _bits(mol, params)
+            vocab = _vocab_row(m, task.roles[0].entity, smi)
+            node, bit_attr, value, base, gap = integrated_gradients(
+                enc_mol, _score_fn(m.model, spec, 0, vocab, enc.emb[k][j : j + 1].detach(), int(enc.index[k][j]),
+                                   cls), graph, bits, steps)
             per_model.append(atom_weights(mol, node, bit_attr, params))
             mass["graph"] += float(node.sum()) / len(ens.models) if node is not None else 0.0
             mass["morgan"] += float(bit_attr.sum()) / len(ens.models) if bit_attr is not None else 0.0
-            scores.append(score)
+            scores.append(value)
             bases.append(base)
             gaps.append(gap)
+            if two:  # the partner's atoms, the molecule held fixed
+                psmi = table["value"].iat[j]
+                pmol = mols[psmi]
+                with torch.no_grad():
+                    own = m.model.embed(task.roles[0].entity, _inputs(graph, bits, vocab))
+                pnode, pbits, _, pbase, pgap = integrated_gradients(
+                    enc_mol, _score_fn(m.model, spec, 1, _vocab_row(m, task.roles[1].entity, psmi), own, vocab, cls),
+                    graphs.collate([g_row[psmi]]), _bits(pmol, params), steps)
+                per_partner.append(atom_weights(pmol, pnode, pbits, params))
+                pbases.append(pbase)
+                gaps[-1] = (gap + pgap) / 2
         per_model = np.stack(per_model)
         out.append(Attribution(id=pid, smiles=smi, target_id=tid, score=float(np.mean(scores)),
                                baseline_score=float(np.mean(bases)), atom_weights=per_model.mean(0),
                                per_model=per_model, branches={k: v for k, v in mass.items() if v},
-                               delta=float(np.mean(gaps))))
+                               delta=float(np.mean(gaps)), cls=classes[cls] if cls is not None else "",
+                               partner_smiles=table["value"].iat[j] if two else "",
+                               partner_weights=np.mean(per_partner, 0) if two else None,
+                               partner_baseline=float(np.mean(pbases)) if two else 0.0))
+    return out
+
+
+def _bits(mol, params):
+    if not params:
+        return None
+    from theraflow.descriptors import morgan_bits_of_mols
+
+    return torch.from_numpy(morgan_bits_of_mols([mol], **params)[0])
+
+
+def _vocab_row(m, kind: str, smiles: str) -> int:
+    vocab = m.vocab(kind) or []
+    return vocab.index(smiles) if smiles in vocab else -1
+
+
+def _inputs(graph, bits, vocab: int) -> dict:
+    out = {"graphs": graph, "index": torch.tensor([vocab])}
+    if bits is not None:
+        out["morgan"] = bits.float()[None]
     return out
 
 
@@ -304,8 +378,8 @@ def explain_stage(pairs_file: str | Path, model_dirs: Sequence[str | Path], outd
     written as ``attributions.tsv`` and one PNG per pair under ``png/`` (file names sanitized).
 
     ``top`` keeps the first N rows of each target (by ``rank`` when the table has one)."""
-    from theraflow.dti.scoring import read_targets
     from theraflow.io import atomic_write, read_table, safe_name, write_table
+    from theraflow.pairs.scoring import load_ensemble, read_partners
 
     df = read_table(pairs_file, dtype={"id": str, "target_id": str})
     missing = [c for c in ("id", "smiles", "target_id") if c not in df]
@@ -317,7 +391,8 @@ def explain_stage(pairs_file: str | Path, model_dirs: Sequence[str | Path], outd
         if "rank" in df:
             df = df.sort_values(["target_id", "rank"], kind="stable")
         df = df.groupby("target_id", sort=False).head(top)
-    attrs = explain_pairs(df, model_dirs, steps=steps, targets=read_targets(targets) if targets else None,
+    ens = load_ensemble(model_dirs)
+    attrs = explain_pairs(df, ens, steps=steps, targets=read_partners(targets, ens.spec.task) if targets else None,
                           progress=progress)
     out = Path(outdir)
     table = attributions_table(attrs)
@@ -325,6 +400,9 @@ def explain_stage(pairs_file: str | Path, model_dirs: Sequence[str | Path], outd
     for a, rel in zip(attrs, table["png"]):
         with atomic_write(out / rel) as fh:
             fh.write(attribution_png(a.smiles, a.atom_weights))
+        if a.partner_weights is not None:
+            with atomic_write(out / rel.replace(".png", "__partner.png")) as fh:
+                fh.write(attribution_png(a.partner_smiles, a.partner_weights))
     write_table(table, out / "attributions.tsv")
     log.info("explained %d pairs into %s", len(attrs), out)
     return {"pairs": len(attrs), "outdir": str(out), "table": str(out / "attributions.tsv")}

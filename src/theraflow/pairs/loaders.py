@@ -1,12 +1,10 @@
-"""Pair data sets: the DeepDTA format (Davis, KIBA), generic drug–target tables, DrugBank drug–drug interactions.
+"""Readers of two published file layouts: DeepDTA (Davis, KIBA) and DrugBank drug–drug interactions.
 
-Every loader returns one pair table with the columns
-
-    drug_id, smiles, target_id, sequence, label
-
-(``sequence`` may be empty for data that has target ids only). DeepDTA data adds
-``pair_index``: the position of the pair among the measured (non-NaN) entries of the
-affinity matrix in row-major order, which is what the DeepDTA fold files list.
+:func:`load_deepdta` returns the task ``dti``'s columns (drug_id, smiles, target_id, sequence, label)
+and ``pair_index``: the position of the pair among the measured (non-NaN) entries of the affinity
+matrix in row-major order, which is what the DeepDTA fold files list. :func:`load_drugbank_ddi` returns
+the task ``ddi``'s columns (drug1, smiles1, drug2, smiles2, label). Users' own tables are read by the
+``table`` source (:mod:`theraflow.pairs.sources.table`).
 
 DeepDTA ships its affinity matrix ``Y`` as a Python pickle. A pickle can run code
 while it loads, so :func:`load_numpy_pickle` admits only the three globals a pickled
@@ -27,7 +25,6 @@ import pandas as pd
 
 from theraflow.errors import InputError
 from theraflow.io import read_table
-from theraflow.pairs.tables import Field, read_pairs, reject_conflicts
 
 log = logging.getLogger(__name__)
 
@@ -200,68 +197,9 @@ def load_deepdta_folds(directory: str | Path, setting: int = 1,
     return train, test
 
 
-DTI_FIELDS = [Field("drug_id", "id"), Field("smiles", "smiles"), Field("target_id", "id"),
-              Field("sequence", "sequence", required=False), Field("label", "number")]
-
-
-def load_pair_table(path: str | Path, *, drug_id: str = "drug_id", smiles: str = "smiles",
-                    target_id: str = "target_id", sequence: str | None = "sequence",
-                    label: str = "label", on_error: str = "stop") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A generic CSV/TSV/Parquet drug–target pair table mapped to the standard columns: (pairs, rejects).
-
-    ``sequence=None`` (or a missing sequence column) means targets are ids only. A row with an
-    empty id or SMILES, a label that is not a finite number, a sequence holding anything but
-    amino-acid letters, no sequence where other targets have one (a model that reads sequences
-    would train on nothing), or another SMILES / sequence for an id seen before, is a rejects
-    row (file, line, column, reason); ``on_error="stop"`` raises on the first instead.
-    """
-    path = Path(path)
-    cols = {"drug_id": drug_id, "smiles": smiles, "target_id": target_id, "label": label, "sequence": sequence}
-    fields = [f for f in DTI_FIELDS if f.name != "sequence" or sequence]
-    pairs, rejects = read_pairs(path, fields, cols, on_error=on_error)
-    if "sequence" not in pairs:
-        pairs["sequence"] = ""
-    has_seq = pairs["sequence"] != ""
-    if has_seq.any() and not has_seq.all():
-        with_seq = pairs.loc[has_seq, "target_id"].nunique()
-        bad = ~has_seq
-        reason = [f"no sequence for target {t!r}, while {with_seq} other target(s) have one" for t in pairs["target_id"]]
-        if on_error == "stop":
-            i = int(np.argmax(bad.to_numpy()))
-            raise InputError(f"{path}: {pairs['line'].iat[i]}, column {cols['sequence']!r}: {reason[i]}")
-        rejects = pd.concat([rejects, pd.DataFrame({"file": str(path), "line": pairs.loc[bad, "line"].to_numpy(),
-                                                    "column": cols["sequence"],
-                                                    "reason": [r for r, b in zip(reason, bad) if b]})],
-                            ignore_index=True)
-        pairs = pairs[has_seq].reset_index(drop=True)
-    for key, value, what in (("drug_id", "smiles", "SMILES"), ("target_id", "sequence", "sequence")):
-        pairs, rejects = reject_conflicts(pairs, rejects, path, key, value, what, on_error, cols[value])
-    if pairs.empty:
-        raise InputError(f"{path}: every pair was rejected ({len(rejects)}); the first: "
-                         f"{rejects['line'].iat[0]}, column {rejects['column'].iat[0]!r}: {rejects['reason'].iat[0]}")
-    if len(rejects):
-        log.warning("%s: %d row(s) rejected (the first: %s, column %r: %s)", path, len(rejects), rejects["line"].iat[0],
-                    rejects["column"].iat[0], rejects["reason"].iat[0])
-    return pairs[PAIR_COLUMNS].reset_index(drop=True), rejects
-
-
-def entity_tables(pairs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Unique drugs (drug_id, smiles) and targets (target_id, sequence) of a pair table."""
-    drugs = pairs[["drug_id", "smiles"]].drop_duplicates("drug_id").reset_index(drop=True)
-    targets = pairs[["target_id", "sequence"]].drop_duplicates("target_id").reset_index(drop=True)
-    return drugs, targets
-
-
 # ------------------------------------------------------------------ drug–drug interactions
 DDI_COLUMNS = ["drug1", "smiles1", "drug2", "smiles2", "label", "line"]
 DRUGBANK_FILES = ("ddi_pairs.tsv", "drug_smiles.csv", "interaction_types.csv")
-
-
-def unordered_key(a: pd.Series, b: pd.Series) -> pd.Series:
-    """One key per unordered drug pair: both orders (and every type of a pair) share it."""
-    lo = np.where(a.to_numpy(dtype=object) <= b.to_numpy(dtype=object), a, b)
-    hi = np.where(a.to_numpy(dtype=object) <= b.to_numpy(dtype=object), b, a)
-    return pd.Series([f"{x}|{y}" for x, y in zip(lo, hi)], index=a.index)
 
 
 def _ddi_checks(pairs: pd.DataFrame, rejects: pd.DataFrame, path: Path, smiles_of: dict | None,
@@ -334,47 +272,3 @@ def load_drugbank_ddi(directory: str | Path, *, on_error: str = "reject") -> tup
     log.info("%s: %d pairs over %d drugs, %d types; %d rows rejected", d, len(pairs),
              len(set(pairs["drug1"]) | set(pairs["drug2"])), pairs["label"].nunique(), len(rejects))
     return pairs[DDI_COLUMNS], rejects, types
-
-
-def load_ddi_table(path: str | Path, *, drug1: str = "drug1", drug2: str = "drug2", smiles1: str | None = "smiles1",
-                   smiles2: str | None = "smiles2", label: str = "label", drugs: str | Path | None = None,
-                   classes: list | None = None, on_error: str = "reject") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A generic drug–drug pair table (CSV/TSV/Parquet): (pairs, rejects).
-
-    Drugs come as two SMILES columns (``smiles1``/``smiles2``; ids default to the SMILES when
-    there are no id columns) or as two id columns with a ``drugs`` table (id, smiles). The label
-    is binary (0/1) when ``classes`` is None, else one of ``classes``. A drug without a SMILES,
-    a self-pair, a label outside the classes and an exact duplicate row are rejects rows.
-    """
-    from theraflow.pairs.tables import Field, read_pairs
-
-    path = Path(path)
-    header = read_table(path, nrows=0) if path.suffix.lower() not in (".parquet", ".pq") else read_table(path).head(0)
-    has_ids = drug1 in header.columns and drug2 in header.columns
-    has_smiles = bool(smiles1 and smiles2 and smiles1 in header.columns and smiles2 in header.columns)
-    if not has_smiles and drugs is None:
-        raise InputError(f"{path}: needs two SMILES columns ({smiles1!r}, {smiles2!r}) or two id columns and a "
-                         f"drug table (drugs=); the columns are {', '.join(map(str, header.columns))}")
-    fields = [Field("label", "class" if classes is not None else "binary")]
-    cols = {"label": label}
-    if has_ids or not has_smiles:
-        fields = [Field("drug1", "id"), Field("drug2", "id"), *fields]
-        cols |= {"drug1": drug1, "drug2": drug2}
-    if has_smiles:
-        fields = [Field("smiles1", "smiles"), Field("smiles2", "smiles"), *fields]
-        cols |= {"smiles1": smiles1, "smiles2": smiles2}
-    pairs, rejects = read_pairs(path, fields, cols, on_error="reject", classes=classes)  # stop: below, any check
-    if not (has_ids or not has_smiles):
-        pairs["drug1"], pairs["drug2"] = pairs["smiles1"], pairs["smiles2"]
-    smiles_of = None
-    if not has_smiles:
-        table = read_table(drugs, dtype=str, keep_default_na=False)
-        if not {"id", "smiles"} <= set(table.columns):
-            raise InputError(f"{drugs}: expected a drug table with columns id, smiles")
-        smiles_of = dict(zip(table["id"].str.strip(), table["smiles"].str.strip()))
-    pairs, rejects = _ddi_checks(pairs, rejects, path, smiles_of, on_error,
-                                 {"drug1": cols.get("drug1", cols.get("smiles1")),
-                                  "drug2": cols.get("drug2", cols.get("smiles2")), "label": label})
-    if pairs.empty:
-        raise InputError(f"{path}: every pair was rejected ({len(rejects)})")
-    return pairs[DDI_COLUMNS], rejects

@@ -1,33 +1,30 @@
-"""Train/validation/test splits of pair tables over entity columns, saved with a manifest and an audit.
+"""Train/validation/test splits of pair tables over the task's roles, saved with a manifest and an audit.
 
-A pair table joins two entities (:class:`PairSchema`): a drug and a target for drug–target
-interactions (:data:`DTI`), two drugs for drug–drug interactions (:data:`DDI`, both drugs of
-one kind, so "unseen" means unseen in either position). Each entity has an id column and a
-key column saying when two rows name the same entity (a standardized SMILES, a sequence).
+A task's two roles (:mod:`theraflow.pairs.task`) each have an id column and a key column saying when
+two rows name the same entity (a molecule's standardized SMILES; a target's sequence, its id where it
+has none). For tasks of two entities of one kind (drug–drug) "unseen" means unseen in either role.
 
-Kinds (``make_split``):
+Kinds (declared in :mod:`theraflow.pairs.split_kinds`; ``make_split`` dispatches by name):
 
-- ``setting1``: DeepDTA's given folds. Test is the test fold; validation is carved from
-  the train folds (a random ``valid_frac`` of them, or one whole fold with
-  ``valid_fold``), never from the test fold.
-- ``random``: pairs shuffled into test / valid / train; with a ``group`` column whole
-  groups move together (DDI: both orders and every type of one unordered drug pair).
-- ``cold_a`` / ``cold_b`` (DTI: ``cold_drug`` / ``cold_target``): entities of one column
-  (grouped by key: identical sequences under two target ids stay in one part) never seen in
-  training appear in valid/test.
-- ``cold_both`` (DDI: ``both_unseen``): a ``test_frac``/``valid_frac`` share of the
-  entities is held out; test pairs join held-out entities only; pairs joining a held-out
-  entity with a training one are left out ("unused"). For two columns of one kind the held-out
-  set is one set of entities.
-- ``one_unseen`` (two columns of one kind): held-out entities as above; test pairs join one
-  held-out entity with a training one; pairs of two held-out entities are unused.
-- ``scaffold``: Bemis–Murcko scaffold groups of a molecule column, largest groups to
-  train (DeepChem's rule), the rarest scaffolds to test.
+- ``setting1``: DeepDTA's given folds. Test is the test fold; validation is carved from the train
+  folds (a random ``valid_frac`` of them, or one whole fold with ``valid_fold``), never from the test fold.
+- ``given``: the parts the data set came with; validation carved from train when none was given.
+- ``random``: pairs shuffled into test / valid / train; for tasks of two molecules whole unordered
+  pairs move together (both orders and every label of one pair).
+- ``cold_drug`` / ``cold_target``: entities of one role (grouped by key: identical sequences under
+  two target ids stay in one part) never seen in training appear in valid/test.
+- ``cold_both`` (``both_unseen`` for two entities of one kind): a ``test_frac``/``valid_frac`` share
+  of the entities is held out; test pairs join held-out entities only; pairs joining a held-out entity
+  with a training one are left out ("unused").
+- ``one_unseen`` (two entities of one kind): test pairs join one held-out entity with a training one;
+  pairs of two held-out entities are unused.
+- ``scaffold``: Bemis–Murcko scaffold groups of the first molecule role, largest groups to train
+  (DeepChem's rule), the rarest scaffolds to test.
 
-Every split is saved as ``<name>.parquet`` (pair_id, part), ``<name>.manifest.json``
-(kind, parameters, counts, checksum of the pair table) and ``<name>.audit.json``: entities,
-keys and scaffolds shared across parts, groups straddling parts, and the nearest-neighbour
-Tanimoto similarity (Morgan radius 2, 2048 bits) of valid/test molecules to training ones.
+Every split is saved as ``<name>.parquet`` (pair_id, part), ``<name>.manifest.json`` (kind, parameters,
+counts, checksum of the pair table) and ``<name>.audit.json``: entities, keys and scaffolds shared
+across parts, groups straddling parts, and the nearest-neighbour Tanimoto similarity (Morgan radius 2,
+2048 bits) of valid/test molecules to training ones.
 """
 
 from __future__ import annotations
@@ -50,8 +47,7 @@ PARTS = ("train", "valid", "test")
 
 @dataclass(frozen=True)
 class Entity:
-    """One side of a pair: its id column, the column that says two rows name the same entity
-    (``key``; a target without a sequence falls back to its id) and whether it is a molecule."""
+    """One role of a pair: its name, id column, key column and whether it is a molecule."""
 
     name: str
     id: str
@@ -59,34 +55,16 @@ class Entity:
     molecule: bool = False
 
 
-@dataclass(frozen=True)
-class PairSchema:
-    a: Entity
-    b: Entity
-    same_kind: bool = False  # both columns hold entities of one kind (drug–drug)
-    kinds: tuple[str, ...] = ()
-    aliases: tuple[tuple[str, str], ...] = ()  # task names of generic kinds, e.g. cold_drug -> cold_a
-
-    @property
-    def entities(self) -> tuple[Entity, Entity]:
-        return self.a, self.b
-
-    def kind(self, name: str) -> str:
-        return dict(self.aliases).get(name, name)
-
-
-DTI = PairSchema(Entity("drug", "drug_id", "smiles", molecule=True), Entity("target", "target_id", "sequence"),
-                 kinds=("setting1", "random", "cold_drug", "cold_target", "cold_both", "scaffold"),
-                 aliases=(("cold_drug", "cold_a"), ("cold_target", "cold_b")))
-DDI = PairSchema(Entity("drug1", "drug1", "smiles1", molecule=True), Entity("drug2", "drug2", "smiles2", molecule=True),
-                 same_kind=True, kinds=("random", "one_unseen", "both_unseen", "scaffold"),
-                 aliases=(("both_unseen", "cold_both"),))
-KINDS = DTI.kinds  # the kinds of the first (drug–target) release
+def roles_of(task) -> tuple[Entity, Entity]:
+    out = []
+    for r in task.roles:
+        kind = task.entity(r)
+        out.append(Entity(kind.module if task.same_kind else r.name, r.id, r.value, molecule=kind.featurized))
+    return tuple(out)
 
 
 def pairs_checksum(pairs: pd.DataFrame) -> str:
-    cols = [c for c in ("drug_id", "smiles", "target_id", "sequence", "drug1", "smiles1", "drug2", "smiles2", "label")
-            if c in pairs]
+    cols = [c for c in pairs.columns if c not in ("pair_id", "line", "file", "given_part", "pair_index", "group", "part")]
     h = hashlib.sha256()
     h.update(pd.util.hash_pandas_object(pairs[cols], index=False).to_numpy().tobytes())
     return h.hexdigest()
@@ -141,80 +119,131 @@ def entity_key(pairs: pd.DataFrame, e: Entity) -> pd.Series:
     return key.where(key.astype(bool), "id:" + pairs[e.id].astype(str))
 
 
-def make_split(pairs: pd.DataFrame, kind: str, *, seed: int = 0, test_frac: float = 0.1,
+def make_split(pairs: pd.DataFrame, kind: str, task, *, seed: int = 0, test_frac: float = 0.1,
                valid_frac: float = 0.1, folds: tuple[list[list[int]], list[int]] | None = None,
-               valid_fold: int | None = None, schema: PairSchema = DTI, group: str | None = None) -> pd.Series:
+               valid_fold: int | None = None) -> pd.Series:
     """The part ("train", "valid", "test" or "unused") of every pair, as a Series."""
-    if kind not in schema.kinds:
-        raise ValueError(f"unknown split kind {kind!r}; expected one of {', '.join(schema.kinds)}")
-    generic = schema.kind(kind)
+    from theraflow.pairs.split_kinds import not_applicable
+    from theraflow.registry import SPLITS
+
+    why = not_applicable(task, kind, has_folds=folds is not None if kind == "setting1" else None,
+                         has_given="given_part" in pairs if kind == "given" else None)
+    if why:
+        raise ValueError(why)
     rng = np.random.default_rng(seed)
-    n = len(pairs)
     part = pd.Series("train", index=pairs.index, dtype=object)
-    a, b = schema.a, schema.b
-    if generic == "setting1":
-        if folds is None or "pair_index" not in pairs:
-            raise ValueError("setting1 needs DeepDTA folds and a pair table with pair_index")
-        train_folds, test_fold = folds
-        pos = pd.Series(np.arange(n), index=pairs["pair_index"].to_numpy())
-        part[:] = "unused"
-        part.iloc[pos.loc[test_fold].to_numpy()] = "test"
-        train_pos = pos.loc[[i for f in train_folds for i in f]].to_numpy()
-        part.iloc[train_pos] = "train"
-        if valid_fold is not None:
-            part.iloc[pos.loc[train_folds[valid_fold]].to_numpy()] = "valid"
-        else:
-            chosen = rng.choice(train_pos, size=int(round(valid_frac * len(train_pos))), replace=False)
-            part.iloc[chosen] = "valid"
-    elif generic == "random" and group is not None:
-        part[:] = _group_assign(pairs[group], test_frac, valid_frac, rng).to_numpy()
-    elif generic == "random":
-        perm = rng.permutation(n)
-        n_test, n_valid = int(round(test_frac * n)), int(round(valid_frac * n))
-        part.iloc[perm[:n_test]] = "test"
-        part.iloc[perm[n_test : n_test + n_valid]] = "valid"
-    elif generic in ("cold_a", "cold_b"):
-        part[:] = _group_assign(entity_key(pairs, a if generic == "cold_a" else b), test_frac, valid_frac,
-                                rng).to_numpy()
-    elif generic in ("cold_both", "one_unseen"):
-        ka, kb = entity_key(pairs, a), entity_key(pairs, b)
-        if schema.same_kind:  # one set of held-out entities, whichever column they appear in
-            assign = _entity_assign(pd.concat([ka, kb]), test_frac, valid_frac, rng)
-            pa, pb = ka.map(assign).to_numpy(), kb.map(assign).to_numpy()
-        else:
-            pa = ka.map(_entity_assign(ka, test_frac, valid_frac, rng)).to_numpy()
-            pb = kb.map(_entity_assign(kb, test_frac, valid_frac, rng)).to_numpy()
-        if generic == "cold_both":
-            part[:] = np.where(pa == pb, pa, "unused")
-        else:
-            if not schema.same_kind:
-                raise ValueError("one_unseen needs two columns of one kind (drug–drug pairs)")
-            held = np.where(pa != "train", pa, pb)  # the held-out part of the pair, if any
-            one = (pa == "train") != (pb == "train")
-            part[:] = np.where((pa == "train") & (pb == "train"), "train", np.where(one, held, "unused"))
-    elif generic == "scaffold":
-        mol = next(e for e in schema.entities if e.molecule)
-        scaffolds = pairs[mol.key].map({s: scaffold_of(s) for s in pairs[mol.key].unique()})
-        sizes = scaffolds.value_counts()
-        # DeepChem's ScaffoldSplitter: biggest scaffold sets first into train, then valid, then test
-        order = sorted(sizes.index, key=lambda s: (-sizes[s], s))
-        train_cut, valid_cut = (1 - test_frac - valid_frac) * n, (1 - test_frac) * n
-        part_of, filled = {}, 0
-        for s in order:
-            if filled + sizes[s] <= train_cut:
-                part_of[s] = "train"
-            elif filled + sizes[s] <= valid_cut:
-                part_of[s] = "valid"
-            else:
-                part_of[s] = "test"
-            filled += sizes[s]
-        part[:] = scaffolds.map(part_of).to_numpy()
+    fn = SPLITS.get(kind)
+    part[:] = fn(pairs, task, rng, test_frac=test_frac, valid_frac=valid_frac, folds=folds, valid_fold=valid_fold)
     counts = part.value_counts().to_dict()
     log.info("split %s: %s", kind, ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     if counts.get("train", 0) == 0 or counts.get("test", 0) == 0:
         raise ValueError(f"split {kind!r} left no training or no test pairs ({counts}); "
                          "the data set is too small for these fractions")
     return part
+
+
+def _random(pairs, task, rng, test_frac, valid_frac) -> np.ndarray:
+    group = task.group_key(pairs)
+    if group is not None:
+        return _group_assign(group, test_frac, valid_frac, rng).to_numpy()
+    n = len(pairs)
+    part = np.full(n, "train", dtype=object)
+    perm = rng.permutation(n)
+    n_test, n_valid = int(round(test_frac * n)), int(round(valid_frac * n))
+    part[perm[:n_test]] = "test"
+    part[perm[n_test : n_test + n_valid]] = "valid"
+    return part
+
+
+def random_split(pairs, task, rng, *, test_frac, valid_frac, **_) -> np.ndarray:
+    return _random(pairs, task, rng, test_frac, valid_frac)
+
+
+def setting1_split(pairs, task, rng, *, valid_frac, folds, valid_fold=None, **_) -> np.ndarray:
+    if folds is None or "pair_index" not in pairs:
+        raise ValueError("setting1 needs DeepDTA folds and a pair table with pair_index")
+    train_folds, test_fold = folds
+    pos = pd.Series(np.arange(len(pairs)), index=pairs["pair_index"].to_numpy())
+    part = np.full(len(pairs), "unused", dtype=object)
+    part[pos.loc[test_fold].to_numpy()] = "test"
+    train_pos = pos.loc[[i for f in train_folds for i in f]].to_numpy()
+    part[train_pos] = "train"
+    if valid_fold is not None:
+        part[pos.loc[train_folds[valid_fold]].to_numpy()] = "valid"
+    else:
+        chosen = rng.choice(train_pos, size=int(round(valid_frac * len(train_pos))), replace=False)
+        part[chosen] = "valid"
+    return part
+
+
+def given_split(pairs, task, rng, *, valid_frac, **_) -> np.ndarray:
+    """The given parts; without a given validation part, ``valid_frac`` of the given train part (whole
+    unordered pairs for tasks of two molecules) becomes validation. The test part is as given."""
+    part = pairs["given_part"].astype(object).to_numpy().copy()
+    if not (part == "valid").any():
+        train = np.nonzero(part == "train")[0]
+        carved = _random(pairs.iloc[train], task, rng, 0.0, valid_frac)
+        part[train] = carved
+    return part
+
+
+def _cold(pairs, task, rng, role: int, test_frac, valid_frac) -> np.ndarray:
+    return _group_assign(entity_key(pairs, roles_of(task)[role]), test_frac, valid_frac, rng).to_numpy()
+
+
+def cold_drug_split(pairs, task, rng, *, test_frac, valid_frac, **_) -> np.ndarray:
+    role = next(i for i, r in enumerate(task.roles) if task.entity(r).featurized)
+    return _cold(pairs, task, rng, role, test_frac, valid_frac)
+
+
+def cold_target_split(pairs, task, rng, *, test_frac, valid_frac, **_) -> np.ndarray:
+    role = next(i for i, r in enumerate(task.roles) if task.entity(r).name == "protein")
+    return _cold(pairs, task, rng, role, test_frac, valid_frac)
+
+
+def _held_out(pairs, task, rng, test_frac, valid_frac) -> tuple[np.ndarray, np.ndarray]:
+    a, b = roles_of(task)
+    ka, kb = entity_key(pairs, a), entity_key(pairs, b)
+    if task.same_kind:  # one set of held-out entities, whichever role they appear in
+        assign = _entity_assign(pd.concat([ka, kb]), test_frac, valid_frac, rng)
+        return ka.map(assign).to_numpy(), kb.map(assign).to_numpy()
+    return (ka.map(_entity_assign(ka, test_frac, valid_frac, rng)).to_numpy(),
+            kb.map(_entity_assign(kb, test_frac, valid_frac, rng)).to_numpy())
+
+
+def cold_both_split(pairs, task, rng, *, test_frac, valid_frac, **_) -> np.ndarray:
+    pa, pb = _held_out(pairs, task, rng, test_frac, valid_frac)
+    return np.where(pa == pb, pa, "unused")
+
+
+both_unseen_split = cold_both_split
+
+
+def one_unseen_split(pairs, task, rng, *, test_frac, valid_frac, **_) -> np.ndarray:
+    pa, pb = _held_out(pairs, task, rng, test_frac, valid_frac)
+    held = np.where(pa != "train", pa, pb)  # the held-out part of the pair, if any
+    one = (pa == "train") != (pb == "train")
+    return np.where((pa == "train") & (pb == "train"), "train", np.where(one, held, "unused"))
+
+
+def scaffold_split(pairs, task, rng, *, test_frac, valid_frac, **_) -> np.ndarray:
+    mol = next(e for e in roles_of(task) if e.molecule)
+    n = len(pairs)
+    scaffolds = pairs[mol.key].map({s: scaffold_of(s) for s in pairs[mol.key].unique()})
+    sizes = scaffolds.value_counts()
+    # DeepChem's ScaffoldSplitter: biggest scaffold sets first into train, then valid, then test
+    order = sorted(sizes.index, key=lambda s: (-sizes[s], s))
+    train_cut, valid_cut = (1 - test_frac - valid_frac) * n, (1 - test_frac) * n
+    part_of, filled = {}, 0
+    for s in order:
+        if filled + sizes[s] <= train_cut:
+            part_of[s] = "train"
+        elif filled + sizes[s] <= valid_cut:
+            part_of[s] = "valid"
+        else:
+            part_of[s] = "test"
+        filled += sizes[s]
+    return scaffolds.map(part_of).to_numpy()
 
 
 def _fingerprints(smiles: Sequence[str]):
@@ -252,16 +281,22 @@ def _distribution(values: np.ndarray) -> dict:
             "histogram": {"edges": [round(e, 2) for e in edges], "counts": hist.tolist()}}
 
 
-def audit_split(pairs: pd.DataFrame, part: pd.Series, schema: PairSchema = DTI, group: str | None = None) -> dict:
+def audit_split(pairs: pd.DataFrame, part: pd.Series, task) -> dict:
     """What the parts share: entities (by id and by key), scaffolds, groups, and molecule similarity."""
+    a, b = roles_of(task)
+    same_kind = task.same_kind
+    group = task.group_key(pairs)
+    if group is not None:
+        pairs = pairs.assign(group=group.to_numpy())
+        group = "group"
     parts = {p: pairs[part == p] for p in PARTS}
     audit: dict = {"pairs": {p: int(len(df)) for p, df in parts.items()},
                    "unused_pairs": int((part == "unused").sum())}
     sets: dict = {}
-    entities = schema.entities if not schema.same_kind else (schema.a,)
+    entities = (a, b) if not same_kind else (a,)
     for e in entities:
-        cols = [schema.a, schema.b] if schema.same_kind else [e]
-        name = e.name.rstrip("12") if schema.same_kind else e.name
+        cols = [a, b] if same_kind else [e]
+        name = e.name
         ids = {p: set().union(*(set(df[c.id].astype(str)) for c in cols)) for p, df in parts.items()}
         keys = {p: set().union(*(set(entity_key(df, c)) for c in cols)) for p, df in parts.items()}
         sets[f"{name}s"] = ids
@@ -275,9 +310,8 @@ def audit_split(pairs: pd.DataFrame, part: pd.Series, schema: PairSchema = DTI, 
         audit[name] = {"count": {p: len(v) for p, v in by_part.items()},
                        "shared": {f"{x}&{y}": len(by_part[x] & by_part[y])
                                   for x, y in (("train", "valid"), ("train", "test"), ("valid", "test"))}}
-    if not schema.same_kind and schema.b.key in pairs:
+    if not same_kind and not b.molecule and b.key in pairs:
         # identical sequences under different target ids in different parts
-        b = schema.b
         seq_ids = pairs[pairs[b.key].astype(bool)].groupby(b.key)[b.id].unique()
         id_part = {p: set(df[b.id]) for p, df in parts.items()}
         cross = 0
@@ -286,8 +320,10 @@ def audit_split(pairs: pd.DataFrame, part: pd.Series, schema: PairSchema = DTI, 
                 in_parts = {p for p in PARTS for i in ids if i in id_part[p]}
                 cross += len(in_parts) > 1
         audit[f"{b.name}_keys"]["identical_across_parts_under_other_ids"] = int(cross)
-    mol = next(e for e in schema.entities if e.molecule)
-    mol_cols = [schema.a, schema.b] if schema.same_kind else [mol]
+    mol = next((e for e in (a, b) if e.molecule), None)
+    if mol is None:
+        return audit
+    mol_cols = [a, b] if same_kind else [mol]
     structures = {p: sorted(set().union(*(set(df[c.key]) for c in mol_cols))) for p, df in parts.items()}
     for p in ("valid", "test"):
         audit[f"nn_tanimoto_{p}_to_train"] = _distribution(nearest_neighbour_similarity(structures[p],
@@ -296,7 +332,7 @@ def audit_split(pairs: pd.DataFrame, part: pd.Series, schema: PairSchema = DTI, 
 
 
 def save_split(pairs: pd.DataFrame, part: pd.Series, outdir: str | Path, name: str, *, kind: str,
-               params: dict, audit: bool = True, schema: PairSchema = DTI, group: str | None = None) -> dict:
+               params: dict, task, audit: bool = True) -> dict:
     """Write ``name``.parquet, .manifest.json and .audit.json under ``outdir``; return the manifest."""
     outdir = Path(outdir)
     table = pd.DataFrame({"pair_id": pairs["pair_id"].to_numpy() if "pair_id" in pairs else np.arange(len(pairs)),
@@ -306,7 +342,7 @@ def save_split(pairs: pd.DataFrame, part: pd.Series, outdir: str | Path, name: s
                 "counts": {k: int(v) for k, v in part.value_counts().sort_index().items()}}
     write_json(outdir / f"{name}.manifest.json", manifest)
     if audit:
-        write_json(outdir / f"{name}.audit.json", audit_split(pairs, part, schema, group))
+        write_json(outdir / f"{name}.audit.json", audit_split(pairs, part, task))
     return manifest
 
 

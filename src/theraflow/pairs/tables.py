@@ -31,7 +31,7 @@ class Field:
     """A field of a pair table: its standard name and what its values must be."""
 
     name: str
-    kind: str  # "id", "smiles", "sequence", "number", "binary", "class"
+    kind: str  # "id", "smiles", "sequence", "number", "binary", "class", "text" (any non-empty value)
     required: bool = True
 
 
@@ -75,17 +75,37 @@ def _blank(values: pd.Series) -> np.ndarray:
     return (values.isna() | (values.astype(str).str.strip() == "")).to_numpy()
 
 
+def read_raw(path: str | Path) -> pd.DataFrame:
+    """A pair table's cells as text (CSV/TSV) or as stored (Parquet)."""
+    path = Path(path)
+    return read_table(path, dtype=str, keep_default_na=False) if path.suffix.lower() not in (".parquet", ".pq") \
+        else read_table(path)
+
+
+def read_header(path: str | Path) -> list[str]:
+    """A pair table's column names, reading nothing else (what a dry run checks)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    return [str(c) for c in read_table(path, nrows=0).columns]
+
+
 def read_pairs(path: str | Path, fields: list[Field], columns: dict[str, str] | None = None, *,
-               on_error: str = "reject", classes: list | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+               on_error: str = "reject", classes: list | None = None,
+               raw: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(good rows with the fields' standard names, rejects); see the module docstring.
 
     ``columns`` maps a field name to the table's column (default: the field's own name).
     ``classes`` declares the values a ``class`` field may take (as strings or numbers).
+    ``raw``: the table already read (:func:`read_raw`).
     """
     path = Path(path)
     columns = {f.name: (columns or {}).get(f.name, f.name) for f in fields}
-    raw = read_table(path, dtype=str, keep_default_na=False) if path.suffix.lower() not in (".parquet", ".pq") \
-        else read_table(path)
+    raw = read_raw(path) if raw is None else raw
     missing = [f"{f.name} ({columns[f.name]!r})" for f in fields if f.required and columns[f.name] not in raw.columns]
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)}; the columns are "
@@ -102,8 +122,9 @@ def read_pairs(path: str | Path, fields: list[Field], columns: dict[str, str] | 
             continue
         values = raw[col]
         text = values.fillna("").astype(str).str.strip()
-        if f.kind in ("id", "smiles"):
-            rejects.add(_blank(values), col, f"empty {'SMILES' if f.kind == 'smiles' else f.name}")
+        if f.kind in ("id", "smiles", "text"):
+            what = {"smiles": "SMILES", "text": "label"}.get(f.kind, f.name)
+            rejects.add(_blank(values), col, f"empty {what}")
             out[f.name] = text
         elif f.kind == "sequence":
             seq = values.fillna("").astype(str).str.strip()
@@ -120,8 +141,8 @@ def read_pairs(path: str | Path, fields: list[Field], columns: dict[str, str] | 
             out[f.name] = number
         elif f.kind in ("binary", "class"):
             allowed = [str(c) for c in (classes if f.kind == "class" else (0, 1))]
-            normal = text.map(_class_text)
-            bad = ~normal.isin([_class_text(a) for a in allowed]).to_numpy()
+            normal = text.map(class_text)
+            bad = ~normal.isin([class_text(a) for a in allowed]).to_numpy()
             shown = ", ".join(allowed[:10]) + (" ..." if len(allowed) > 10 else "")
             reasons = [f"label {v!r} is not one of the declared classes ({shown})" for v in text]
             rejects.add(bad, col, reasons)
@@ -135,7 +156,15 @@ def read_pairs(path: str | Path, fields: list[Field], columns: dict[str, str] | 
     return out[keep].reset_index(drop=True), rejects.table()
 
 
-def _class_text(value) -> str:
+def unordered_key(a: pd.Series, b: pd.Series) -> pd.Series:
+    """One key per unordered pair of ids: both orders (and every label of a pair) share it."""
+    av, bv = a.to_numpy(dtype=object), b.to_numpy(dtype=object)
+    lo = np.where(av <= bv, av, bv)
+    hi = np.where(av <= bv, bv, av)
+    return pd.Series([f"{x}|{y}" for x, y in zip(lo, hi)], index=a.index)
+
+
+def class_text(value) -> str:
     """A class label as text: '3', '3.0' and 3 are one class."""
     text = str(value).strip()
     try:

@@ -75,10 +75,22 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _model_section(model_dirs: Sequence[Path]) -> str:
+def _label_kind(model_dirs: Sequence[Path]):
+    from theraflow.pairs.task import TaskSpec
+    from theraflow.pairs.train import upgrade_meta
+
+    meta = json.loads((Path(model_dirs[0]) / "model.json").read_text())
+    meta.update(upgrade_meta(meta, Path(model_dirs[0])))
+    return TaskSpec.from_json(meta["task"])
+
+
+def _model_section(model_dirs: Sequence[Path], spec) -> str:
     parts = []
     rows = []
     card_shown = set()
+    from theraflow.pairs.metrics import metric_name
+
+    shown_metrics = [m for m in spec.label.summary_metrics if m != "brier"]
     for d in model_dirs:
         meta = json.loads((d / "model.json").read_text())
         name = meta["model_config"].get("name", d.name)
@@ -92,9 +104,13 @@ def _model_section(model_dirs: Sequence[Path]) -> str:
             test = json.loads(m.read_text()).get("parts", {}).get("test")
             if test:
                 tm, ci = test["metrics"], test.get("ci95", {})
-                for k in ("ci", "mse", "pearson"):
+                for k in shown_metrics:
+                    if k not in tm:
+                        continue
                     lo, hi = ci.get(k, [None, None])
-                    row[f"test {k.upper()}"] = (f"{tm[k]:.3f}" + (f" [{lo:.3f}, {hi:.3f}]" if lo is not None else ""))
+                    row[f"test {metric_name(k)}"] = (f"{tm[k]:.3f}"
+                                                                      + (f" [{lo:.3f}, {hi:.3f}]" if lo is not None
+                                                                         else ""))
         rows.append(row)
         card = d / "card.md"
         if card.exists() and name not in card_shown:
@@ -111,7 +127,7 @@ def _model_section(model_dirs: Sequence[Path]) -> str:
     return table + "".join(parts)
 
 
-def _histograms(hist: dict) -> str:
+def _histograms(hist: dict, what: str) -> str:
     plt = _plt()
     edges = np.asarray(hist["edges"])
     targets = list(hist["counts"])
@@ -124,14 +140,14 @@ def _histograms(hist: dict) -> str:
     for ax, t in zip(axes.ravel(), shown):
         ax.bar(centers, hist["counts"][t], width=np.diff(edges), color="#2458a6", alpha=0.85)
         ax.set_title(t, fontsize=10)
-        ax.set_xlabel("predicted score (ensemble mean)", fontsize=8)
+        ax.set_xlabel(f"{what} (ensemble mean)", fontsize=8)
         ax.set_ylabel("molecules", fontsize=8)
         ax.tick_params(labelsize=8)
     for ax in axes.ravel()[n:]:
         ax.axis("off")
     fig.tight_layout()
     note = f" First {len(shown)} of {len(targets)} targets." if len(targets) > len(shown) else ""
-    return HtmlReport.figure(fig, "score distributions", "Distribution of ensemble-mean scores per target." + note)
+    return HtmlReport.figure(fig, "score distributions", f"Distribution of the ensemble-mean {what} per target." + note)
 
 
 def _uncertainty(sample: pd.DataFrame, threshold: float) -> str:
@@ -151,15 +167,18 @@ def _uncertainty(sample: pd.DataFrame, threshold: float) -> str:
 
 def _attributions(rep: HtmlReport, topk: pd.DataFrame, model_dirs: Sequence[Path], targets, n: int) -> str:
     """The top ``n`` of each target drawn with their atom attributions (integrated gradients, ensemble mean)."""
-    from theraflow.dti.scoring import read_targets
     from theraflow.errors import InputError
     from theraflow.explain import explain_pairs
     from theraflow.explain.attributions import attribution_png
+    from theraflow.pairs.scoring import load_ensemble, read_partners
 
     top = topk.sort_values(["target_id", "rank"], kind="stable").groupby("target_id", sort=False).head(n)
     try:
-        table = read_targets(targets) if targets else None
-        attrs = explain_pairs(top[["id", "smiles", "target_id"]], model_dirs, targets=table, progress=False)
+        ens = load_ensemble(model_dirs)
+        table = read_partners(targets, ens.spec.task).rename(columns={"id": "target_id"}) if targets else None
+        cols = ["id", "smiles", "target_id"] + (["class"] if "class" in top and ens.spec.label.name == "multiclass"
+                                                 else [])
+        attrs = explain_pairs(top[cols], ens, targets=table, progress=False)
     except InputError as exc:
         return f"<p class='muted'>No attributions for these models: {esc(exc)}</p>"
     body = ("<p>Each atom is coloured by how much it moves the molecule's score against the target, by "
@@ -181,25 +200,54 @@ def _attributions(rep: HtmlReport, topk: pd.DataFrame, model_dirs: Sequence[Path
     return body
 
 
-def _calibration(model_dirs: Sequence[Path], calibration) -> tuple[dict | None, str]:
-    """(summary, why not): the ensemble's spread calibration from ``calibration`` (a calibration.json
-    written by ``theraflow dti calibrate``), else fitted here from the models' predictions."""
+def _calibration(model_dirs: Sequence[Path], calibration, spec) -> tuple[dict | None, str]:
+    """(summary, why not): the ensemble's calibration from ``calibration`` (a calibration.json written by
+    the calibrate stage), else fitted here from the models' predictions."""
     from theraflow.errors import InputError
-    from theraflow.explain.calibration import calibrate_ensemble
+    from theraflow.pairs.stages import calibrate_stage
 
-    if len(model_dirs) < 2:
+    if len(model_dirs) < 2 and spec.label.name == "regression":
         return None, "one model, no ensemble: no uncertainty (train several seeds for one)"
     if calibration:
         return json.loads(Path(calibration).read_text()), ""
     try:
-        return calibrate_ensemble(model_dirs), ""
+        return calibrate_stage(model_dirs), ""
     except InputError as exc:
-        return None, f"the ensemble's spread is not calibrated: {exc}"
+        return None, f"the ensemble's {'spread' if spec.label.name == 'regression' else 'probabilities'} " \
+                     f"are not calibrated: {exc}"
 
 
-def _calibration_section(rep: HtmlReport, cal: dict | None, why: str, ensemble: bool) -> str:
+def _probability_section(rep: HtmlReport, cal: dict | None, why: str) -> str:
+    """A classifier's calibration: reliability before and after, ECE, conformal prediction sets."""
+    from theraflow.explain.classification import reliability_figure
+
+    if cal is None:
+        return (f"<p>{esc(why)}.</p><p>The probabilities in the tables are the models' own; they may be over- or "
+                "under-confident.</p>")
+    b, a = cal["before"], cal["after"]
+    sets = cal.get("prediction_sets") or {}
+    s90 = sets.get("0.8") or next(iter(sets.values()), None)
+    body = (f"<p>The ensemble's probabilities were calibrated on its {cal['validation_pairs']:,} validation pairs "
+            f"({esc(cal['calibration'].get('method'))}). On the {cal['test_pairs']:,} test pairs, which the fit never "
+            f"saw, the expected calibration error went from <b>{b['ece']:.3f}</b> to <b>{a['ece']:.3f}</b> and the "
+            f"log-loss from {b['log_loss']:.3f} to {a['log_loss']:.3f}"
+            + (f"; AUROC {b['auroc']:.3f} → {a['auroc']:.3f}" if "auroc" in b else "")
+            + ". A probability of 0.8 in the tables then means: of such pairs, about 80 % are 1s.")
+    if s90:
+        body += (f" Conformal prediction sets at 80 % held {s90['coverage']:.0%} of the test labels (mean set size "
+                 f"{s90['mean_size']:.2f}).")
+    body += "</p>"
+    fig = reliability_figure(cal, title=f"Reliability, {cal['test_pairs']:,} test pairs")
+    return body + rep.png(fig, alt="reliability diagram", caption="Observed share of 1s (or of correct top classes) "
+                          "against the predicted probability, before and after calibration: on the dashed diagonal "
+                          "a probability means what it says.", width=460)
+
+
+def _calibration_section(rep: HtmlReport, cal: dict | None, why: str, ensemble: bool, spec=None) -> str:
     from theraflow.explain.calibration import coverage_figure, multiplier
 
+    if spec is not None and spec.label.probability:
+        return _probability_section(rep, cal, why)
     if cal is None:
         if ensemble:
             return (f"<p>{esc(why)}.</p><p>The ± of the tables is the raw spread of the models: it tells which "
@@ -270,17 +318,28 @@ def build_scoring_report(screen_dir: str | Path, model_dirs: Sequence[str | Path
     rep.add_section("Run summary", body)
 
     # --------------------------------------------------------------- model
-    rep.add_section("Model", _model_section(model_dirs))
+    spec = _label_kind(model_dirs)
+    probability = spec.label.probability
+    what = {"regression": "predicted score", "binary": "probability of label 1",
+            "multiclass": "probability of the most likely class"}.get(spec.label.name, "score")
+    rep.add_section("Model", f"<p>Task: {esc(spec.describe())}; the score is the {what}.</p>"
+                    + _model_section(model_dirs, spec))
 
     # -------------------------------------------------------- distributions
-    rep.add_section("Score distributions", _histograms(hist))
+    rep.add_section("Score distributions", _histograms(hist, what))
 
     # ---------------------------------------------------------------- top-k
     ensemble = len(model_dirs) > 1
-    cal, why_not = _calibration(model_dirs, calibration)
-    spread = ("± is the calibrated spread and the 80 % column the calibrated interval (see the calibration "
-              "section)" if cal else "± is the ensemble standard deviation, not calibrated" if ensemble else
-              "one model, no ensemble: the scores carry no uncertainty estimate (train several seeds for one)")
+    cal, why_not = _calibration(model_dirs, calibration, spec)
+    if probability:
+        spread = ("the probability is calibrated on validation pairs (see the calibration section); ± is the "
+                  "ensemble's spread, the range column mean ± sd kept within [0, 1]" if cal else
+                  "± is the ensemble standard deviation of the probability, not calibrated" if ensemble else
+                  "one model, no ensemble: no spread")
+    else:
+        spread = ("± is the calibrated spread and the 80 % column the calibrated interval (see the calibration "
+                  "section)" if cal else "± is the ensemble standard deviation, not calibrated" if ensemble else
+                  "one model, no ensemble: the scores carry no uncertainty estimate (train several seeds for one)")
     body = (f"<p>Ranked by the ensemble-mean score; {spread}; the domain column is "
             f"the maximum Tanimoto similarity to the training drugs (rows below {ad_threshold} are "
             f"<span class='warn'>outside the domain</span>). Full rankings: <code>ranked/&lt;target&gt;.parquet"
@@ -294,7 +353,22 @@ def build_scoring_report(screen_dir: str | Path, model_dirs: Sequence[str | Path
             "rank": g["rank"].astype(int).tolist(),
             "structure": [mol_svg(s) for s in g["smiles"]],
             "id": g["id"].tolist()})
-        if cal:
+        if spec.label.name == "multiclass" and "class" in g:
+            view["class"] = [f"{c} — {spec.descriptions.get(str(c), '')}".rstrip(" —") for c in g["class"]]
+        if probability:
+            from theraflow.pairs.scoring import probability_spread
+
+            p = g["score_mean"].to_numpy(dtype=float)
+            if cal and spec.label.name == "binary":
+                from theraflow.explain.classification import apply_probability_calibration
+
+                p = apply_probability_calibration(p, cal["calibration"])
+            lo, hi = probability_spread(p, g["score_std"].to_numpy(dtype=float))
+            view["probability"] = [f"{m:.2f} ± {s:.2f}" if ensemble else f"{m:.2f} (no ensemble: no spread)"
+                                   for m, s in zip(p, g["score_std"])]
+            if ensemble:
+                view["range"] = [f"{a:.2f} – {b:.2f}" for a, b in zip(lo, hi)]
+        elif cal:
             c = apply_calibration(g["score_mean"].to_numpy(), g["score_std"].to_numpy(), cal["calibration"], 0.8)
             view["score"] = [f"{m:.2f} ± {s:.2f}" for m, s in zip(g["score_mean"], c["sd"])]
             view["80 % interval"] = [f"{lo:.2f} – {hi:.2f}" for lo, hi in zip(c["low"], c["high"])]
@@ -321,7 +395,8 @@ def build_scoring_report(screen_dir: str | Path, model_dirs: Sequence[str | Path
                                                                              explain_top))
 
     # ---------------------------------------------------------- calibration
-    rep.add_section("How far to trust a score: calibrated uncertainty", _calibration_section(rep, cal, why_not, ensemble))
+    rep.add_section("How far to trust a score: calibrated uncertainty",
+                    _calibration_section(rep, cal, why_not, ensemble, spec))
 
     # --------------------------------------------------- uncertainty vs AD
     if not ensemble:

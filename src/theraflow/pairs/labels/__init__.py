@@ -1,0 +1,1 @@
+"""Label kinds, one module each (``LABEL = ...``; see :mod:`theraflow.pairs.label`). No imports here."""

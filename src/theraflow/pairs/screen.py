@@ -1,0 +1,546 @@
+"""Screening a molecule library against partners (targets, panel drugs): shard jobs and the gather step.
+
+A library is cut into fixed-size shards of records. One shard job reads only its
+records (ids checked across the whole file), standardizes them, looks their graphs up
+in the feature store (featurizing misses), scores every molecule against every target
+with the model ensemble, and writes a Parquet file sorted by target and score (one row
+group per target). Memory depends on the shard size, not on the library size.
+
+:func:`score_library` runs the shards and the gather step in one call. A shard whose
+three outputs (scores, rejects, stats) are complete and were made from the same inputs
+(library file, models, targets, chunk size and options: the ``job_key`` in its stats) is
+not scored again, so a screen killed part-way (``kill -9``, a node lost, a wall-time
+limit) resumes with the shards it had not finished when run again.
+
+The gather step merges the shards target by target (a k-way merge over row-group
+batches, so again independent of library size) into per-target ranked tables, the
+top-k of each target, score histograms, a sample of (uncertainty, applicability) points
+for the report, and a summary.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import resource
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from theraflow.chem.readers import REJECT_COLUMNS, read_molecule_shard
+from theraflow.chem.standardize import StandardizeOptions, standardize
+from theraflow.errors import InputError
+from theraflow.io import atomic_write, safe_name, write_json, write_table
+from theraflow.pairs.scoring import SCORE_COLUMNS, Ensemble, load_ensemble, read_partners
+
+log = logging.getLogger(__name__)
+
+HIST_BINS = 60
+MERGE_BUFFER_ROWS = 1 << 16  # gather: rows read ahead per target over all shards (about 8 MB)
+# Shard files: row groups of one target, at most this many rows. Parquet is decoded a row group
+# at a time, so this bounds what gather holds per shard (one row group per target per shard made
+# the gather step's memory grow with the library).
+SHARD_ROW_GROUP_ROWS = 4096
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _write_sorted_by_target(scores: pd.DataFrame, path: Path, target_order: Sequence[str]) -> None:
+    schema = pa.schema([("id", pa.string()), ("smiles", pa.string()), ("target_id", pa.string()),
+                        ("class", pa.string()), ("score_mean", pa.float32()), ("score_std", pa.float32()),
+                        ("ad_similarity", pa.float32()), ("ad_flag", pa.bool_())])
+    with atomic_write(path, "wb") as fh:
+        writer = pq.ParquetWriter(fh, schema)
+        for t in target_order:
+            sub = scores[scores["target_id"] == t].sort_values("score_mean", ascending=False, kind="stable")
+            table = pa.Table.from_pandas(sub[SCORE_COLUMNS], schema=schema, preserve_index=False)
+            writer.write_table(table, row_group_size=SHARD_ROW_GROUP_ROWS)
+        writer.close()
+
+
+def score_shard(model_dirs: Sequence[str | Path], *, out_scores: str | Path, out_rejects: str | Path,
+                out_stats: str | Path, library: str | Path | None = None, shard: int = 0, chunk_size: int = 50_000,
+                standardized: str | Path | None = None, targets: str | Path | pd.DataFrame | None = None,
+                store: str | Path | None = None, standardize_options: StandardizeOptions | None = None,
+                ad_threshold: float = 0.3, read_options: dict | None = None, ensemble: Ensemble | None = None,
+                scan: tuple[int, dict[int, int]] | None = None, job_key: str | None = None) -> dict:
+    """Stage: one shard → scores Parquet (sorted by target, then score), rejects, stats.
+
+    Input is either records ``shard * chunk_size + 1`` ... of a raw ``library`` (read and
+    standardized here) or a ``standardized`` shard table written by the chemistry stage.
+    """
+    from rdkit import Chem, rdBase
+
+    from theraflow.chem.featurize import featurize
+    from theraflow.pairs.scoring import fingerprint, scores_frame
+
+    if (library is None) == (standardized is None):
+        raise ValueError("give either a library (with shard and chunk_size) or a standardized shard table")
+    t0 = time.perf_counter()
+    times: dict[str, float] = {}
+    ens, t_table, target_emb = _prepared(model_dirs, targets, ensemble, store)
+    times["load"] = time.perf_counter() - t0
+
+    fps: dict[int, object] = {}
+    if library is not None:
+        t = time.perf_counter()
+        start = shard * chunk_size + 1
+        records, read_rejects, n_total = read_molecule_shard(library, start, start + chunk_size, scan=scan,
+                                                             **(read_options or {}))
+        times["read"] = time.perf_counter() - t
+        t = time.perf_counter()
+        kept, std_rejects = standardize(records, standardize_options or StandardizeOptions(inchikey=False),
+                                        on_mol=lambda i, mol: fps.__setitem__(i, fingerprint(mol)))
+        times["standardize"] = time.perf_counter() - t
+        n_in = len(records) + len(read_rejects)
+        earlier = pd.concat([read_rejects, std_rejects], ignore_index=True)
+    else:
+        kept = pd.read_parquet(standardized)
+        n_in = n_total = len(kept)
+        earlier = pd.DataFrame(columns=REJECT_COLUMNS)
+
+    t = time.perf_counter()
+    smiles = kept["smiles"].astype(str).tolist()
+    feat = ens.featurizer
+    res = featurize(smiles, feat.get("name", "default"), store=store, params=feat.get("params") or {})
+    times["featurize"] = time.perf_counter() - t
+    t = time.perf_counter()
+    if library is None:
+        with rdBase.BlockLogs():
+            for i in res.index:
+                mol = Chem.MolFromSmiles(smiles[i])
+                fps[int(i)] = fingerprint(mol) if mol is not None else None
+    ad = ens.applicability_fps([fps.get(int(i)) for i in res.index])
+    times["applicability"] = time.perf_counter() - t
+    t = time.perf_counter()
+    scores = ens.score_graphs(res.graphs, target_emb) if len(res.index) else \
+        np.zeros((len(ens.models), 0, len(t_table), *((ens.spec.n_out,) if ens.spec.label.name == "multiclass"
+                                                      else ())), np.float32)
+    ids = kept["id"].astype(str).to_numpy(dtype=object)[res.index]
+    table = scores_frame(ids, [smiles[i] for i in res.index], t_table, scores, ad, ad_threshold, ens.spec)
+    times["score"] = time.perf_counter() - t
+    t = time.perf_counter()
+    _write_sorted_by_target(table, Path(out_scores), t_table["id"].tolist())
+    score_rejects = pd.DataFrame(
+        [(kept["id"].iat[i], kept["record"].iat[i], smiles[i], "score", reason) for i, reason in res.errors.items()],
+        columns=REJECT_COLUMNS)
+    rejects = pd.concat([earlier, score_rejects], ignore_index=True)
+    rejects["record"] = rejects["record"].astype("int64")
+    write_table(rejects.sort_values("record", kind="stable"), out_rejects)
+    times["write"] = time.perf_counter() - t
+    stats = {
+        "stage": "score_shard", "shard": shard, "records": int(n_in), "library_records": int(n_total),
+        "kept": int(len(res.index)), "rejected": int(len(rejects)),
+        "rejected_by_stage": {k: int(v) for k, v in rejects["stage"].value_counts().items()},
+        "task": ens.spec.to_json() | {"descriptions": {}}, "targets": int(len(t_table)), "pairs": int(len(table)), "store_hits": res.hits, "store_misses": res.misses,
+        "seconds": round(time.perf_counter() - t0, 3), "seconds_by_step": {k: round(v, 3) for k, v in times.items()},
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+    if job_key is not None:
+        stats["job_key"] = job_key
+    write_json(out_stats, stats)  # last: a stats file means the shard's other outputs are complete
+    return stats
+
+
+_PREPARED: dict = {}
+
+
+def _prepared(model_dirs, targets, ensemble: Ensemble | None, store=None):
+    """(ensemble, partner table, partner embeddings), cached in this process across shards."""
+    key = None
+    if ensemble is None and not isinstance(targets, pd.DataFrame):
+        key = (tuple(str(Path(d).resolve()) for d in model_dirs), str(targets),
+               tuple((Path(d) / "model.safetensors").stat().st_mtime_ns for d in model_dirs))
+        if key in _PREPARED:
+            return _PREPARED[key]
+    ens = ensemble or load_ensemble(model_dirs)
+    tdf = targets if isinstance(targets, pd.DataFrame) else (read_partners(targets, ens.spec.task) if targets
+                                                              else None)
+    if tdf is not None and ens.spec.task.entity(ens.spec.task.roles[1]).featurized:
+        from theraflow.pairs.scoring import standardized
+
+        kept, rejected = standardized(tdf.rename(columns={"value": "smiles"}), "partners")
+        if len(rejected):
+            raise InputError(f"partner {rejected['id'].iat[0]!r} could not be standardized ({rejected['reason'].iat[0]})")
+        tdf = kept.rename(columns={"smiles": "value"})[["id", "value", "name"]]
+    t_table = ens.partner_table(tdf)
+    out = (ens, t_table, ens.encode_partners(t_table, store))
+    if key is not None:
+        _PREPARED.clear()
+        _PREPARED[key] = out
+    return out
+
+
+def score_library(library: str | Path, model_dirs: Sequence[str | Path], outdir: str | Path, *,
+                  targets: str | Path | None = None, store: str | Path | None = None, chunk_size: int = 50_000,
+                  workers: int = 1, top_k: int = 50, ad_threshold: float = 0.3,
+                  standardize_options: StandardizeOptions | None = None, read_options: dict | None = None,
+                  resume: bool = True) -> dict:
+    """The whole screen in one call: shards (``workers`` processes at a time) → gather.
+
+    With ``resume`` (the default) shards finished by an earlier run of the same screen
+    are kept (see the module docstring); ``summary["shards_reused"]`` counts them.
+    One screen writes to ``outdir`` at a time (a lock file makes a second one stop).
+    """
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from theraflow.chem.readers import scan_ids
+
+    outdir = Path(outdir)
+    shard_dir = outdir / "shards"
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    with _exclusive(outdir):
+        _remove_leftovers(outdir)
+        scan = scan_ids(library, **{k: v for k, v in (read_options or {}).items() if k != "max_input_length"})
+        n_shards = max(1, math.ceil(scan[0] / chunk_size))
+        screen_key = _screen_key(library, model_dirs, targets, chunk_size, ad_threshold, standardize_options,
+                                 read_options)
+        jobs = []
+        for i in range(n_shards):
+            jobs.append(dict(model_dirs=[str(m) for m in model_dirs], library=str(library), shard=i,
+                             chunk_size=chunk_size,
+                             out_scores=str(shard_dir / f"{i:04d}.scores.parquet"),
+                             out_rejects=str(shard_dir / f"{i:04d}.rejects.parquet"),
+                             out_stats=str(shard_dir / f"{i:04d}.stats.json"), targets=targets and str(targets),
+                             store=store and str(store), standardize_options=standardize_options,
+                             ad_threshold=ad_threshold, read_options=read_options, scan=scan,
+                             job_key=_sha256_json({"screen": screen_key, "shard": i})))
+        todo = [j for j in jobs if not (resume and _shard_done(j))]
+        if len(todo) < len(jobs):
+            log.info("%d of %d shards are complete from an earlier run of this screen; scoring %d",
+                     len(jobs) - len(todo), len(jobs), len(todo))
+        t0 = time.perf_counter()
+        if workers <= 1 or len(todo) <= 1:
+            for job in todo:
+                score_shard(**job)
+        else:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                     initializer=_worker_init) as pool:
+                for f in [pool.submit(score_shard, **job) for job in todo]:
+                    f.result()
+        shard_seconds = time.perf_counter() - t0
+        summary = gather_scores([j["out_scores"] for j in jobs], outdir, top_k=top_k,
+                                stats_files=[j["out_stats"] for j in jobs],
+                                reject_files=[j["out_rejects"] for j in jobs])
+        summary["wall_seconds_shards"] = round(shard_seconds, 3)
+        summary["workers"] = workers
+        summary["shards_reused"] = len(jobs) - len(todo)
+        write_json(outdir / "summary.json", summary)
+    return summary
+
+
+def count_library(library: str | Path, out: str | Path, *, chunk_size: int, read_options: dict | None = None) -> dict:
+    """Stage: a library's records and its shards of ``chunk_size`` (library.json, written atomically), with the
+    file's identity (size, modification time) so that a changed file is counted again."""
+    from theraflow.chem.readers import count_records
+
+    path = Path(library)
+    st = path.stat()
+    n = count_records(path, **{k: v for k, v in (read_options or {}).items() if v is not None})
+    info = {"library": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "records": int(n),
+            "chunk_size": int(chunk_size), "shards": max(1, math.ceil(n / chunk_size))}
+    write_json(out, info)
+    return info
+
+
+def _sha256_json(obj) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _screen_key(library, model_dirs, targets, chunk_size, ad_threshold, standardize_options, read_options) -> str:
+    """What a shard's outputs depend on: a shard made under another key is scored again."""
+    from dataclasses import asdict
+
+    from theraflow import __version__
+    from theraflow.io import sha256_file
+
+    lib = Path(library)
+    st = lib.stat()
+    models = []
+    for d in map(Path, model_dirs):
+        models.append({name: sha256_file(d / name) if (d / name).exists() else None
+                       for name in ("model.safetensors", "model.json", "train_drugs.smi")})
+    return _sha256_json({
+        "library": [str(lib.resolve()), st.st_size, st.st_mtime_ns],
+        "models": models,
+        "targets": sha256_file(targets) if targets else None,
+        "chunk_size": chunk_size, "ad_threshold": ad_threshold,
+        "standardize": asdict(standardize_options or StandardizeOptions(inchikey=False)),
+        "read": read_options or {}, "theraflow": __version__,
+    })
+
+
+def _shard_done(job: dict) -> bool:
+    """A shard's outputs are complete and were made by this screen (its job key)."""
+    try:
+        stats = json.loads(Path(job["out_stats"]).read_text())
+        if stats.get("job_key") != job["job_key"]:
+            return False
+        n_scores = pq.ParquetFile(job["out_scores"]).metadata.num_rows
+        n_rejects = pq.ParquetFile(job["out_rejects"]).metadata.num_rows
+    except (OSError, ValueError, pa.ArrowException):
+        return False
+    return n_scores == stats["pairs"] and n_rejects == stats["rejected"]
+
+
+class _exclusive:
+    """An exclusive lock on ``outdir/.theraflow-score.lock`` for the duration of a screen."""
+
+    def __init__(self, outdir: Path) -> None:
+        self.path = outdir / ".theraflow-score.lock"
+        self.fh = None
+
+    def __enter__(self):
+        import fcntl
+
+        from theraflow.errors import UserError
+
+        self.fh = open(self.path, "a")
+        try:
+            fcntl.flock(self.fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.fh.close()
+            raise UserError(f"{self.path.parent}: another screen is writing to this directory "
+                            f"(lock {self.path.name} is held); wait for it or use another --outdir") from None
+        return self
+
+    def __exit__(self, *exc):
+        self.fh.close()  # releases the lock
+        return False
+
+
+def _remove_leftovers(outdir: Path) -> None:
+    """Temporary files of a screen that was killed while writing (see theraflow.io.atomic_write)."""
+    for d in (outdir, outdir / "shards", outdir / "ranked"):
+        if d.is_dir():
+            for p in d.glob(".*.tmp"):
+                p.unlink(missing_ok=True)
+
+
+def _worker_init() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@dataclass
+class _ShardIndex:
+    """What gather needs from a shard file's footer, read once: each target's row groups and
+    rows, and the score range."""
+
+    groups: dict[str, list[int]]
+    rows: dict[str, int]
+    lo: float
+    hi: float
+
+
+def _shard_index(path: Path) -> _ShardIndex:
+    meta = pq.ParquetFile(path).metadata
+    names = meta.schema.to_arrow_schema()
+    col_t, col_s = names.get_field_index("target_id"), names.get_field_index("score_mean")
+    index = _ShardIndex({}, {}, math.inf, -math.inf)
+    for i in range(meta.num_row_groups):
+        rg = meta.row_group(i)
+        if rg.num_rows == 0:
+            continue
+        stats = rg.column(col_t).statistics
+        if stats is None or not stats.has_min_max or stats.min != stats.max:
+            raise ValueError(f"{path}: row group {i} mixes targets; not a theraflow score shard")
+        index.groups.setdefault(stats.min, []).append(i)
+        index.rows[stats.min] = index.rows.get(stats.min, 0) + rg.num_rows
+        st = rg.column(col_s).statistics
+        if st is not None and st.has_min_max:
+            index.lo, index.hi = min(index.lo, st.min), max(index.hi, st.max)
+    return index
+
+
+def _iter_target(path: Path, groups: list[int], batch: int) -> Iterator[pa.Table]:
+    pf = pq.ParquetFile(path)
+    for b in pf.iter_batches(batch_size=batch, row_groups=groups, columns=SCORE_COLUMNS):
+        yield pa.Table.from_batches([b])
+
+
+def merge_sorted_batches(sources: Sequence[Iterator[pa.Table]], key: str = "score_mean") -> Iterator[pa.Table]:
+    """k-way merge of sources whose rows come sorted by ``key``, descending → tables in merged order.
+
+    Vectorized: each round emits every pending row that no row still unread can outrank
+    (its key is above the largest of the sources' smallest pending keys), sorted with a
+    stable sort over the sources in order, so ties keep source order and then row order
+    (what ``heapq.merge`` over the rows gives). Memory: a batch or so per source.
+    """
+    k = len(sources)
+    pending: list[pa.Table | None] = [None] * k
+    live = [True] * k
+
+    def refill(i: int) -> None:
+        try:
+            nxt = next(sources[i])
+        except StopIteration:
+            live[i] = False
+            return
+        pending[i] = nxt if pending[i] is None or pending[i].num_rows == 0 else pa.concat_tables([pending[i], nxt])
+
+    while True:
+        for i in range(k):
+            while live[i] and (pending[i] is None or pending[i].num_rows == 0):
+                refill(i)
+        keys = [pending[i].column(key).to_numpy() if pending[i] is not None else np.empty(0) for i in range(k)]
+        bounds = [(keys[i][-1], i) for i in range(k) if live[i]]
+        if bounds:
+            floor, at = max(bounds)
+            counts = [int(np.searchsorted(-kk, -floor, side="left")) for kk in keys]  # rows with key > floor
+        else:
+            counts = [len(kk) for kk in keys]
+        if not any(counts):
+            if not bounds:
+                return
+            refill(at)  # every pending row ties with the floor: read further in the source that sets it
+            continue
+        taken = [pending[i].slice(0, c) for i, c in enumerate(counts) if c]
+        for i, c in enumerate(counts):
+            if c:
+                pending[i] = pending[i].slice(c)
+        block = pa.concat_tables(taken)
+        order = np.argsort(-np.concatenate([keys[i][:c] for i, c in enumerate(counts) if c]), kind="stable")
+        yield block.take(pa.array(order))
+
+
+def gather_scores(shard_files: Sequence[str | Path], outdir: str | Path, *, top_k: int = 50,
+                  sample_per_target: int = 2000, stats_files: Sequence[str | Path] = (),
+                  chem_stats_files: Sequence[str | Path] = (), reject_files: Sequence[str | Path] = (),
+                  seed: int = 0) -> dict:
+    """Stage: shard score files → ranked/<target>.parquet, topk.tsv, histograms, AD sample, summary."""
+    t0 = time.perf_counter()
+    outdir = Path(outdir)
+    (outdir / "ranked").mkdir(parents=True, exist_ok=True)
+    shard_files = [Path(p) for p in shard_files]
+    index = [_shard_index(p) for p in shard_files]
+    targets = sorted({t for x in index for t in x.groups})
+    rng = np.random.default_rng(seed)
+    topk_rows: list[dict] = []
+    topk_in: list[dict] = []
+    hists, samples, per_target = {}, [], {}
+    schema = pa.schema([("rank", pa.int64()), ("id", pa.string()), ("smiles", pa.string()), ("class", pa.string()),
+                        ("score_mean", pa.float32()), ("score_std", pa.float32()),
+                        ("ad_similarity", pa.float32()), ("ad_flag", pa.bool_())])
+    lo_hi = _score_range(index)
+    edges = np.linspace(lo_hi[0], lo_hi[1], HIST_BINS + 1)
+    for t in targets:
+        parts = [(p, x.groups[t]) for p, x in zip(shard_files, index) if t in x.groups]
+        n_total = sum(x.rows.get(t, 0) for x in index)
+        # a uniform sample of ranks for the uncertainty plot, drawn up front (the count is known)
+        pick = np.sort(rng.choice(n_total, size=min(sample_per_target, n_total), replace=False))
+        counts = np.zeros(HIST_BINS, dtype=np.int64)
+        n = flagged = n_in = 0
+        path = outdir / "ranked" / f"{safe_name(t)}.parquet"
+        with atomic_write(path, "wb") as fh:
+            writer = pq.ParquetWriter(fh, schema)
+            pending: list[pa.Table] = []
+            buffered = 0
+            # rows read ahead per shard: a fixed budget over all shards, so memory does not grow with
+            # the number of shards (that is, with the library)
+            batch = max(256, MERGE_BUFFER_ROWS // max(1, len(parts)))
+            for block in merge_sorted_batches([_iter_target(p, rgs, batch) for p, rgs in parts]):
+                m = block.num_rows
+                mean = block.column("score_mean").to_numpy()
+                flag = block.column("ad_flag").to_numpy(zero_copy_only=False)
+                ranked = block.drop_columns(["target_id"]).add_column(
+                    0, "rank", pa.array(np.arange(n + 1, n + m + 1, dtype=np.int64)))
+                if n < top_k:
+                    topk_rows.extend(_rows(t, ranked.slice(0, top_k - n)))
+                if n_in < top_k:
+                    inside = np.flatnonzero(~flag)[: top_k - n_in]
+                    topk_in.extend(_rows(t, ranked.take(inside)))
+                    n_in += len(inside)
+                flagged += int(flag.sum())
+                bins = np.clip(np.searchsorted(edges, mean, side="right") - 1, 0, HIST_BINS - 1)
+                counts += np.bincount(bins, minlength=HIST_BINS)
+                here = pick[(pick >= n) & (pick < n + m)] - n
+                samples.extend(zip([t] * len(here), mean[here].tolist(),
+                                   block.column("score_std").to_numpy()[here].tolist(),
+                                   block.column("ad_similarity").to_numpy()[here].tolist()))
+                n += m
+                pending.append(ranked)
+                buffered += m
+                if buffered >= 65536:
+                    writer.write_table(pa.concat_tables(pending).cast(schema))
+                    pending.clear()
+                    buffered = 0
+            if pending:
+                writer.write_table(pa.concat_tables(pending).cast(schema))
+            writer.close()
+        hists[t] = counts.tolist()
+        per_target[t] = {"molecules": n, "outside_domain": flagged, "file": str(path.relative_to(outdir))}
+    topk = pd.DataFrame(topk_rows, columns=["target_id", "rank", "id", "smiles", "class", "score_mean", "score_std",
+                                            "ad_similarity", "ad_flag"])
+    write_table(topk, outdir / "topk.tsv")
+    write_table(pd.DataFrame(topk_in, columns=topk.columns), outdir / "topk_in_domain.tsv")
+    write_table(pd.DataFrame(samples, columns=["target_id", "score_mean", "score_std", "ad_similarity"]),
+                outdir / "ad_sample.parquet")
+    write_json(outdir / "histograms.json", {"edges": edges.tolist(), "counts": hists})
+    shard_stats = [json.loads(Path(p).read_text()) for p in stats_files]
+    chem_stats = [json.loads(Path(p).read_text()) for p in chem_stats_files]
+    steps = _sum_dicts(s.get("seconds_by_step", {}) for s in shard_stats)
+    if chem_stats:  # standardization ran as separate (chemistry) jobs
+        steps["standardize"] = round(sum(s.get("seconds", 0.0) for s in chem_stats), 3)
+    summary = {
+        "task": next((s["task"] for s in shard_stats if "task" in s), None),
+        "targets": per_target,
+        "shards": len(shard_files),
+        "top_k": top_k,
+        "records": sum(s["records"] for s in (chem_stats or shard_stats)),
+        "kept": sum(s["kept"] for s in shard_stats),
+        "rejected": sum(s["rejected"] for s in shard_stats) + sum(s["rejected"] for s in chem_stats),
+        "rejected_by_stage": {},
+        "store_hits": sum(s["store_hits"] for s in shard_stats),
+        "store_misses": sum(s["store_misses"] for s in shard_stats),
+        "pairs": sum(s["pairs"] for s in shard_stats),
+        "seconds_by_step": steps,
+        "shard_seconds": [s["seconds"] for s in shard_stats],
+        "shard_peak_rss_mb": [s.get("peak_rss_mb") for s in shard_stats],
+        "gather_seconds": round(time.perf_counter() - t0, 3),
+        "gather_peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+    if reject_files:
+        rej = pd.concat([pd.read_parquet(p) for p in reject_files], ignore_index=True)
+        rej["record"] = rej["record"].astype("int64")
+        write_table(rej.sort_values("record", kind="stable"), outdir / "rejects.tsv")
+        summary["rejected"] = int(len(rej))
+        summary["rejected_by_stage"] = {k: int(v) for k, v in rej["stage"].value_counts().sort_index().items()}
+    else:
+        summary["rejected_by_stage"] = _sum_dicts(s.get("rejected_by_stage", {}) for s in shard_stats)
+    write_json(outdir / "summary.json", summary)
+    return summary
+
+
+def _rows(target: str, table: pa.Table) -> list[dict]:
+    return [{"target_id": target, **row} for row in table.to_pylist()]
+
+
+def _sum_dicts(dicts) -> dict:
+    out: dict = {}
+    for d in dicts:
+        for k, v in d.items():
+            out[k] = round(out.get(k, 0) + v, 3) if isinstance(v, float) else out.get(k, 0) + v
+    return out
+
+
+def _score_range(index: Sequence[_ShardIndex]) -> tuple[float, float]:
+    lo, hi = min((x.lo for x in index), default=math.inf), max((x.hi for x in index), default=-math.inf)
+    if not math.isfinite(lo):
+        return 0.0, 1.0
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    return float(lo), float(hi)

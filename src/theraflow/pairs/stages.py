@@ -1,0 +1,350 @@
+"""The stages of every pair task on files: dataset → split → train → evaluate → calibrate → table.
+
+One function per stage; the Snakemake rules reach them through ``theraflow <task> <stage>`` and notebooks
+call them directly. A data set's folder (``results/<task>/<name>/``) holds
+
+- ``pairs.parquet``: pair_id, the task's role columns (ids and values), ``label`` (a number, or the class
+  as text), ``line`` (where the row came from) and, when given, ``given_part`` and ``pair_index``;
+- ``molecules.csv``: every molecule of the molecule roles (id, smiles), for the chemistry stages;
+- ``classes.tsv``: the classes of a classification (class, description), empty for regression;
+- ``folds.json`` (DeepDTA's setting-1 folds, else ``{}``), ``rejects.tsv`` (file, line, column, reason);
+- ``dataset.json``: the task and label kind, counts (rows given, pairs kept, rows rejected, per given part),
+  entities per role, label facts, how ids were made.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from theraflow.errors import InputError
+from theraflow.io import read_json, write_json, write_table
+from theraflow.pairs.task import TaskSpec
+
+log = logging.getLogger(__name__)
+
+
+def _task(task):
+    from theraflow.registry import TASKS
+
+    return TASKS.get(task) if isinstance(task, str) else task
+
+
+# ------------------------------------------------------------------ dataset
+def load_dataset(task, cfg: dict) -> tuple[TaskSpec, pd.DataFrame, pd.DataFrame, dict]:
+    """(spec, pairs, rejects, facts) of a configured data set, without writing anything."""
+    from theraflow.pairs.source import resolve_labels
+    from theraflow.pairs.tables import REJECT_COLUMNS
+    from theraflow.registry import SOURCES
+
+    task = _task(task)
+    name = cfg.get("source") or "table"
+    source = SOURCES.get(name)
+    if not source.serves(task.name):
+        raise InputError(f"source {name} reads {', '.join(source.tasks)} data, not {task.name}")
+    if source.needs_path and not cfg.get("path") and not cfg.get("parts"):
+        raise InputError(f"source {name} needs path")
+    loaded = source.load(task, cfg)
+    where = ", ".join(loaded.files) or name
+    rows_given = len(loaded.pairs) + len(loaded.rejects)
+    spec, pairs, more, why = resolve_labels(task, loaded, cfg, where)
+    rejects = pd.concat([loaded.rejects, *more], ignore_index=True) if more else loaded.rejects
+    rejects = rejects.reindex(columns=REJECT_COLUMNS) if len(rejects) else pd.DataFrame(columns=REJECT_COLUMNS)
+    averaged = 0
+    key = [r.id for r in task.roles]
+    if spec.label.name == "regression":
+        dup = pairs.duplicated(key, keep=False)
+        if dup.any():
+            averaged = int(dup.sum())
+            log.warning("%d rows measure the same pair more than once; their labels are averaged", averaged)
+            agg = {c: "first" for c in pairs.columns if c not in (*key, "label")} | {"label": "mean"}
+            pairs = pairs.groupby(key, sort=False).agg(agg).reset_index()
+    else:
+        dup = pairs.duplicated([*key, "label"], keep="first").to_numpy()
+        if dup.any():
+            from theraflow.pairs.source import reject_rows
+
+            first = pairs.groupby([*key, "label"])["line"].transform("first")
+            pairs, rej = reject_rows(pairs, dup, "label", [f"an exact repeat of {f}" for f in first],
+                                     cfg.get("on_error") or "reject", where)
+            rejects = pd.concat([rejects, rej], ignore_index=True)
+    pairs = pairs.reset_index(drop=True)
+    pairs.insert(0, "pair_id", np.arange(len(pairs), dtype=np.int64))
+    facts = {"label_kind_reason": why, "rows_averaged": averaged, "rows_given": int(rows_given),
+             "ids_defaulted": getattr(loaded, "ids_defaulted", {}), "folds": loaded.folds, "files": loaded.files}
+    return spec, pairs, rejects, facts
+
+
+def prepare_dataset(task, cfg: dict, outdir: str | Path) -> dict:
+    """Stage: a configured source → the data set's files (see the module docstring); returns dataset.json."""
+    task = _task(task)
+    outdir = Path(outdir)
+    spec, pairs, rejects, facts = load_dataset(task, cfg)
+    columns = ["pair_id", *task.columns, *(c for c in ("given_part", "pair_index", "line") if c in pairs)]
+    pairs = pairs[columns]
+    molecules = pd.concat([pairs[[r.id, r.value]].set_axis(["id", "smiles"], axis=1)
+                           for r in task.roles if task.entity(r).featurized]).drop_duplicates("id") \
+        if any(task.entity(r).featurized for r in task.roles) else pd.DataFrame(columns=["id", "smiles"])
+    classes = pd.DataFrame({"class": list(spec.classes),
+                            "description": [spec.descriptions.get(c, "") for c in spec.classes]})
+    write_table(pairs, outdir / "pairs.parquet")
+    write_table(molecules, outdir / "molecules.csv")
+    write_table(classes, outdir / "classes.tsv")
+    write_json(outdir / "folds.json", facts["folds"] or {})
+    write_table(rejects, outdir / "rejects.tsv")
+    info = {"task": spec.to_json(), "task_name": task.name, "label_kind": spec.label.name,
+            "label_kind_reason": facts["label_kind_reason"], "source": cfg.get("source") or "table",
+            "files": facts["files"], "rows_given": facts["rows_given"], "pairs": len(pairs),
+            "rejected_rows": int(len(rejects)), "rows_averaged": facts["rows_averaged"],
+            "ids_defaulted": facts["ids_defaulted"], "has_setting1_folds": bool(facts["folds"]),
+            "given_parts": ({p: int(n) for p, n in pairs["given_part"].value_counts().items()}
+                            if "given_part" in pairs else None),
+            "entities": {r.name: int(pairs[r.id].nunique()) for r in task.roles},
+            "molecules": int(len(molecules)), "label": label_facts(spec, pairs)}
+    write_json(outdir / "dataset.json", info)
+    log.info("%s data set: %d pairs (%s labels), %d row(s) rejected", task.name, len(pairs), spec.label.name,
+             len(rejects))
+    return info
+
+
+def label_facts(spec: TaskSpec, pairs: pd.DataFrame) -> dict:
+    if spec.label.name == "regression":
+        y = pairs["label"].astype(float)
+        return {"min": float(y.min()), "max": float(y.max()), "mean": float(y.mean())}
+    counts = pairs["label"].astype(str).value_counts()
+    return {"classes": len(spec.classes), "counts": {str(k): int(v) for k, v in counts.items()}}
+
+
+def dataset_info(pairs_path: str | Path) -> dict:
+    info = Path(pairs_path).with_name("dataset.json")
+    if not info.exists():
+        raise InputError(f"{info}: not found (written by the dataset stage beside the pairs)")
+    return read_json(info)
+
+
+def spec_of(pairs_path: str | Path) -> TaskSpec:
+    return TaskSpec.from_json(dataset_info(pairs_path)["task"])
+
+
+# ------------------------------------------------------------------- splits
+def split_stage(pairs_path: str | Path, kind: str, outdir: str | Path, name: str | None = None, *,
+                folds_path: str | Path | None = None, **params) -> dict:
+    """Stage: one split with its manifest and leakage audit."""
+    from theraflow.pairs.splits import make_split, save_split
+
+    spec = spec_of(pairs_path)
+    pairs = pd.read_parquet(pairs_path)
+    folds = None
+    if kind == "setting1":
+        f = read_json(folds_path) if folds_path else read_json(Path(pairs_path).with_name("folds.json"))
+        if not f:
+            raise InputError(f"{pairs_path}: the setting1 split needs DeepDTA fold files, and this data set has none")
+        folds = (f["train"], f["test"])
+    split_params = {k: v for k, v in params.items() if v is not None}
+    part = make_split(pairs, kind, spec.task, folds=folds, **split_params)
+    return save_split(pairs, part, outdir, name or kind, kind=kind, params=split_params, task=spec.task)
+
+
+# -------------------------------------------------------------------- models
+def load_model_config(path: str | Path, task=None) -> dict:
+    from theraflow.pairs.model_config import load_model_config as load
+
+    return load(path, _task(task) if task is not None else None)
+
+
+def _manifest(split_path) -> dict:
+    p = Path(split_path)
+    m = p.with_name(p.name.replace(".parquet", ".manifest.json"))
+    return read_json(m) if m.exists() else {}
+
+
+def _data(spec: TaskSpec, pairs: pd.DataFrame, molecules_path, store, featurizer: dict, vocab=None):
+    from theraflow.pairs.data import Molecules, build_pair_data, keep_featurized
+
+    mols = Molecules.from_table(molecules_path, store, featurizer) if molecules_path else None
+    pairs, dropped = keep_featurized(spec, pairs, mols)
+    return pairs, build_pair_data(spec, pairs, mols, vocab=vocab), dropped
+
+
+def train_stage(*, pairs_path, split_path, molecules_path, store, model_config, outdir, seed: int = 0,
+                max_minutes: float | None = None, max_epochs: int | None = None, threads: int | None = None,
+                progress: bool | None = None, resume: bool = True) -> dict:
+    from theraflow.pairs.splits import pairs_with_parts
+    from theraflow.pairs.train import train_model
+    from theraflow.training.tasks import run_overrides
+
+    spec = spec_of(pairs_path)
+    cfg = load_model_config(model_config, spec.task) if isinstance(model_config, (str, Path)) else model_config
+    featurizer = cfg.get("featurizer") or {"name": "default"}
+    pairs, data, dropped = _data(spec, pairs_with_parts(pairs_path, split_path), molecules_path, store, featurizer)
+    return train_model(data, pairs["part"].to_numpy(), cfg, outdir, seed=seed,
+                       training=run_overrides(max_minutes, max_epochs, threads), featurizer=featurizer,
+                       progress=progress, resume=resume,
+                       extra_meta={"split": str(split_path), "pairs_dropped": dropped,
+                                   "split_manifest": _manifest(split_path)})
+
+
+# ----------------------------------------------------------------- evaluate
+def evaluate_stage(*, model_dir, pairs_path, split_path, molecules_path, store, outdir,
+                   parts: tuple[str, ...] = ("valid", "test"), n_boot: int = 1000,
+                   binary_threshold: float | None = None) -> dict:
+    """Stage: predictions of the valid/test pairs, metrics with bootstrap intervals, the label kind's plot.
+    Pairs of a part that could not be scored (a molecule rejected by the chemistry stages) are counted."""
+    from theraflow.pairs.splits import pairs_with_parts
+    from theraflow.pairs.train import load_model, predict
+
+    outdir = Path(outdir)
+    model, meta, spec = load_model(model_dir)
+    given = pairs_with_parts(pairs_path, split_path, parts)
+    pairs, data, dropped = _data(spec, given, molecules_path, store, meta.get("featurizer") or {"name": "default"},
+                                 vocab=meta.get("vocab"))
+    t0 = time.perf_counter()
+    pred = predict(model, data)
+    seconds = time.perf_counter() - t0
+    task = spec.task
+    preds = pairs[["pair_id", *(r.id for r in task.roles), "part", "label"]].copy()
+    arrays = {}
+    for col, values in spec.label.prediction_columns(pred, spec.classes).items():
+        if col.endswith(".npy"):
+            arrays[col] = values
+        else:
+            preds[col] = values
+    write_table(preds, outdir / "predictions.parquet")
+    for name, values in arrays.items():
+        from theraflow.io import atomic_write
+
+        with atomic_write(outdir / name, "wb") as fh:
+            np.save(fh, values)
+    counts = {p: {"given": int((given["part"] == p).sum()), "scored": int((pairs["part"] == p).sum())}
+              for p in parts}
+    for c in counts.values():
+        c["rejected"] = c["given"] - c["scored"]
+    result: dict = {"model_dir": str(model_dir), "split": str(split_path), "seed": meta.get("seed"),
+                    "task": spec.to_json() | {"descriptions": {}}, "label_kind": spec.label.name,
+                    "formulation": formulation(spec), "pairs_dropped": dropped, "counts": counts,
+                    "predict_seconds": round(seconds, 3), "train_seconds": meta.get("train_seconds"),
+                    "epochs_trained": meta.get("epochs_trained"), "device": meta.get("device"), "parts": {}}
+    y = data.label
+    for p in parts:
+        sel = (pairs["part"] == p).to_numpy()
+        if sel.sum() < 2:
+            continue
+        result["parts"][p] = spec.label.evaluate(y[sel], pred[sel], classes=spec.classes, n_boot=n_boot,
+                                                 threshold=binary_threshold)
+    write_json(outdir / "metrics.json", result)
+    shown = "test" if "test" in result["parts"] else next(iter(result["parts"]), None)
+    if shown:
+        sel = (pairs["part"] == shown).to_numpy()
+        spec.label.plot(y[sel], pred[sel], outdir / spec.label.plot_file, classes=spec.classes,
+                        title=f"{Path(model_dir).name} — {shown} ({int(sel.sum())} pairs)",
+                        metrics=result["parts"][shown]["metrics"])
+    return result
+
+
+def formulation(spec: TaskSpec) -> str:
+    rows = "one row per ordered pair" if spec.task.ordered else "one row per pair (no order)"
+    if spec.label.name == "multiclass":
+        return (f"{spec.task.name}: softmax over {len(spec.classes)} classes, one row per (pair, class); a pair with "
+                "two classes is two rows, each counted")
+    return f"{spec.task.name}: {spec.label.description}, {rows}"
+
+
+# ----------------------------------------------------------------- calibrate
+def ensemble_predictions(model_dirs) -> tuple[TaskSpec, np.ndarray, np.ndarray, np.ndarray]:
+    """(spec, predictions [models, pairs(, classes)], labels, part) from each model directory's
+    ``predictions.parquet`` (written by the evaluate stage), aligned on ``pair_id``."""
+    from theraflow.pairs.train import upgrade_meta
+
+    dirs = [Path(d) for d in model_dirs]
+    frames, preds, spec = [], [], None
+    for d in dirs:
+        f = d / "predictions.parquet"
+        if not f.exists():
+            raise InputError(f"{f}: no predictions of the validation and test parts; run the evaluate stage on "
+                             "this model first")
+        meta = json.loads((d / "model.json").read_text())
+        meta.update(upgrade_meta(meta, d))
+        s = TaskSpec.from_json(meta["task"])
+        if spec is not None and (s.task.name, s.label.name, s.classes) != (spec.task.name, spec.label.name,
+                                                                             spec.classes):
+            raise InputError(f"{d}: another task or label kind than {dirs[0]}: not one ensemble")
+        spec = s
+        df = pd.read_parquet(f)
+        missing = {"pair_id", "part", "label"} - set(df.columns)
+        if missing:
+            raise InputError(f"{f}: expected columns pair_id, part, label; missing {sorted(missing)}")
+        order = np.argsort(df["pair_id"].to_numpy(), kind="stable")
+        frames.append(df.iloc[order].reset_index(drop=True))
+        preds.append(spec.label.read_predictions(df, d)[order])
+    first = frames[0]
+    for d, f in zip(dirs[1:], frames[1:]):
+        if not np.array_equal(f["pair_id"].to_numpy(), first["pair_id"].to_numpy()):
+            raise InputError(f"{d / 'predictions.parquet'}: predicts other pairs than {dirs[0] / 'predictions.parquet'}"
+                             " (the models of an ensemble must be evaluated on the same split)")
+    y = spec.label.encode(first["label"], spec.classes) if spec.label.name != "regression" else \
+        first["label"].to_numpy(dtype=np.float64)
+    return spec, np.stack(preds), y, first["part"].to_numpy()
+
+
+def calibrate_stage(model_dirs, out_json=None, out_png=None, *, title: str | None = None) -> dict:
+    """Fit the calibration of an ensemble's predictions on its validation part and measure it on its test
+    part: a regression's spread (intervals), a classifier's probabilities (reliability, prediction sets)."""
+    spec, pred, y, part = ensemble_predictions(model_dirs)
+    if spec.label.name == "regression" and len(model_dirs) < 2:
+        raise InputError("one model has no spread to calibrate (no ensemble: no uncertainty); train several seeds")
+    valid, test = part == "valid", part == "test"
+    for name, mask in (("validation", valid), ("test", test)):
+        if mask.sum() < 10:
+            raise InputError(f"{model_dirs[0]}/predictions.parquet: {int(mask.sum())} {name} pairs; calibration "
+                             f"needs at least 10 (a split with a {name} part)")
+    summary = spec.label.calibrate(pred[:, valid], y[valid], pred[:, test], y[test], spec.classes)
+    summary["models"] = [str(d) for d in model_dirs]
+    summary["label_kind"] = spec.label.name
+    summary["fitted_on"], summary["measured_on"] = "validation part", "test part"
+    if out_png is not None:
+        spec.label.calibration_figure(summary, out_png, title=title or f"Test part, {len(model_dirs)}-model ensemble")
+    if out_json is not None:
+        write_json(out_json, summary)
+    return summary
+
+
+# -------------------------------------------------------------------- table
+def metrics_table(metrics_files: list[str | Path], out_tsv: str | Path, out_png: str | Path | None = None) -> pd.DataFrame:
+    """Stage: per-run metrics.json files (results/<task>/<dataset>/<split>/<model>/seed<N>/metrics.json) →
+    one table (per run), a summary (mean ± sd over seeds of every metric of the label kind) and a plot."""
+    from theraflow.registry import LABELS
+
+    rows, kinds = [], set()
+    for f in map(Path, metrics_files):
+        m = json.loads(f.read_text())
+        kinds.add(m.get("label_kind", "regression"))
+        seed_dir, model, split, dataset = f.parent.name, f.parent.parent.name, f.parent.parent.parent.name, \
+            f.parent.parent.parent.parent.name
+        for part, res in m["parts"].items():
+            row = {"dataset": dataset, "split": split, "model": model, "seed": seed_dir.removeprefix("seed"),
+                   "part": part, **res["metrics"], "train_seconds": m.get("train_seconds"),
+                   "epochs": m.get("epochs_trained")}
+            c = (m.get("counts") or {}).get(part)
+            if c:
+                row |= {"pairs_given": c["given"], "pairs_rejected": c["rejected"]}
+            for k, (lo, hi) in res.get("ci95", {}).items():
+                row[f"{k}_lo"], row[f"{k}_hi"] = lo, hi
+            rows.append(row)
+    df = pd.DataFrame(rows)
+    metrics = [c for k in sorted(kinds) for c in LABELS.get(k).summary_metrics if c in df and df[c].notna().any()]
+    metrics = list(dict.fromkeys(metrics))
+    summary = df.groupby(["dataset", "split", "model", "part"], sort=False)[metrics].agg(["mean", "std", "count"])
+    summary.columns = [f"{a}_{b}" for a, b in summary.columns]
+    summary = summary.reset_index()
+    write_table(df, out_tsv)
+    write_table(summary, Path(out_tsv).with_name(Path(out_tsv).stem + ".summary.tsv"))
+    if out_png:
+        from theraflow.pairs.plots import metrics_plot
+
+        metrics_plot(df[df["part"] == "test"], metrics[:4], out_png)
+    return summary
