@@ -267,7 +267,7 @@ class Plan:
         d = self.dataset(task, ds)
         if d["download"]:
             return [f"{self.source_path(task, ds)}/download.json"]
-        files = [expand_path(f) for f in (d.get("parts") or {}).values()]
+        files = [expand_path(f) for _, f in sorted((d.get("parts") or {}).items())]
         if d["source"] == "table" and d.get("path"):
             files.append(expand_path(d["path"]))
         return files + ([d["drugs"]] if d.get("drugs") else [])

@@ -1,0 +1,40 @@
+"""No import cycle anywhere in theraflow: every module under src/theraflow, module- and function-level
+imports included (the graph and cycle finder are those of tests/unit/chem/test_import_graph.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.unit.chem import test_import_graph as graph_tools
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "theraflow"
+
+
+def _name(path: Path, root: Path = SRC) -> str:
+    parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_the_whole_package_has_no_import_cycle(monkeypatch):
+    monkeypatch.setattr(graph_tools, "PREFIX", "theraflow")
+    monkeypatch.setattr(graph_tools, "_module_name", _name)
+    graph = graph_tools.import_graph(SRC)
+    assert len(graph) > 100  # every module was read
+    # the engine's function-level imports are edges too
+    assert "theraflow.pairs.train" in graph["theraflow.pairs.stages"]
+    cycle = graph_tools.find_cycle(graph)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_the_light_modules_import_only_declarations():
+    """The modules the CLI reads to list names import no numpy, pandas, RDKit, torch (nor modules that do)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from theraflow.cli.main import build_parser\n"
+            "build_parser()\n"
+            "heavy = {'torch', 'rdkit', 'monai', 'matplotlib', 'pytorch_lightning', 'sklearn'} & set(sys.modules)\n"
+            "assert not heavy, sorted(heavy)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
