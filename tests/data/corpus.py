@@ -271,24 +271,29 @@ PAIR_HEADER = "drug_id,smiles,target_id,sequence,label\n"
 GOOD_PAIR = "d1,CCO,t1,MKVLAT,5.0\n"
 
 
-def pair_table(content: bytes | str, name: str = "pairs.csv"):
-    """Build: `theraflow dti dataset --source table` of this pair table."""
+def pair_table(content: bytes | str, name: str = "pairs.csv", *extra: str):
+    """Build: `theraflow dti dataset --source table --label regression` of this pair table.
+
+    The label kind is declared, as a config does for an affinity table: of two rows, one bad label is half
+    the labels, and labels that are not (95 %) numbers are inferred as classes (theraflow.pairs.source).
+    """
 
     def build(d: Path) -> list[str]:
         _write(d / name, content)
-        return ["dti", "dataset", "--source", "table", "--path", str(d / name), "--outdir", str(d / "ds")]
+        return ["dti", "dataset", "--source", "table", "--path", str(d / name), "--label", "regression",
+                "--outdir", str(d / "ds"), *extra]
 
     return build
 
 
 def pair_error(name: str, content: bytes | str, match: str, record: str | None = None,
-               file: str = "pairs.csv") -> None:
-    case("pairs", name, pair_table(content, file), "error", match, file=file, record=record)
+               file: str = "pairs.csv", *extra: str) -> None:
+    case("pairs", name, pair_table(content, file, *extra), "error", match, file=file, record=record)
 
 
 pair_error("missing-label-column", "drug_id,smiles,target_id,sequence\nd1,CCO,t1,MKV\n", "missing column(s) label")
 pair_error("missing-smiles-column", "drug_id,target_id,sequence,label\nd1,t1,MKV,5\n", "missing column(s) smiles")
-# a bad row stops the load naming the file's line and the column (on_error: stop, the default) ...
+# a bad row stops the load naming the file's line and the column (with --on-error stop) ...
 BAD_ROWS = [
     ("non-numeric-label", GOOD_PAIR + "d2,CCN,t1,MKVLAT,strong\n", "label", "not a finite number: 'strong'"),
     ("empty-label", GOOD_PAIR + "d2,CCN,t1,MKVLAT,\n", "label", "empty label"),
@@ -304,16 +309,17 @@ BAD_ROWS = [
     ("target-with-two-sequences", GOOD_PAIR + "d2,CCN,t1,MKVLATT,5.1\n", "sequence",
      "target 't1' has another sequence than on its first line"),
     ("drug-with-two-smiles", GOOD_PAIR + "d1,CCN,t2,MKVLAT,5.1\n", "smiles",
-     "drug 'd1' has another SMILES than on its first line"),
+     "drug 'd1' has another smiles than on its first line"),
 ]
 for _name, _rows, _column, _why in BAD_ROWS:
-    pair_error(_name, PAIR_HEADER + _rows, f"line 3, column '{_column}': {_why}", "line 3")
+    pair_error(_name, PAIR_HEADER + _rows, f"line 3, column '{_column}': {_why}", "line 3", "pairs.csv",
+               "--on-error", "stop")
 
 
-# ... or, with --on-error reject, is a rejects row (file, line, column, reason) and the rest loads
+# ... or, with --on-error reject (the default), is a rejects row (file, line, column, reason) and the rest loads
 def pair_reject(name: str, content: str, match: str) -> None:
     def build(d: Path) -> list[str]:
-        return pair_table(content)(d) + ["--on-error", "reject"]
+        return pair_table(content)(d)
 
     case("pairs", name, build, "reject", match, record="line 3", records_in=2, output="ds/pairs.parquet",
          rejects="ds/rejects.tsv", record_column="line")
@@ -321,6 +327,23 @@ def pair_reject(name: str, content: str, match: str) -> None:
 
 for _name, _rows, _column, _why in BAD_ROWS:
     pair_reject(f"{_name}-rejected", PAIR_HEADER + _rows, _why)
+
+
+# binary tables: a label that is not 0/1 (declared binary), a label a threshold cannot compare
+def pair_reject_binary(name: str, rows: str, match: str, *options: str) -> None:
+    def build(d: Path) -> list[str]:
+        _write(d / "pairs.csv", PAIR_HEADER + rows)
+        return ["dti", "dataset", "--source", "table", "--path", str(d / "pairs.csv"), "--outdir", str(d / "ds"),
+                *options]
+
+    case("pairs", name, build, "reject", match, record="line 3", records_in=2, output="ds/pairs.parquet",
+         rejects="ds/rejects.tsv", record_column="line")
+
+
+pair_reject_binary("binary-label-not-0-or-1", "d1,CCO,t1,MKVLAT,1\nd2,CCN,t1,MKVLAT,2\n",
+                   "label '2' is not one of the classes (0, 1)", "--label", "binary")
+pair_reject_binary("threshold-label-not-a-number", GOOD_PAIR + "d2,CCN,t1,MKVLAT,strong\n",
+                   "not a number to compare with the threshold 6.0: 'strong'", "--threshold", "6")
 pair_error("header-only-table", PAIR_HEADER, "no pairs")
 pair_error("empty-file", "", "cannot be read as a table")
 pair_error("non-utf8-table", PAIR_HEADER.encode() + b"d2,CC\xe9N,t1,MKVLAT,5.1\n", "cannot be read as a table")
@@ -341,17 +364,22 @@ case("pairs", "parquet-missing-label-column",
      "error", "missing column(s) label", file="pairs.parquet")
 
 
+def good_dataset(d: Path) -> None:
+    """A good data set in ``d`` (pairs.parquet, dataset.json, ...: what `theraflow dti dataset` writes, which
+    the later stages read their task and label kind from): 2 drugs x 2 targets known by id, affinities."""
+    from theraflow.pairs.stages import prepare_dataset
+
+    table = _write(d / "good.csv", "drug_id,smiles,target_id,label\nd1,CCO,t1,5.0\nd1,CCO,t2,6.0\n"
+                                   "d2,CCN,t1,7.0\nd2,CCN,t2,8.0\n")
+    prepare_dataset("dti", {"source": "table", "path": str(table), "label": "regression"}, d)
+
+
 def split(pairs: bytes | str | None, folds: str | None, kind: str = "setting1"):
-    """Build: `theraflow dti split` of a pairs table (None: a good one) with a folds file."""
+    """Build: `theraflow dti split` of a data set's pairs table (None: a good one) with a folds file."""
 
     def build(d: Path) -> list[str]:
-        import pandas as pd
-
-        if pairs is None:
-            pd.DataFrame({"pair_id": np.arange(4, dtype=np.int64), "drug_id": ["d1", "d1", "d2", "d2"],
-                          "smiles": ["CCO", "CCO", "CCN", "CCN"], "target_id": ["t1", "t2", "t1", "t2"],
-                          "sequence": "", "label": [5.0, 6.0, 7.0, 8.0]}).to_parquet(d / "pairs.parquet")
-        else:
+        good_dataset(d)
+        if pairs is not None:
             _write(d / "pairs.parquet", pairs)
         args = ["dti", "split", "--pairs", str(d / "pairs.parquet"), "--kind", kind, "--outdir", str(d / "split")]
         if folds is not None:
@@ -430,9 +458,11 @@ dta_error("deepdta-fold-index-out-of-range", deepdta(folds={"train_fold_setting1
 
 # -------------------------------------------------------------------- configs
 def dti_model_config(text: bytes | str | None):
-    """Build: `theraflow dti train` with this model config (it is read before any data)."""
+    """Build: `theraflow dti train` with this model config (it is read before the pairs, once the data set's
+    dataset.json has said which task it trains)."""
 
     def build(d: Path) -> list[str]:
+        good_dataset(d)
         if text is not None:
             _write(d / "model.yaml", text)
         return ["dti", "train", "--pairs", str(d / "pairs.parquet"), "--split", str(d / "split.parquet"),
@@ -452,22 +482,24 @@ def dti_config_error(name: str, text: bytes | str | None, match: str, record: st
     case("configs", name, dti_model_config(text), "error", match, file="model.yaml", record=record)
 
 
-dti_config_error("dti-unknown-key", GOOD_DTI + "epochs: 3\n", "'epochs' was unexpected")
-dti_config_error("dti-unknown-nested-key", GOOD_DTI + "head: {hiden: [16]}\n", "'hiden' was unexpected", "head")
+# the model-config schema's messages: file, key path (dotted), problem
+dti_config_error("dti-unknown-key", GOOD_DTI + "epochs: 3\n", "unknown key(s) 'epochs'; expected one of",
+                 "(top level)")
+dti_config_error("dti-unknown-nested-key", GOOD_DTI + "head: {hiden: [16]}\n", "unknown key(s) 'hiden'", "head")
 dti_config_error("dti-wrong-type", GOOD_DTI.replace("hidden: 16", "hidden: big"), "is not of type 'integer'",
-                 "drug_encoder/hidden")
+                 "drug_encoder.hidden")
 dti_config_error("dti-negative-number", GOOD_DTI.replace("layers: 2", "layers: -2"), "less than the minimum",
-                 "drug_encoder/layers")
+                 "drug_encoder.layers")
 dti_config_error("dti-bad-enum", GOOD_DTI.replace("type: gin", "type: transformer"), "is not one of",
-                 "drug_encoder/type")
+                 "drug_encoder.type")
 dti_config_error("dti-missing-required-key", "name: m\ndrug_encoder: {type: gin}\n",
-                 "'target_encoder' is a required property")
+                 "target_encoder missing: task dti joins molecule and protein")
 dti_config_error("dti-unknown-featurizer", GOOD_DTI + "featurizer: {name: morgan}\n", "is not one of",
-                 "featurizer/name")
+                 "featurizer.name")
 dti_config_error("dti-non-utf8-file", GOOD_DTI.encode() + b"description: caf\xe9\n", "not valid YAML")
 dti_config_error("dti-yaml-syntax-error", GOOD_DTI + "training: {max_epochs: 3\n", "not valid YAML")
-dti_config_error("dti-top-level-list", "- name: m\n- drug_encoder: gin\n", "is not of type 'object'")
-dti_config_error("dti-empty-file", "", "is not of type 'object'")
+dti_config_error("dti-top-level-list", "- name: m\n- drug_encoder: gin\n", "expected a mapping of model-config keys")
+dti_config_error("dti-empty-file", "", "'name' is a required property")
 dti_config_error("dti-missing-file", None, "model config not found")
 
 
@@ -515,8 +547,7 @@ def workflow_config(text: str):
 
 # The workflow's own check (pipelines/rules/common.smk) names the config file, the key path and the problem.
 case("configs", "workflow-unknown-key", workflow_config("results: r\nmolecule: {}\n"), "error",
-     "Additional properties are not allowed", file="workflow.yaml", record="'molecule' was unexpected",
-     runner="snakemake")
+     "unknown key(s) 'molecule'; expected one of", file="workflow.yaml", record="(top level)", runner="snakemake")
 case("configs", "workflow-wrong-type",
      workflow_config("results: r\nmolecules: {lib: {path: x.smi, shards: two}}\n"), "error",
      "is not of type 'integer'", file="workflow.yaml", record="molecules.lib.shards", runner="snakemake")
