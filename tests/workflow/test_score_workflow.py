@@ -1,5 +1,8 @@
 """Scoring through the workflow: train the demo model, screen a small library, report;
-scores identical to the Python API; `snakemake --report` includes the HTML report."""
+scores identical to the Python API; `snakemake --report` includes the HTML report.
+
+The library is counted by the checkpoint score_count (results/score/<lib>/library.json) before its shards
+are known: the DAG never reads a library."""
 
 import json
 import zipfile
@@ -20,27 +23,31 @@ def test_score_workflow_and_api_agree(tmp_path, snakemake, nci_smi):
     }
     snakemake(tmp_path, config)
     out = tmp_path / "results" / "score" / "small"
+    counted = json.loads((out / "library.json").read_text())  # the score_count checkpoint
+    assert counted["shards"] == 3  # 701 records in chunks of 300
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["shards"] == 3  # 701 records in chunks of 300
+    assert summary["shards"] == 3
     assert summary["records"] == 701 and summary["kept"] + summary["rejected"] == 701
     rejects = pd.read_csv(out / "rejects.tsv", sep="\t", dtype=str)
     assert "broken" in set(rejects["id"])
     html = (out / "report.html").read_text()
     assert "Top-ranked molecules" in html and html.count("<svg") >= 20
-    # the two seeds' spread is calibrated on their validation part (rule dti_calibrate) and the report uses it
-    cal = json.loads((tmp_path / "results" / "dti" / "demo" / "random" / "dti_demo_gin_id" / "calibration.json")
-                     .read_text())
-    assert cal["calibration"]["models"] == 2 and cal["test_pairs"] > 50
+    # the two seeds' spread is calibrated on their validation part (rule pair_calibrate) and the report uses it
+    run = tmp_path / "results" / "dti" / "demo" / "random" / "dti_demo_gin_id"
+    cal = json.loads((run / "calibration.json").read_text())
+    assert cal["label_kind"] == "regression" and cal["calibration"]["models"] == 2 and len(cal["models"]) == 2
+    assert cal["test_pairs"] > 50 and (run / "calibration.png").stat().st_size > 1000
     assert "How far to trust a score: calibrated uncertainty" in html and 'alt="coverage plot"' in html
     assert f"{float(cal['coverage']['0.8']):.0%}</b>" in html and "80 % interval" in html
 
     # the same scores from the Python API
-    from theraflow.dti.scoring import score_smiles
+    from theraflow import pairs
 
     mols = pd.concat([pd.read_parquet(p) for p in sorted(
         (tmp_path / "results" / "chem" / "score_small" / "shards").glob("*.standardized.parquet"))])
-    models = [tmp_path / "results" / "dti" / "demo" / "random" / "dti_demo_gin_id" / f"seed{s}" for s in (0, 1)]
-    api, _ = score_smiles(mols[["id", "smiles"]], models, store=tmp_path / "resources" / "feature_store")
+    models = [run / f"seed{s}" for s in (0, 1)]
+    api, _ = pairs.score_pairs(mols[["id", "smiles"]], models, store=tmp_path / "resources" / "feature_store")
+    api = api.rename(columns={"molecule": "id", "partner": "target_id", "score": "score_mean", "score_sd": "score_std"})
     ranked = []
     for t in ("CHEMBL2321810", "MET"):
         r = pd.read_parquet(out / "ranked" / f"{t}.parquet")
