@@ -143,6 +143,8 @@ def load(task, cfg: dict) -> Loaded:
 
     pairs, said = default_ids(task, pairs, {r.id for r in task.roles if r.id in pairs and r.id in _given_ids(task, cfg, pairs)})
     for r in task.roles:
+        if r.name in said:  # ids made from the values: one id, one entity (two spellings of one structure)
+            continue
         pairs, extra = reject_conflicts(pairs, pd.DataFrame(columns=REJECT_COLUMNS), Path(where), r.id, r.value,
                                         task.entity(r).value, on_error, cols[r.value])
         rejects_df = pd.concat([rejects_df, extra], ignore_index=True)
