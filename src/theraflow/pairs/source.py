@@ -147,6 +147,8 @@ def resolve_labels(task, loaded: Loaded, cfg: dict, where: str):
             log.warning("%s: the source's labels are %s; read as %s as declared", where, loaded.label, declared)
     elif loaded.label:
         kind, why = loaded.label, f"the {cfg.get('source')} source's labels"
+    elif cfg.get("classes"):  # declared classes: a classification, whatever the class names look like
+        kind, why = "multiclass", f"{len(cfg['classes'])} classes declared"
     else:
         kind, why = infer_label_kind(pairs["label"], task)
         log.info("%s: label kind inferred as %s: %s (set `label: regression|binary|multiclass` to say otherwise)",
