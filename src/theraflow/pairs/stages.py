@@ -49,6 +49,10 @@ def load_dataset(task, cfg: dict) -> tuple[TaskSpec, pd.DataFrame, pd.DataFrame,
         raise InputError(f"source {name} reads {', '.join(source.tasks)} data, not {task.name}")
     if source.needs_path and not cfg.get("path") and not cfg.get("parts"):
         raise InputError(f"source {name} needs path")
+    # on_error=stop: every check runs as for reject, then the first bad row of the file (not the first
+    # row the first check refused) stops the load
+    stop = cfg.get("on_error") == "stop"
+    cfg = {**cfg, "on_error": "reject"} if stop else cfg
     loaded = source.load(task, cfg)
     where = ", ".join(loaded.files) or name
     rows_given = len(loaded.pairs) + len(loaded.rejects)
@@ -73,11 +77,21 @@ def load_dataset(task, cfg: dict) -> tuple[TaskSpec, pd.DataFrame, pd.DataFrame,
             pairs, rej = reject_rows(pairs, dup, "label", [f"an exact repeat of {f}" for f in first],
                                      cfg.get("on_error") or "reject", where)
             rejects = pd.concat([rejects, rej], ignore_index=True)
+    if stop and len(rejects):
+        raise InputError(first_reject(rejects, loaded.files))
     pairs = pairs.reset_index(drop=True)
     pairs.insert(0, "pair_id", np.arange(len(pairs), dtype=np.int64))
     facts = {"label_kind_reason": why, "rows_averaged": averaged, "rows_given": int(rows_given),
              "ids_defaulted": getattr(loaded, "ids_defaulted", {}), "folds": loaded.folds, "files": loaded.files}
     return spec, pairs, rejects, facts
+
+
+def first_reject(rejects: pd.DataFrame, files: list[str]) -> str:
+    """The message of a load stopped by its first bad row: by file (in the order read), then line."""
+    order = {f: i for i, f in enumerate(files)}
+    number = pd.to_numeric(rejects["line"].astype(str).str.extract(r"(\d+)\s*$")[0], errors="coerce").fillna(0)
+    first = rejects.iloc[int(np.lexsort((number.to_numpy(), rejects["file"].map(order).fillna(0).to_numpy()))[0])]
+    return f"{first['file']}: {first['line']}, column {first['column']!r}: {first['reason']}"
 
 
 def prepare_dataset(task, cfg: dict, outdir: str | Path) -> dict:
