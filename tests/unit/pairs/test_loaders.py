@@ -1,4 +1,6 @@
-"""Pair-table loaders; Davis facts; the restricted unpickler."""
+"""Readers of published layouts: DeepDTA (Davis facts, folds, the source) and the restricted unpickler of its matrix.
+
+Users' own tables are read by the table source (test_sources.py)."""
 
 import pickle
 
@@ -7,7 +9,7 @@ import pandas as pd
 import pytest
 
 from theraflow.errors import InputError
-from theraflow.pairs.loaders import load_deepdta, load_deepdta_folds, load_numpy_pickle, load_pair_table
+from theraflow.pairs.loaders import load_deepdta, load_deepdta_folds, load_numpy_pickle
 
 
 @pytest.mark.shared_data
@@ -57,48 +59,34 @@ def test_restricted_unpickler_accepts_arrays_only(tmp_path):
         load_numpy_pickle(tmp_path / "junk")
 
 
-def test_pair_table(tmp_path):
-    p = tmp_path / "pairs.csv"
-    pd.DataFrame({"cid": ["a", "b"], "smi": ["CCO", "CCN"], "prot": ["T1", "T1"], "pkd": [5.0, 6.5]}).to_csv(p, index=False)
-    pairs, rejects = load_pair_table(p, drug_id="cid", smiles="smi", target_id="prot", sequence=None, label="pkd")
-    assert list(pairs.columns) == ["drug_id", "smiles", "target_id", "sequence", "label"]
-    assert pairs["sequence"].tolist() == ["", ""] and rejects.empty
-    with pytest.raises(InputError, match="missing column"):
-        load_pair_table(p)
-    q = tmp_path / "bad.csv"
-    pd.DataFrame({"drug_id": ["a", "b"], "smiles": ["C", "C"], "target_id": ["t", "t"],
-                  "label": ["5", "strong"]}).to_csv(q, index=False)
-    with pytest.raises(InputError, match="line 3, column 'label': not a finite number: 'strong'"):
-        load_pair_table(q)  # the file's line (header = line 1), not a "data row"
+def _deepdta(d, y, folds=True):
+    """A tiny DeepDTA-format folder: 3 ligands, 2 proteins, the Kd matrix Y (a pickle) and setting-1 folds."""
+    import json
+
+    d.mkdir()
+    (d / "ligands_can.txt").write_text(json.dumps({"L1": "CCO", "L2": "CCN", "L3": "c1ccccc1O"}))
+    (d / "proteins.txt").write_text(json.dumps({"P1": "MKVLAT", "P2": "MSEQNN"}))
+    (d / "Y").write_bytes(pickle.dumps(np.asarray(y, dtype=float), protocol=2))
+    if folds:
+        (d / "folds").mkdir()
+        (d / "folds" / "train_fold_setting1.txt").write_text(json.dumps([[0, 1], [2, 3]]))
+        (d / "folds" / "test_fold_setting1.txt").write_text(json.dumps([4]))
+    return d
 
 
-def test_a_users_pair_table_with_bad_rows_goes_on(tmp_path):
-    """30,005 rows: one without a numeric label, one target sequence holding '*', one target without a
-    sequence where the others have one. With on_error=reject those rows are rejects with the reason and
-    the 30,002 others load; with on_error=stop the first stops the load, naming its line."""
-    rng = np.random.default_rng(0)
-    n = 30_005
-    seqs = {f"T{i}": "MKV" + "".join(rng.choice(list("ACDEFGHIKLMNPQRSTVWY"), 40)) for i in range(50)}
-    t = rng.choice(list(seqs), n)
-    df = pd.DataFrame({"drug_id": [f"D{i % 300}" for i in range(n)], "smiles": ["C" * (1 + i % 300 % 20) for i in range(n)],
-                       "target_id": t, "sequence": [seqs[x] for x in t], "label": rng.normal(6, 1, n).round(3)})
-    df["smiles"] = [f"C{'C' * (i % 300)}O" for i in range(n)]  # one SMILES per drug id
-    df["label"] = df["label"].astype(str)
-    df.loc[100, "label"] = "n.d."
-    df = pd.concat([df, pd.DataFrame([{"drug_id": "D1", "smiles": df.loc[1, "smiles"], "target_id": "Tstar",
-                                        "sequence": "MKV*LL", "label": "5.0"},
-                                       {"drug_id": "D2", "smiles": df.loc[2, "smiles"], "target_id": "Tempty",
-                                        "sequence": "", "label": "5.5"}])], ignore_index=True)
-    p = tmp_path / "mine.csv"
-    df.to_csv(p, index=False)
-    pairs, rejects = load_pair_table(p, on_error="reject")
-    assert len(pairs) == len(df) - 3 and len(rejects) == 3
-    by_line = rejects.set_index("line")
-    assert by_line.loc["line 102", "column"] == "label" and "'n.d.'" in by_line.loc["line 102", "reason"]
-    star = by_line.loc[f"line {len(df)}"]
-    assert star["column"] == "sequence" and "holds '*' at position 4" in star["reason"]
-    empty = by_line.loc[f"line {len(df) + 1}"]
-    assert "no sequence for target 'Tempty'" in empty["reason"]
-    assert set(rejects["file"]) == {str(p)}
-    with pytest.raises(InputError, match="line 102, column 'label'"):
-        load_pair_table(p, on_error="stop")
+def test_the_deepdta_source_reads_pkd_and_folds(tmp_path):
+    from theraflow.pairs.stages import prepare_dataset, split_stage
+
+    d = _deepdta(tmp_path / "tiny", [[10.0, 1000.0], [np.nan, 100.0], [1.0, 10000.0]])
+    info = prepare_dataset("dti", {"source": "deepdta", "path": str(d)}, tmp_path / "ds")
+    assert info["label_kind"] == "regression" and info["pairs"] == 5 and info["has_setting1_folds"]
+    pairs = pd.read_parquet(tmp_path / "ds" / "pairs.parquet")
+    assert pairs["pair_index"].tolist() == [0, 1, 2, 3, 4]  # measured entries of Y, row-major
+    assert pairs["label"].tolist() == pytest.approx([8.0, 6.0, 7.0, 9.0, 5.0])  # pKd = 9 - log10(Kd nM)
+    assert pairs[["drug_id", "target_id"]].values.tolist()[2] == ["L2", "P2"]
+    m = split_stage(tmp_path / "ds" / "pairs.parquet", "setting1", tmp_path / "ds" / "splits", valid_fold=1)
+    assert m["counts"] == {"test": 1, "train": 2, "valid": 2}
+    bad = _deepdta(tmp_path / "bad", [[10.0, -1.0], [np.nan, 100.0], [1.0, 10000.0]], folds=False)
+    with pytest.raises(InputError, match=r"Y: 1 measured value\(s\) give no finite label; the first is -1 at row 1, "
+                                         r"column 2 \(ligand 'L1', protein 'P2'\); Davis Kd values must be positive"):
+        prepare_dataset("dti", {"source": "deepdta", "path": str(bad)}, tmp_path / "bad_ds")
