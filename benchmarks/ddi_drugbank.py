@@ -2,7 +2,8 @@
 
 - ``theraflow``: the recipe of ``config/ddi.yaml`` (``models/ddi_morgan``), through the workflow, 3 seeds;
 - ``fingerprint_mlp``: the ordered pair's Morgan fingerprints (2 × 2048 bits) into an MLP
-  (``theraflow.ddi.baselines``, DeepDDI-style), in this process, on the workflow's split files.
+  (``theraflow.pairs.baselines``, DeepDDI-style), in this process, on the workflow's split files
+  (``_side_by_side.py``, shared with every pair benchmark).
 
 Both fit on ``train``, select on ``valid`` (validation accuracy), read ``test`` once at the end and
 get the same wall-clock budget per run on the same cores. Formulation: an 86-way softmax over the
@@ -22,26 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _common import (  # noqa: E402
-    add_run_arguments,
-    config_label,
-    learning_curves,
-    load_task_config,
-    machine_info,
-    mean_sd,
-    merge_rows,
-    prepare_workdir,
-    provenance,
-    run_workflow,
-    write_json,
-)
+import _common as common  # noqa: E402
+import _side_by_side as sbs  # noqa: E402
 
 REPO = HERE.parent
 REFERENCES = ("fingerprint_mlp",)
@@ -57,7 +45,7 @@ METRICS = ("accuracy", "macro_f1", "kappa")
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_run_arguments(ap, config="ddi.yaml", workdir="/tmp/theraflow-ddi-benchmark", out="ddi_drugbank.json",
+    common.add_run_arguments(ap, config="ddi.yaml", workdir="/tmp/theraflow-ddi-benchmark", out="ddi_drugbank.json",
                       what="DrugBank DDI folder")
     ap.add_argument("--models", nargs="+", help="theraflow, fingerprint_mlp (default: both)")
     ap.add_argument("--reference-seeds", type=int, nargs="+", default=[0],
@@ -67,41 +55,44 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     ap, args = parse_args(argv)
-    config_path, cfg, ddi, ds_name, budget, bootstrap, split_cfgs, wanted_splits = load_task_config(ap, args, "ddi")
+    config_path, cfg, ddi, ds_name, budget, bootstrap, split_cfgs, wanted_splits = common.load_task_config(ap, args,
+                                                                                                            "ddi")
     (recipe,) = [m if isinstance(m, str) else m["name"] for m in ddi["models"]][:1]
     wanted = args.models or ["theraflow", *REFERENCES]
     if any(m not in ("theraflow", *REFERENCES) for m in wanted):
         ap.error(f"--models: choose from theraflow, {', '.join(REFERENCES)}")
     seeds = args.seeds or ddi.get("seeds") or [0]
     ddi["models"] = [{"name": recipe, "seeds": seeds}]
-    work = prepare_workdir(args, cfg)
+    work = common.prepare_workdir(args, cfg)
     res = work / cfg.get("results", "results") / "ddi" / ds_name
     rel = res.relative_to(work)
     targets = [str(rel / "splits" / f"{s}.parquet") for s in wanted_splits]
     if "theraflow" in wanted:
         targets += [str(rel / s / recipe / f"seed{seed}" / "metrics.json") for s in wanted_splits for seed in seeds]
-    rc, wall = run_workflow(work, targets, args.cores)
+    rc, wall = common.run_workflow(work, targets, args.cores)
     if rc != 0:
         return rc
-    stamp = provenance()
+    stamp = common.provenance()
     rows = []
     for s in wanted_splits:
         if "theraflow" in wanted:
-            rows.append(theraflow_row(res, s, recipe, seeds))
+            rows.append({**sbs.neural_row(res, s, recipe, seeds, bootstrap, name="theraflow"), "split": s})
         if "fingerprint_mlp" in wanted:
-            rows.append(reference_row(res, s, budget, args.cores, bootstrap, args.reference_seeds))
+            rows += [{**r, "split": s} for r in sbs.reference_rows(
+                res, s, ["fingerprint"], budget=budget, cores=args.cores, bootstrap=bootstrap,
+                seeds=args.reference_seeds, names={"fingerprint": "fingerprint_mlp"})]
     for r in rows:
         r.update(kind=split_cfgs[r["split"]]["kind"], **stamp)
     out = Path(args.out)
     report = json.loads(out.read_text()) if out.exists() else {}
-    side = merge_rows(report.get("side_by_side", []), rows, ("model", "split"))
+    side = common.merge_rows(report.get("side_by_side", []), rows, ("model", "split"))
     side.sort(key=lambda r: (list(split_cfgs).index(r["split"]) if r["split"] in split_cfgs else 99, r["model"] != "theraflow"))
     info = json.loads((res / "dataset.json").read_text())
     report.update({
-        "dataset": ds_name, "config": config_label(config_path), "max_minutes_per_run": budget, "workflow_wall_seconds": round(wall, 1),
-        "machine": machine_info(cores_used=args.cores), "data": {k: info[k] for k in (
-            "pairs", "drugs", "types", "rejected_rows", "ordered_pairs_with_two_or_more_types",
-            "unordered_pairs_in_both_orders")},
+        "dataset": ds_name, "config": common.config_label(config_path), "max_minutes_per_run": budget, "workflow_wall_seconds": round(wall, 1),
+        "machine": common.machine_info(cores_used=args.cores), "data": {
+            "pairs": info["pairs"], "drugs": info["molecules"], "types": info["label"]["classes"],
+            "rows_given": info["rows_given"], "rejected_rows": info["rejected_rows"]},
         "formulation": ("86-way softmax over the interaction types; one row per (ordered pair, type), an ordered "
                         "pair with two types is two rows, each counted; the split keeps every row of an unordered "
                         "pair (both orders, all types) in one part"),
@@ -112,8 +103,8 @@ def main(argv=None) -> int:
         "published": PUBLISHED, "side_by_side": side, "commits": sorted({r["commit"] for r in side}),
     })
     report["theraflow_leads"] = leads_of(side)
-    write_json(report, out)
-    learning_curves(side, out.with_suffix(".png"), key="valid_accuracy", ylabel="validation accuracy",
+    common.write_json(report, out)
+    common.learning_curves(side, out.with_suffix(".png"), key="valid_accuracy", ylabel="validation accuracy",
                     title="DrugBank DDI: validation accuracy against training time (seed 0)")
     print_table(side, stamp["commit"])
     print(f"wrote {out} and {out.with_suffix('.png')}")
@@ -134,68 +125,6 @@ def leads_of(side: list[dict]) -> dict:
                 print(f"warning: {s}: theraflow was tested on {t.get('test_rows')} rows, the reference on "
                       f"{f.get('test_rows')}: not a like-for-like comparison", file=sys.stderr)
     return leads
-
-def theraflow_row(res: Path, split: str, model: str, seeds: list[int]) -> dict:
-    import pandas as pd
-
-    per = []
-    for seed in seeds:
-        run = res / split / model / f"seed{seed}"
-        m = json.loads((run / "metrics.json").read_text())
-        meta = json.loads((run / "model.json").read_text())
-        hist = pd.read_csv(run / "history.csv")
-        per.append({"test": m["parts"]["test"]["metrics"], "ci95": m["parts"]["test"].get("ci95", {}),
-                    "minutes": meta["train_seconds"] / 60, "epochs": meta["epochs_trained"],
-                    "curve": [{"minutes": round(r.seconds / 60, 3), "valid_accuracy": round(r.val_accuracy, 4)}
-                              for r in hist.itertuples() if pd.notna(getattr(r, "val_accuracy", float("nan")))]})
-    row = {"model": "theraflow", "model_config": model, "split": split, "seeds": seeds,
-           **{k: mean_sd([p["test"][k] for p in per]) for k in (*METRICS, "micro_auprc", "macro_auprc")},
-           "ci95": [p["ci95"] for p in per], "minutes": round(statistics.fmean(p["minutes"] for p in per), 2),
-           "minutes_per_seed": [round(p["minutes"], 2) for p in per], "epochs": [p["epochs"] for p in per],
-           "test_rows": per[0]["test"]["n"], "curve": per[0]["curve"]}
-    return row
-
-
-def reference_row(res: Path, split: str, budget: float | None, cores: int, bootstrap: int,
-                  seeds: list[int] = (0,)) -> dict:
-    import pandas as pd
-
-    from theraflow.ddi.baselines import FingerprintMLP
-    from theraflow.ddi.metrics import evaluate
-    from theraflow.pairs.splits import load_split
-
-    pairs = pd.read_parquet(res / "pairs.parquet")
-    pairs["part"] = load_split(res / "splits" / f"{split}.parquet", pairs).to_numpy()
-    # The rows theraflow trains and is tested on: both drugs standardized by the chem stage (the 46
-    # inorganic DrugBank entries, e.g. O=[Ti]=O, are its rejects). Both models see the same rows.
-    kept = set(pd.read_parquet(res.parent.parent / "chem" / f"ddi_{res.name}" / "molecules.parquet",
-                               columns=["id"])["id"].astype(str))
-    both = pairs["drug1"].astype(str).isin(kept) & pairs["drug2"].astype(str).isin(kept)
-    excluded = int((~both).sum())
-    pairs = pairs[both]
-    classes = json.loads((res / "dataset.json").read_text())["classes"]
-    train, valid, test = (pairs[pairs["part"] == p] for p in ("train", "valid", "test"))
-    index = {c: i for i, c in enumerate(classes)}
-    runs = []
-    for seed in seeds:
-        t0 = time.perf_counter()
-        model = FingerprintMLP().fit(train, valid, classes, max_seconds=60 * budget if budget else None,
-                                     threads=cores, seed=seed)
-        seconds = time.perf_counter() - t0
-        ev = evaluate(test["label"].astype(str).map(index).to_numpy(), model.predict_proba(test), binary=False,
-                      classes=classes, n_boot=bootstrap)
-        print(f"  {split}: fingerprint MLP seed {seed}: {model.epochs} epochs in {seconds / 60:.1f} min, "
-              f"accuracy {ev['metrics']['accuracy']:.4f}", flush=True)
-        runs.append((model, seconds, ev))
-    minutes = [round(sec / 60, 2) for _, sec, _ in runs]
-    return {"model": "fingerprint_mlp", "split": split, "seeds": list(seeds),
-            **{k: mean_sd([ev["metrics"][k] for _, _, ev in runs]) for k in (*METRICS, "micro_auprc", "macro_auprc")},
-            "ci95": [ev.get("ci95", {}) for _, _, ev in runs],
-            "minutes": round(sum(minutes) / len(minutes), 2), "minutes_per_seed": minutes, "epochs": [m.epochs for m, _, _ in runs],
-            "test_rows": len(test), "rows_excluded_for_unstandardized_drugs": excluded,
-            "curve": [{"minutes": round(c["seconds"] / 60, 3), "valid_accuracy": round(c["valid_accuracy"], 4)}
-                      for c in runs[0][0].curve]}
-
 
 def print_table(rows: list[dict], commit: str) -> None:
     head = f"{'split':<11} {'model':<16} {'seeds':>5} {'accuracy':>15} {'macro-F1':>15} {'kappa':>15} {'min/run':>7}"

@@ -7,8 +7,8 @@ test part is evaluated once, at the end) and gets the same wall-clock budget per
 - ``theraflow``: the recipe of ``config/davis.yaml`` (``models/dti_hybrid``), through the workflow;
 - ``graphdta_gin``: GraphDTA's GIN design (``models/graphdta_gin``), from its paper, through the
   same workflow and training runtime;
-- ``fingerprint``: LightGBM on Morgan bits + residue composition (``theraflow.dti.baselines``),
-  early-stopped on validation, in this process;
+- ``fingerprint``: LightGBM on Morgan bits + residue composition (``theraflow.pairs.baselines``),
+  early-stopped on validation, in this process (``_side_by_side.py``, shared with every pair benchmark);
 - ``constant``: the training mean, the floor of every split.
 
 It writes ``benchmarks/results/dti_davis.json`` — the per-model ``splits`` entries of earlier
@@ -26,26 +26,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _common import (  # noqa: E402
-    add_run_arguments,
-    config_label,
-    learning_curves,
-    load_task_config,
-    machine_info,
-    mean_sd,
-    merge_rows,
-    prepare_workdir,
-    provenance,
-    run_workflow,
-    write_json,
-)
+import _common as common  # noqa: E402
+import _side_by_side as sbs  # noqa: E402
 
 REPO = HERE.parent
 PUBLISHED = {  # Davis setting-1 test fold (CI / MSE), as cited in ../shared/data/README.md and the GTB-DTI re-run
@@ -72,7 +59,7 @@ def seeds_of(dti: dict, split: dict, own: list[int] | None) -> list[int]:
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_run_arguments(ap, config="davis.yaml", workdir="/tmp/theraflow-davis-benchmark", out="dti_davis.json",
+    common.add_run_arguments(ap, config="davis.yaml", workdir="/tmp/theraflow-davis-benchmark", out="dti_davis.json",
                       what="Davis directory")
     ap.add_argument("--models", nargs="+", help="side-by-side names to run (default: all); "
                     "theraflow, graphdta_gin, fingerprint, constant")
@@ -83,7 +70,8 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     ap, args = parse_args(argv)
-    config_path, cfg, dti, ds_name, budget, bootstrap, split_cfgs, wanted_splits = load_task_config(ap, args, "dti")
+    config_path, cfg, dti, ds_name, budget, bootstrap, split_cfgs, wanted_splits = common.load_task_config(ap, args,
+                                                                                                            "dti")
     entries = model_entries(dti)
     recipe = entries[0][0]  # the config's first model is theraflow's recipe
     names = {LABELS.get(m, m): m for m, _ in entries}
@@ -98,7 +86,7 @@ def main(argv=None) -> int:
         own = (args.seeds if m == recipe else args.ref_seeds) or own
         neural.append({"name": m, **({"seeds": own} if own else {})})
     dti["models"] = neural or entries[:1]  # the workflow needs a model to resolve; none is trained then
-    work = prepare_workdir(args, cfg)
+    work = common.prepare_workdir(args, cfg)
     res = work / cfg.get("results", "results") / "dti" / ds_name
     rel = Path(res.relative_to(work))  # Snakemake's targets are paths in its working directory
     targets = [str(rel / "splits" / f"{s}.parquet") for s in wanted_splits]
@@ -106,11 +94,11 @@ def main(argv=None) -> int:
         for s in wanted_splits:
             for seed in seeds_of(dti, split_cfgs[s], m.get("seeds")):
                 targets.append(str(rel / s / m["name"] / f"seed{seed}" / "metrics.json"))
-    rc, wall = run_workflow(work, targets, args.cores)
+    rc, wall = common.run_workflow(work, targets, args.cores)
     if rc != 0:
         return rc
 
-    stamp = provenance()
+    stamp = common.provenance()
     rows = []
     for s in wanted_splits:
         constant_mse, split_rows = reference_rows(res, s, [m for m in REFERENCES if m in wanted] or ["constant"],
@@ -125,14 +113,14 @@ def main(argv=None) -> int:
                 rows.append(r)
     out = Path(args.out)
     report = json.loads(out.read_text()) if out.exists() else {}
-    side = merge_rows(report.get("side_by_side", []), rows, ("model", "split"))
+    side = common.merge_rows(report.get("side_by_side", []), rows, ("model", "split"))
     order = {n: i for i, n in enumerate([*names, *REFERENCES])}
     side.sort(key=lambda r: (list(split_cfgs).index(r["split"]) if r["split"] in split_cfgs else 99,
                              order.get(r["model"], 99)))
     report.update({
-        "dataset": ds_name, "models": [m for m, _ in entries], "config": config_label(config_path),
+        "dataset": ds_name, "models": [m for m, _ in entries], "config": common.config_label(config_path),
         "max_minutes_per_seed": budget, "workflow_wall_seconds": round(wall, 1), "target": TARGET,
-        "published_setting1": PUBLISHED, "machine": machine_info(cores_used=args.cores),
+        "published_setting1": PUBLISHED, "machine": common.machine_info(cores_used=args.cores),
         "protocol": ("one script, the workflow's split files for every model; selection on the validation part "
                      "carved from the training part; the test part read once after training; the same "
                      f"{budget}-minute budget per training run on {args.cores} cores; reference models run "
@@ -146,9 +134,9 @@ def main(argv=None) -> int:
         single = s1["ci"]["mean"], s1["mse"]["mean"]
         report["target_met"] = {k: bool(single[0] >= v["ci"] and single[1] <= v["mse"]) for k, v in
                                 TARGET.items() if k in ("floor", "goal")}
-    write_json(report, out)
+    common.write_json(report, out)
     plot = Path(args.plot) if args.plot else out.with_suffix(".png")
-    learning_curves(side, plot, key="valid_ci", ylabel="validation CI",
+    common.learning_curves(side, plot, key="valid_ci", ylabel="validation CI",
                     title="Davis: validation CI against training time (seed 0 of each model)")
     print_table(side, stamp["commit"])
     if s1:
@@ -160,81 +148,18 @@ def main(argv=None) -> int:
     return 0
 
 
-def _split_tables(res: Path, split: str):
-    import pandas as pd
-
-    from theraflow.pairs.splits import load_split
-
-    pairs = pd.read_parquet(res / "pairs.parquet")
-    pairs["part"] = load_split(res / "splits" / f"{split}.parquet", pairs).to_numpy()
-    return pairs
-
-
 def reference_rows(res: Path, split: str, models: list[str], budget: float | None, cores: int, bootstrap: int,
                    threshold: float | None) -> tuple[float, list[dict]]:
-    """The in-process references on the workflow's split: fit on train, select on valid, test once."""
-    from theraflow.dti.baselines import ConstantPredictor, FingerprintGBT
-    from theraflow.dti.metrics import evaluate_predictions
-
-    pairs = _split_tables(res, split)
-    train, valid, test = (pairs[pairs["part"] == p] for p in ("train", "valid", "test"))
-    rows, constant_mse = [], None
-    for name in dict.fromkeys(["constant", *models]):
-        t0 = time.perf_counter()
-        if name == "constant":
-            model = ConstantPredictor().fit(train, valid)
-        else:
-            model = FingerprintGBT().fit(train, valid, max_seconds=60 * budget if budget else None, threads=cores)
-            print(f"  {split}: fingerprint GBT stopped at iteration {model.best_iteration}", flush=True)
-        seconds = time.perf_counter() - t0
-        ev = evaluate_predictions(test["label"].to_numpy(), model.predict(test), binary_threshold=threshold,
-                                  n_boot=bootstrap)
-        m = ev["metrics"]
-        if name == "constant":
-            constant_mse = round(m["mse"], 4)
-        rows.append({"model": name, "seeds": [0], "ci": mean_sd([m["ci"]]), "mse": mean_sd([m["mse"]]),
-                     "pearson": mean_sd([m.get("pearson")]), "ci95": [ev.get("ci95", {})],
-                     "minutes": round(seconds / 60, 2), "minutes_per_seed": [round(seconds / 60, 2)],
-                     "curve": [{"minutes": round(c["seconds"] / 60, 3), "valid_ci": round(c["valid_ci"], 4),
-                                "valid_mse": round(c["valid_mse"], 4)} for c in model.curve],
-                     **({"iterations": model.best_iteration} if name == "fingerprint" else {})})
+    """The in-process references on the workflow's split (``_side_by_side.py``); the constant's MSE."""
+    rows = sbs.reference_rows(res, split, list(dict.fromkeys(["constant", *models])), budget=budget, cores=cores,
+                              bootstrap=bootstrap, threshold=threshold)
+    constant_mse = next(round(r["mse"]["mean"], 4) for r in rows if r["model"] == "constant")
     return constant_mse, [r for r in rows if r["model"] in models]
 
 
 def neural_row(res: Path, split: str, model: str, seeds: list[int], bootstrap: int, ensemble: bool) -> dict:
     """A model trained by the workflow: its test metrics per seed, and the ensemble of its seeds."""
-    import numpy as np
-    import pandas as pd
-
-    from theraflow.dti.metrics import evaluate_predictions
-
-    per_seed, preds = [], []
-    for seed in seeds:
-        run = res / split / model / f"seed{seed}"
-        metrics = json.loads((run / "metrics.json").read_text())["parts"]["test"]
-        meta = json.loads((run / "model.json").read_text())
-        hist = pd.read_csv(run / "history.csv")
-        per_seed.append({"seed": seed, "test": metrics["metrics"], "ci95": metrics.get("ci95", {}),
-                         "minutes": meta["train_seconds"] / 60, "epochs": meta["epochs_trained"],
-                         "calibration": meta.get("calibration"), "device": meta.get("device"),
-                         "curve": [{"minutes": round(r.seconds / 60, 3), "valid_ci": round(r.val_ci, 4),
-                                    "valid_mse": round(r.val_mse, 4)}
-                                   for r in hist.itertuples() if hasattr(r, "val_ci") and pd.notna(r.val_ci)]})
-        p = pd.read_parquet(run / "predictions.parquet")
-        preds.append(p[p["part"] == "test"].sort_values("pair_id"))
-    row = {"model": LABELS.get(model, model), "model_config": model, "seeds": seeds,
-           "ci": mean_sd([r["test"]["ci"] for r in per_seed]), "mse": mean_sd([r["test"]["mse"] for r in per_seed]),
-           "pearson": mean_sd([r["test"]["pearson"] for r in per_seed]), "ci95": [r["ci95"] for r in per_seed],
-           "minutes": round(statistics.fmean(r["minutes"] for r in per_seed), 2),
-           "minutes_per_seed": [round(r["minutes"], 2) for r in per_seed], "epochs": [r["epochs"] for r in per_seed],
-           "calibration": [r["calibration"] for r in per_seed], "device": per_seed[0]["device"],
-           "curve": per_seed[0]["curve"]}
-    if ensemble and len(preds) > 1:
-        mean = np.mean([p["prediction"].to_numpy() for p in preds], axis=0)
-        ev = evaluate_predictions(preds[0]["label"].to_numpy(), mean, n_boot=bootstrap)
-        row["ensemble"] = {"seeds": seeds, "ci": round(ev["metrics"]["ci"], 4), "mse": round(ev["metrics"]["mse"], 4),
-                           "pearson": round(ev["metrics"]["pearson"], 4), "ci95": ev.get("ci95", {})}
-    return row
+    return sbs.neural_row(res, split, model, seeds, bootstrap, name=LABELS.get(model, model), ensemble=ensemble)
 
 
 def legacy_entries(rows: list[dict]) -> dict:

@@ -63,12 +63,13 @@ def recipe(spec: TaskSpec, model_cfg: dict, overrides: dict | None = None) -> di
     """The training recipe: the engine's defaults, the task's, the model config's, then the run's."""
     from theraflow.training.tasks import training_options
 
-    given = model_cfg.get("training") or {}
-    for key, kinds in ONLY_FOR.items():
-        if given.get(key) not in (None, False, 0, 0.0, "none") and spec.label.name not in kinds:
-            raise InputError(f"model {model_cfg.get('name', '?')}: training.{key} applies to {' and '.join(kinds)} "
-                             f"labels; this data set's are {spec.label.name}")
-    return training_options(training_defaults(spec), model_cfg, overrides)
+    t = training_options(training_defaults(spec), model_cfg, overrides)
+    for key, kinds in ONLY_FOR.items():  # a recipe serves every label kind: what does not apply is left out
+        if t.get(key) != BASE_TRAINING[key] and spec.label.name not in kinds:
+            log.info("model %s: training.%s applies to %s labels; not used for these %s labels",
+                     model_cfg.get("name", "?"), key, " and ".join(kinds), spec.label.name)
+            t[key] = BASE_TRAINING[key]
+    return t
 
 
 def build_model(spec: TaskSpec, model_cfg: dict, dims: dict):
