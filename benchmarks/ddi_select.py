@@ -73,9 +73,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import pandas as pd
 
-    from theraflow.ddi.stages import _classes, _ddiset
-    from theraflow.ddi.train import train_ddi
     from theraflow.pairs.splits import pairs_with_parts
+    from theraflow.pairs.stages import _data, spec_of
+    from theraflow.pairs.train import train_model
 
     cands = candidates()
     bad = [n for n in args.names if n != "mlp" and n not in cands]
@@ -84,27 +84,27 @@ def main(argv=None) -> int:
     res = Path(args.workdir) / "results" / "ddi" / args.dataset
     pairs = pairs_with_parts(res / "pairs.parquet", res / "splits" / f"{args.split}.parquet")
     molecules = Path(args.workdir) / "results" / "chem" / f"ddi_{args.dataset}" / "molecules.parquet"
-    classes = _classes(res / "pairs.parquet")
-    sets: dict[str, tuple] = {}  # one DDISet per featurizer (every candidate shares the default)
+    spec = spec_of(res / "pairs.parquet")
+    sets: dict[str, tuple] = {}  # one PairData per featurizer (every candidate shares the default)
     for name in args.names:
         cfg = cands.get(name, cands["base"])
         featurizer = cfg.get("featurizer", {"name": "default"})
         key = json.dumps(featurizer, sort_keys=True)
         if key not in sets:
-            sets[key] = _ddiset(pairs, molecules, args.store, featurizer, classes)[:2]
+            sets[key] = _data(spec, pairs, molecules, args.store, featurizer)[:2]
         kept, ds = sets[key]
         t0 = time.time()
         if name == "mlp":
-            from theraflow.ddi.baselines import FingerprintMLP
+            from theraflow.pairs.baselines import FingerprintMLP
 
             train, valid = (kept[kept["part"] == p] for p in ("train", "valid"))
-            m = FingerprintMLP().fit(train, valid, classes, max_seconds=60 * args.minutes, threads=2)
-            best = max(m.curve, key=lambda c: c["valid_accuracy"])
-            row = {"val_accuracy": best["valid_accuracy"], "val_macro_f1": best["valid_macro_f1"], "epochs": m.epochs}
+            m = FingerprintMLP(spec=spec).fit(train, valid, max_seconds=60 * args.minutes, threads=2)
+            best = max(m.curve, key=lambda c: c["val_accuracy"])
+            row = {"val_accuracy": best["val_accuracy"], "val_macro_f1": best["val_macro_f1"], "epochs": m.epochs}
         else:
             run = Path(args.workdir) / "select" / args.split / name
             t = {**cfg.get("training", {}), "max_minutes": args.minutes, "max_epochs": 200, "patience": 200}
-            train_ddi(ds, kept["part"].to_numpy(), cfg, run, seed=0, training=t, resume=False, progress=False)
+            train_model(ds, kept["part"].to_numpy(), cfg, run, seed=0, training=t, resume=False, progress=False)
             h = pd.read_csv(run / "history.csv")
             i = h["val_accuracy"].idxmax()
             row = {"val_accuracy": float(h.val_accuracy[i]), "val_macro_f1": float(h.val_macro_f1[i]),

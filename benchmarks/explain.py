@@ -39,18 +39,20 @@ def run_substructure(args) -> dict:
     import tempfile
 
     from theraflow.chem import featurize
-    from theraflow.dti.data import build_pairset
-    from theraflow.dti.train import train_model
     from theraflow.explain import explain_pairs, nci_smiles, substructure_overlap, substructure_pairs
+    from theraflow.pairs.data import Molecules, build_pair_data
     from theraflow.pairs.splits import make_split
+    from theraflow.pairs.task import task_spec
+    from theraflow.pairs.train import train_model
 
     pairs = substructure_pairs(nci_smiles(), "nitro", seed=0)
+    spec = task_spec("dti", "binary", ("0", "1"))  # holds a nitro group or not: a binary label
     res = featurize(pairs["smiles"].tolist(), "default")
-    ps = build_pairset(pairs, {d: i for i, d in enumerate(pairs["drug_id"])}, res.graphs)
-    part = make_split(pairs, "random", seed=0).to_numpy()
+    ps = build_pair_data(spec, pairs, Molecules({d: i for i, d in enumerate(pairs["drug_id"])}, res.graphs))
+    part = make_split(pairs, "random", spec.task, seed=0).to_numpy()
     cfg = {"name": "nitro", "drug_encoder": {"type": "gin", "hidden": 64, "layers": 3, "dropout": 0.0,
                                              "pool": "add+max"},
-           "target_encoder": {"type": "id", "id_dim": 4}, "head": {"hidden": [64], "dropout": 0.0, "proj": 32},
+           "target_encoder": {"type": "id", "id": {"dim": 4}}, "head": {"hidden": [64], "dropout": 0.0, "proj": 32},
            "training": {"max_epochs": 30, "batch_mode": "random", "batch_size": 64, "threads": args.threads,
                         "patience": 30, "max_minutes": 3, "lr": 2e-3}}
     t0 = time.perf_counter()

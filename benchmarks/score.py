@@ -59,18 +59,20 @@ def default_models(work: Path, seeds=(0, 1)) -> list[Path]:
     import yaml
 
     from theraflow.chem import featurize, standardize
-    from theraflow.dti.data import build_pairset
-    from theraflow.dti.train import train_model
+    from theraflow.pairs.data import Molecules, build_pair_data
     from theraflow.pairs.loaders import load_deepdta, load_deepdta_folds
     from theraflow.pairs.splits import make_split
+    from theraflow.pairs.task import task_spec
+    from theraflow.pairs.train import train_model
 
+    spec = task_spec("dti", "regression")
     pairs = load_deepdta(SHARED / "davis")
-    part = make_split(pairs, "setting1", folds=load_deepdta_folds(SHARED / "davis")).to_numpy()
+    part = make_split(pairs, "setting1", spec.task, folds=load_deepdta_folds(SHARED / "davis")).to_numpy()
     drugs = pairs[["drug_id", "smiles"]].drop_duplicates("drug_id")
     kept, _ = standardize(pd.DataFrame({"record": range(1, len(drugs) + 1), "id": drugs["drug_id"],
                                         "input": drugs["smiles"], "kind": "smiles"}))
     res = featurize(kept["smiles"].tolist(), "default")
-    ps = build_pairset(pairs, {d: i for i, d in enumerate(kept["id"])}, res.graphs)
+    ps = build_pair_data(spec, pairs, Molecules({d: i for i, d in enumerate(kept["id"])}, res.graphs))
     cfg = yaml.safe_load((REPO / "models" / "dti_gin_cnn" / "config.yaml").read_text())
     out = []
     for s in seeds:
@@ -83,7 +85,7 @@ def default_models(work: Path, seeds=(0, 1)) -> list[Path]:
 
 def _screen(library: Path, models, outdir: Path, store: Path, targets: Path | None, workers: int,
             chunk: int) -> tuple[dict, float]:
-    from theraflow.dti.screen import score_library
+    from theraflow.pairs.screen import score_library
 
     t0 = time.perf_counter()
     summary = score_library(library, models, outdir, targets=targets, store=store, chunk_size=chunk,

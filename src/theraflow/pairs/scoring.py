@@ -96,6 +96,10 @@ class Ensemble:
             t["value"] = ""
         t["id"] = t["id"].astype(str)
         t["value"] = t["value"].fillna("").astype(str)
+        trained = self.models[0].meta.get("partners") or {}
+        known_value = dict(zip(trained.get("ids", []), trained.get("values", [])))
+        blank = t["value"] == ""
+        t.loc[blank, "value"] = t.loc[blank, "id"].map(known_value).fillna("")  # a trained partner, named by id
         for m in self.models:
             known = set(m.vocab(kind.name) or []) if not kind.featurized else set()
             reads = m.model.encoder(kind.name).reads_values
