@@ -71,6 +71,21 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
         fh.write(data)
 
 
+
+def figure_png(fig, path: str | Path | None = None, *, dpi: int = 110) -> bytes:
+    """A matplotlib figure as PNG bytes (the figure is closed), written atomically to ``path`` when given."""
+    import io as _io
+
+    import matplotlib.pyplot as plt
+
+    buf = _io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    data = buf.getvalue()
+    if path is not None:
+        write_bytes(path, data)
+    return data
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_write(path, "w", encoding="utf-8") as fh:
         fh.write(text)

@@ -136,17 +136,23 @@ def validate(instance: Any, schema: dict, *, where: str, set_default: bool = Tru
     return out if set_default else instance
 
 
+def read_yaml_mapping(path: str | Path, what: str = "config", error=InputError) -> dict:
+    """A YAML file holding a mapping (an empty file is an empty one); ``error`` names the file and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: {what} not found")
+    try:
+        cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(cfg, dict):
+        raise error(f"{path}: expected a mapping at the top level")
+    return cfg
+
+
 def load_validated_yaml(path: str | Path, schema: dict | str | Path, *, set_default: bool = False) -> dict:
     """The YAML file at ``path``, validated against ``schema`` (a resolved dict or a schema file)."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: config not found")
-    try:
-        cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not valid YAML ({exc})") from None
-    if cfg is None:
-        cfg = {}
+    cfg = read_yaml_mapping(path)
     if not isinstance(schema, dict):
         schema = load_schema(schema)
     return validate(cfg, schema, where=str(path), set_default=set_default)

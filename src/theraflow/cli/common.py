@@ -58,32 +58,6 @@ def print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, sort_keys=True, default=str))
 
 
-def add_train_arguments(t) -> None:
-    """The options of an interaction task's ``train`` stage (dti, ddi)."""
-    t.add_argument("--pairs", required=True)
-    t.add_argument("--split", required=True)
-    t.add_argument("--molecules", required=True, help="standardized drugs (molecules.parquet of the chem stages)")
-    t.add_argument("--store", required=True)
-    t.add_argument("--model-config", required=True, help="models/<name>/config.yaml")
-    t.add_argument("--outdir", required=True)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--max-minutes", type=float)
-    t.add_argument("--max-epochs", type=int)
-    t.add_argument("--threads", type=int)
-    t.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
-
-
-def add_evaluate_arguments(e) -> None:
-    """The options of an interaction task's ``evaluate`` stage (dti, ddi)."""
-    e.add_argument("--model", required=True, help="trained model directory")
-    e.add_argument("--pairs", required=True)
-    e.add_argument("--split", required=True)
-    e.add_argument("--molecules", required=True)
-    e.add_argument("--store", required=True)
-    e.add_argument("--outdir", required=True)
-    e.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (0: none)")
-
-
 def parse_columns(items: list[str], fields: tuple[str, ...]) -> dict:
     """``--column FIELD=NAME`` options as {field: column}."""
     out = {}
@@ -95,13 +69,3 @@ def parse_columns(items: list[str], fields: tuple[str, ...]) -> dict:
             raise ValueError(f"--column: unknown field {k!r} (one of {', '.join(fields)})")
         out[k] = v
     return out
-
-
-def train_kwargs(args) -> dict:
-    """The keyword arguments of a ``train_stage`` from the ``train`` options."""
-    from theraflow.progress import _enabled
-
-    return {"pairs_path": args.pairs, "split_path": args.split, "molecules_path": args.molecules,
-            "store": args.store, "model_config": args.model_config, "outdir": args.outdir, "seed": args.seed,
-            "max_minutes": args.max_minutes, "max_epochs": args.max_epochs, "threads": args.threads,
-            "progress": _enabled, "resume": not args.no_resume}

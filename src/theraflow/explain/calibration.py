@@ -130,7 +130,6 @@ def calibration_summary(pred_valid: np.ndarray, y_valid: np.ndarray, pred_test: 
 
 def coverage_figure(summary: dict, path=None, *, title: str = "Interval coverage on held-out pairs"):
     """Observed against nominal coverage (the diagonal is perfect calibration); PNG bytes, or written to ``path``."""
-    import io
 
     import matplotlib
 
@@ -153,15 +152,9 @@ def coverage_figure(summary: dict, path=None, *, title: str = "Interval coverage
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    data = buf.getvalue()
-    if path is not None:
-        from theraflow.io import write_bytes
+    from theraflow.io import figure_png
 
-        write_bytes(path, data)
-    return data
+    return figure_png(fig, path)
 
 
 # ------------------------------------------------------------------ an ensemble of trained models (the stage)

@@ -483,7 +483,6 @@ def reliability_figure(summary: dict, path=None, *, title: str = "Reliability on
     mean predicted probability per bin, before and after calibration (the diagonal is perfect
     calibration), with the number of test pairs per bin below. PNG bytes, written atomically to
     ``path`` when given."""
-    import io
 
     import matplotlib
 
@@ -513,12 +512,6 @@ def reliability_figure(summary: dict, path=None, *, title: str = "Reliability on
     ax.set_title(f"{title}\n{method} calibration, {summary.get('test_pairs', '?')} test pairs", fontsize=10)
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    data = buf.getvalue()
-    if path is not None:
-        from theraflow.io import write_bytes
+    from theraflow.io import figure_png
 
-        write_bytes(path, data)
-    return data
+    return figure_png(fig, path)

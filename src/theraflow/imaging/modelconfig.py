@@ -132,15 +132,9 @@ def load_model_config(path: str | Path | None, overrides: dict | None = None) ->
     path = Path(path)
     if path.is_dir():
         path = path / "config.yaml"
-    if not path.is_file():
-        raise ConfigError(f"{path}: model config not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    return resolve(raw, overrides, where=str(path))
+    from theraflow.schemas import read_yaml_mapping
+
+    return resolve(read_yaml_mapping(path, "model config", ConfigError), overrides, where=str(path))
 
 
 def label_names(cfg: dict) -> dict[int, str]:

@@ -68,8 +68,15 @@ class ConstantPredictor:
             if np.ndim(self.value) else np.full(len(pairs), float(self.value))
 
 
+class _Features:
+    """The pair descriptors of a reference, described once per entity (``_cache``)."""
+
+    def _features(self, pairs):
+        return pair_features(self.spec, pairs, radius=self.radius, bits=self.bits, cache=self._cache)
+
+
 @dataclass
-class FingerprintGBT:
+class FingerprintGBT(_Features):
     """LightGBM on :func:`pair_features` (regression, binary or multiclass objective); ``max_seconds``
     bounds the boosting time."""
 
@@ -89,8 +96,7 @@ class FingerprintGBT:
     _booster: object = None
     _cache: dict = field(default_factory=dict)
 
-    def _x(self, pairs):
-        return pair_features(self.spec, pairs, radius=self.radius, bits=self.bits, cache=self._cache)
+    _x = _Features._features
 
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame, *, max_seconds: float | None = None, threads: int = 2,
             seed: int = 0) -> FingerprintGBT:
@@ -133,7 +139,7 @@ class FingerprintGBT:
 
 
 @dataclass
-class FingerprintMLP:
+class FingerprintMLP(_Features):
     """An MLP on :func:`pair_features` (Morgan bits of 2,048), trained with the label kind's loss within a
     wall-time budget; the epoch with the best validation metric of the label kind (its ``monitor``) is kept."""
 
@@ -155,8 +161,7 @@ class FingerprintMLP:
     def _x(self, pairs):
         import torch
 
-        return torch.from_numpy(pair_features(self.spec, pairs, radius=self.radius, bits=self.bits,
-                                              cache=self._cache))
+        return torch.from_numpy(self._features(pairs))
 
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame, *, max_seconds: float | None = None, threads: int = 2,
             seed: int = 0) -> FingerprintMLP:

@@ -108,21 +108,11 @@ def normalized(task, cfg: dict) -> dict:
 
 def load_model_config(path: str | Path, task=None) -> dict:
     """A model config, validated (older spellings translated first); with ``task``, also checked to suit it."""
-    import yaml
-
-    from theraflow.errors import InputError
     from theraflow.registry import ENTITIES
-    from theraflow.schemas import validate
+    from theraflow.schemas import read_yaml_mapping, validate
 
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: model config not found")
-    try:
-        cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(cfg, dict):
-        raise InputError(f"{path}: expected a mapping of model-config keys")
+    cfg = read_yaml_mapping(path, "model config")
     for kind in ENTITIES.names():
         ent = ENTITIES.get(kind)
         if isinstance(cfg.get(ent.config_key), dict):
