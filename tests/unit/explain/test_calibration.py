@@ -44,7 +44,10 @@ def test_one_model_has_no_spread_to_calibrate():
 
 
 def _model_dirs(tmp_path, rng, n=1200, models=3, shuffle=False):
-    """Evaluated models as `theraflow dti evaluate` leaves them: predictions.parquet of valid + test pairs."""
+    """Evaluated models as `theraflow dti evaluate` leaves them: predictions.parquet of valid + test pairs beside
+    the model's model.json (what says the task and label kind)."""
+    import json
+
     import pandas as pd
 
     pred, y = _ensemble(n, rng, models)
@@ -55,6 +58,8 @@ def _model_dirs(tmp_path, rng, n=1200, models=3, shuffle=False):
         d.mkdir()
         df = pd.DataFrame({"pair_id": np.arange(n), "part": part, "label": y, "prediction": pred[m]})
         (df.sample(frac=1, random_state=m) if shuffle else df).to_parquet(d / "predictions.parquet")
+        (d / "model.json").write_text(json.dumps({"format": "theraflow-pair-1", "task": {
+            "task": "dti", "label": "regression", "classes": [], "descriptions": {}}}))
         dirs.append(d)
     return dirs
 
@@ -76,6 +81,10 @@ def test_calibrate_ensemble_reads_each_seed_and_fits_on_validation_only(tmp_path
     assert main(["dti", "calibrate", *sum((["--model", str(d)] for d in dirs), []), "-o",
                  str(tmp_path / "cli.json")]) == 0
     assert json.loads((tmp_path / "cli.json").read_text())["coverage"] == s["coverage"]
+    from theraflow.pairs.stages import calibrate_stage
+
+    staged = calibrate_stage(dirs)  # the pair engine's stage: the label kind's calibration, the same numbers
+    assert staged["kind"] == "regression spread" and staged["coverage"] == s["coverage"]
 
 
 def test_calibrate_ensemble_names_what_is_missing(tmp_path):
