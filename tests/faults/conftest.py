@@ -70,20 +70,26 @@ def run_ok(theraflow_cmd, args, cwd, timeout=300) -> subprocess.CompletedProcess
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
-    """A tiny demo interaction model (GIN + target id, one epoch): enough to score with."""
-    from theraflow.chem import featurize
-    from theraflow.dti.data import build_pairset
-    from theraflow.dti.stages import rdkit_demo_pairs
-    from theraflow.dti.train import train_model
-    from theraflow.pairs.splits import make_split
+    """A tiny demo interaction model (GIN + target id, one epoch) trained through the pair stages: enough to
+    score with."""
+    import pandas as pd
 
-    pairs = rdkit_demo_pairs()
-    drugs = pairs[["drug_id", "smiles"]].drop_duplicates("drug_id")
-    res = featurize(drugs["smiles"].tolist(), "default")
-    ps = build_pairset(pairs, {d: i for i, d in enumerate(drugs["drug_id"])}, res.graphs)
+    from theraflow.chem.standardize import StandardizeOptions, standardize
+    from theraflow.io import write_table
+    from theraflow.pairs.stages import prepare_dataset, split_stage, train_stage
+
+    d = tmp_path_factory.mktemp("tiny_model")
+    prepare_dataset("dti", {"source": "rdkit_demo"}, d)
+    mols = pd.read_csv(d / "molecules.csv", dtype=str)
+    kept, _ = standardize(pd.DataFrame({"record": range(1, len(mols) + 1), "id": mols["id"], "input": mols["smiles"],
+                                        "kind": "smiles"}), StandardizeOptions())
+    write_table(kept[["id", "smiles"]], d / "molecules.parquet")
+    split_stage(d / "pairs.parquet", "random", d / "splits", seed=0)
     cfg = {"name": "tiny", "drug_encoder": {"type": "gin", "hidden": 16, "layers": 2, "pool": "add+max"},
-           "target_encoder": {"type": "id", "id_dim": 4}, "head": {"hidden": [16], "proj": 8},
+           "target_encoder": {"type": "id", "id": {"dim": 4}}, "head": {"hidden": [16], "proj": 8},
            "training": {"max_epochs": 1, "batch_mode": "random", "batch_size": 256, "threads": 1}}
-    out = tmp_path_factory.mktemp("tiny_model") / "seed0"
-    train_model(ps, make_split(pairs, "random", seed=0).to_numpy(), cfg, out, seed=0, progress=False)
+    out = d / "model" / "seed0"
+    train_stage(pairs_path=d / "pairs.parquet", split_path=d / "splits" / "random.parquet",
+                molecules_path=d / "molecules.parquet", store=d / "store", model_config=cfg, outdir=out,
+                progress=False)
     return out

@@ -28,19 +28,19 @@ def train_inputs(tmp_path_factory):
     """The demo pairs (2 targets, ~1,000 drugs): dataset, standardized + featurized drugs, a split."""
     from theraflow.chem.shards import featurize_file, gather
     from theraflow.chem.standardize import standardize_file
-    from theraflow.dti.stages import prepare_dataset, split_stage
     from theraflow.io import write_json
+    from theraflow.pairs.stages import prepare_dataset, split_stage
 
     d = tmp_path_factory.mktemp("dti")
-    prepare_dataset({"source": "rdkit_demo"}, d)
-    counts = standardize_file(d / "drugs.csv", d / "std.parquet", d / "std-rejects.parquet", id_column="id")
+    prepare_dataset("dti", {"source": "rdkit_demo"}, d)
+    counts = standardize_file(d / "molecules.csv", d / "std.parquet", d / "std-rejects.parquet", id_column="id")
     write_json(d / "std.json", {"stage": "standardize", **counts, "seconds": 0})
     write_json(d / "feat.json", featurize_file(d / "std.parquet", d / "feat.parquet", d / "feat-rejects.parquet",
                                                store=d / "store"))
     gather(standardized=[d / "std.parquet"], features=[d / "feat.parquet"],
            rejects=[d / "std-rejects.parquet", d / "feat-rejects.parquet"], stats=[d / "std.json", d / "feat.json"],
            molecules_out=d / "molecules.parquet", rejects_out=d / "rejects.tsv", summary_out=d / "summary.json")
-    split_stage(d / "pairs.parquet", None, "random", d / "splits", seed=0)
+    split_stage(d / "pairs.parquet", "random", d / "splits", seed=0)
     # the demo model, smaller, with dropout (so the random state matters) and small batches
     # (many batches per epoch, so a signal lands mid-epoch)
     cfg = yaml.safe_load(open(_repo() / "models" / "dti_demo_gin_id" / "config.yaml"))
