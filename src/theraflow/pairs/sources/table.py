@@ -142,8 +142,16 @@ def load(task, cfg: dict) -> Loaded:
     from theraflow.pairs.source import default_ids
 
     pairs, said = default_ids(task, pairs, {r.id for r in task.roles if r.id in pairs and r.id in _given_ids(task, cfg, pairs)})
+    # ids made from the values: one id, one entity (two spellings of one structure, a sequence in lower case),
+    # written with its first value wherever it appears, so that what splits and audits compare agrees with the id
+    first: dict = {}
     for r in task.roles:
-        if r.name in said:  # ids made from the values: one id, one entity (two spellings of one structure)
+        if r.name in said:
+            for i, v in zip(pairs[r.id], pairs[r.value]):
+                first.setdefault((r.entity, i), v)
+    for r in task.roles:
+        if r.name in said:
+            pairs[r.value] = [first[(r.entity, i)] for i in pairs[r.id]]
             continue
         pairs, extra = reject_conflicts(pairs, pd.DataFrame(columns=REJECT_COLUMNS), Path(where), r.id, r.value,
                                         task.entity(r).value, on_error, cols[r.value])
