@@ -35,6 +35,8 @@ def test_ids_are_optional(tmp_path):
     assert rejects.empty and spec.label.name == "regression"
     ethanol = Chem.MolToInchiKey(Chem.MolFromSmiles("CCO"))
     assert pairs["drug_id"].tolist()[:2] == [ethanol, ethanol]
+    assert pairs["smiles"].tolist()[:2] == ["OCC", "OCC"]  # one entity, one value: what splits compare agrees
+    assert pairs["sequence"].iat[2] == SEQ_A
     assert pairs["drug_id"].iat[2] == Chem.MolToInchiKey(Chem.MolFromSmiles("c1ccccc1O"))
     assert pairs["target_id"].str.startswith("seq_").all() and pairs["target_id"].str.len().eq(20).all()
     assert pairs["target_id"].iat[0] == pairs["target_id"].iat[2] != pairs["target_id"].iat[1]  # case aside
@@ -48,6 +50,7 @@ def test_ids_are_optional(tmp_path):
     path = _table(tmp_path, {"smiles1": ["CCO", "CCN"], "smiles2": ["CCN", "OCC"], "label": ["1", "2"]}, "ddi.csv")
     _, pairs, _, _ = load_dataset("ddi", {"source": "table", "path": str(path)})
     assert pairs["drug1"].iat[0] == pairs["drug2"].iat[1] == ethanol
+    assert pairs["smiles2"].iat[1] == "CCO"  # across the roles of one kind too
 
 
 def test_a_target_needs_an_id_or_a_sequence(tmp_path):
