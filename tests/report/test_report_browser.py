@@ -34,31 +34,30 @@ def _require():
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory, nci_smi):
-    """A real screen of 400 NCI molecules with a tiny two-seed model, and its report."""
+    """A real screen of 400 NCI molecules with a tiny two-seed drug–target model, and its report."""
+    from theraflow import pairs
     from theraflow.chem import featurize
-    from theraflow.dti.data import build_pairset
-    from theraflow.dti.screen import score_library
-    from theraflow.dti.stages import rdkit_demo_pairs
-    from theraflow.dti.train import load_model, predict, train_model
-    from theraflow.pairs.splits import make_split
+    from theraflow.pairs.screen import score_library
     from theraflow.report.scoring import build_scoring_report
 
     tmp = tmp_path_factory.mktemp("screen")
-    pairs = rdkit_demo_pairs()
-    drugs = pairs[["drug_id", "smiles"]].drop_duplicates("drug_id")
+    spec, dti, _, _ = pairs.load_dataset("dti", {"source": "rdkit_demo"})
+    drugs = dti[["drug_id", "smiles"]].drop_duplicates("drug_id")
     res = featurize(drugs["smiles"].tolist(), "default")
-    ps = build_pairset(pairs, {d: i for i, d in enumerate(drugs["drug_id"])}, res.graphs)
-    part = make_split(pairs, "random").to_numpy()
+    data = pairs.build_pair_data(spec, dti, pairs.Molecules({d: i for i, d in enumerate(drugs["drug_id"])},
+                                                             res.graphs))
+    part = pairs.make_split(dti, "random", spec.task).to_numpy()
     cfg = {"name": "tiny", "drug_encoder": {"type": "gin", "hidden": 32, "layers": 2},
            "target_encoder": {"type": "id", "id_dim": 8}, "head": {"hidden": [32], "proj": 16},
            "training": {"max_epochs": 3, "batch_mode": "random", "batch_size": 128, "threads": 1}}
     models = [tmp / "seed0", tmp / "seed1"]
     held_out = np.flatnonzero(np.isin(part, ["valid", "test"]))
     for seed, d in enumerate(models):
-        train_model(ps, part, cfg, d, seed=seed, progress=False)
+        pairs.train_model(data, part, cfg, d, seed=seed, progress=False)
         # what `theraflow dti evaluate` writes: the report calibrates the spread from it
-        preds = pairs.iloc[held_out][["label"]].assign(pair_id=held_out, part=part[held_out])
-        preds["prediction"] = predict(load_model(d)[0], ps, held_out)
+        model, meta, _ = pairs.load_model(d)
+        preds = dti.iloc[held_out][["pair_id", "label"]].assign(part=part[held_out])
+        preds["prediction"] = pairs.predict(model, data.with_vocabulary(meta["vocab"]), held_out)
         preds.to_parquet(d / "predictions.parquet")
     lines = [line for line in nci_smi.read_text().splitlines() if line.strip()][:400]
     lib = tmp / "lib.smi"
