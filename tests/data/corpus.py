@@ -498,7 +498,7 @@ dti_config_error("dti-unknown-featurizer", GOOD_DTI + "featurizer: {name: morgan
                  "featurizer.name")
 dti_config_error("dti-non-utf8-file", GOOD_DTI.encode() + b"description: caf\xe9\n", "not valid YAML")
 dti_config_error("dti-yaml-syntax-error", GOOD_DTI + "training: {max_epochs: 3\n", "not valid YAML")
-dti_config_error("dti-top-level-list", "- name: m\n- drug_encoder: gin\n", "expected a mapping of model-config keys")
+dti_config_error("dti-top-level-list", "- name: m\n- drug_encoder: gin\n", "expected a mapping")
 dti_config_error("dti-empty-file", "", "'name' is a required property")
 dti_config_error("dti-missing-file", None, "model config not found")
 

@@ -130,6 +130,13 @@ def run(args: argparse.Namespace) -> int:
     from theraflow.progress import _enabled
 
     stage = args.stage
+    if getattr(args, "pairs", None):  # split, train, evaluate: the data set must be one of this task
+        from theraflow.errors import InputError
+
+        made_for = stages.dataset_info(args.pairs).get("task_name")
+        if made_for and made_for != args.task:
+            raise InputError(f"{args.pairs}: a {made_for} data set, not {args.task}; "
+                             f"use `theraflow {made_for} {stage}`")
     if stage == "dataset":
         info = stages.prepare_dataset(args.task, dataset_config(args), args.outdir)
         print(f"{info['pairs']} pairs ({info['label_kind']} labels: {info['label_kind_reason']}); "

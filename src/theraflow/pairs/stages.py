@@ -135,6 +135,8 @@ def label_facts(spec: TaskSpec, pairs: pd.DataFrame) -> dict:
 
 
 def dataset_info(pairs_path: str | Path) -> dict:
+    if not Path(pairs_path).exists():
+        raise InputError(f"{pairs_path}: not found (the pairs.parquet the dataset stage writes)")
     info = Path(pairs_path).with_name("dataset.json")
     if not info.exists():
         raise InputError(f"{info}: not found (written by the dataset stage beside the pairs)")
