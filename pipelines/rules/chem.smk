@@ -9,6 +9,7 @@ rule chem_standardize:
         rejects=f"{RESULTS}/chem/{{lib}}/shards/{{shard}}.standardize-rejects.parquet",
         stats=f"{RESULTS}/chem/{{lib}}/shards/{{shard}}.standardize.json",
     params:
+        tf=TF,
         path=lambda wc: PLAN.molecule_path(wc.lib),
         shard=lambda wc: f"{int(wc.shard)}/{PLAN.n_shards(wc.lib)}",
         read=lambda wc: PLAN.read_args(wc.lib),
@@ -24,7 +25,7 @@ rule chem_standardize:
         mem_mb=2000,
         runtime=60,
     shell:
-        "{TF} standardize {params.path:q} --shard {params.shard} {params.read} {params.options}"
+        "{params.tf} standardize {params.path:q} --shard {params.shard} {params.read} {params.options}"
         " -o {output.table:q} --rejects {output.rejects:q} --stats {output.stats:q} > {log:q} 2>&1"
 
 
@@ -36,6 +37,7 @@ rule chem_featurize:
         rejects=f"{RESULTS}/chem/{{lib}}/shards/{{shard}}.featurize-rejects.parquet",
         stats=f"{RESULTS}/chem/{{lib}}/shards/{{shard}}.featurize.json",
     params:
+        tf=TF,
         featurizer=PLAN.featurize_args(),
         store=STORE,
     log:
@@ -49,7 +51,7 @@ rule chem_featurize:
         mem_mb=4000,
         runtime=60,
     shell:
-        "{TF} featurize {input:q} {params.featurizer} --store {params.store:q}"
+        "{params.tf} featurize {input:q} {params.featurizer} --store {params.store:q}"
         " --threads {threads} -o {output.index:q} --rejects {output.rejects:q} --stats {output.stats:q}"
         " > {log:q} 2>&1"
 
@@ -64,6 +66,8 @@ rule chem_gather:
         molecules=f"{RESULTS}/chem/{{lib}}/molecules.parquet",
         rejects=f"{RESULTS}/chem/{{lib}}/rejects.tsv",
         summary=f"{RESULTS}/chem/{{lib}}/summary.json",
+    params:
+        tf=TF,
     log:
         f"{LOGS}/chem/{{lib}}/gather.log",
     benchmark:
@@ -75,7 +79,7 @@ rule chem_gather:
         mem_mb=4000,
         runtime=30,
     shell:
-        "{TF} gather --name {wildcards.lib} --standardized {input.standardized:q}"
+        "{params.tf} gather --name {wildcards.lib} --standardized {input.standardized:q}"
         " --features {input.features:q} --rejects {input.rejects:q} --stats {input.stats:q}"
         " --molecules {output.molecules:q} --rejects-out {output.rejects:q} --summary {output.summary:q}"
         " --print > {log:q} 2>&1"

@@ -16,7 +16,7 @@ except InputError as exc:
 put_environment_first()
 
 PLAN = Plan(_validated, workflow.basedir, workflow.configfiles)  # the config itself is left as given
-TF = PLAN.cli  # "theraflow --no-progress" (and the config's plugins)
+TF = PLAN.cli  # "theraflow --no-progress" (and the config's plugins); rules take it as params.tf
 RESULTS, LOGS, BENCH, STORE = PLAN.results, PLAN.logs, PLAN.bench, PLAN.store
 IMG_DATA, IMG_CACHE = PLAN.imaging["data"], PLAN.imaging["cache"]
 IMG_THREADS, IMG_GPUS = PLAN.imaging["threads"], PLAN.imaging["gpus"]

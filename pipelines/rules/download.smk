@@ -5,6 +5,7 @@ rule pair_download:
     output:
         "data/raw/{ds}/download.json",
     params:
+        tf=TF,
         source=lambda wc: PLAN.downloads()[f"data/raw/{wc.ds}"][1]["source"],
         options=lambda wc: PLAN.download_args(PLAN.datasets[wc.ds], wc.ds),
     log:
@@ -18,4 +19,4 @@ rule pair_download:
         mem_mb=1000,
         runtime=30,
     shell:
-        "{TF} download {params.source} --dest data/raw/{wildcards.ds} {params.options} > {log:q} 2>&1"
+        "{params.tf} download {params.source} --dest data/raw/{wildcards.ds} {params.options} > {log:q} 2>&1"

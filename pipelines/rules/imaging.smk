@@ -9,6 +9,7 @@ rule seg_synth:
         labels=directory(f"{IMG_DATA}/{{ds}}/labels"),
         stats=f"{IMG_DATA}/{{ds}}/synth.json",
     params:
+        tf=TF,
         root=lambda wc: f"{IMG_DATA}/{wc.ds}",
         options=lambda wc: PLAN.synth_args(wc.ds),
     log:
@@ -22,7 +23,7 @@ rule seg_synth:
         mem_mb=2000,
         runtime=10,
     shell:
-        "{TF} seg synth {params.root:q} {params.options} --stats {output.stats:q} > {log:q} 2>&1"
+        "{params.tf} seg synth {params.root:q} {params.options} --stats {output.stats:q} > {log:q} 2>&1"
 
 
 rule seg_download:
@@ -31,6 +32,7 @@ rule seg_download:
         labels=directory(f"{IMG_DATA}/{{ds}}/msd/labels"),
         stats=f"{IMG_DATA}/{{ds}}/msd/download.json",
     params:
+        tf=TF,
         root=lambda wc: f"{IMG_DATA}/{wc.ds}/msd",
         url=lambda wc: PLAN.imaging_set(wc.ds)["download"]["url"],
         checksum=lambda wc: PLAN.imaging_set(wc.ds)["download"]["checksum"] or "none",
@@ -45,7 +47,7 @@ rule seg_download:
         mem_mb=2000,
         runtime=120,
     shell:
-        "{TF} seg download {params.root:q} --url {params.url:q} --checksum {params.checksum:q}"
+        "{params.tf} seg download {params.root:q} --url {params.url:q} --checksum {params.checksum:q}"
         " --stats {output.stats:q} > {log:q} 2>&1"
 
 
@@ -57,6 +59,7 @@ rule seg_datalist:
         rejects=f"{RESULTS}/imaging/{{ds}}/datalist_rejects.tsv",
         stats=f"{RESULTS}/imaging/{{ds}}/datalist.json",
     params:
+        tf=TF,
         args=lambda wc: PLAN.datalist_args(wc.ds),
     log:
         f"{LOGS}/imaging/{{ds}}/datalist.log",
@@ -69,7 +72,7 @@ rule seg_datalist:
         mem_mb=4000,
         runtime=30,
     shell:
-        "{TF} seg datalist {params.args} -o {output.datalist:q} --rejects {output.rejects:q}"
+        "{params.tf} seg datalist {params.args} -o {output.datalist:q} --rejects {output.rejects:q}"
         " --stats {output.stats:q} > {log:q} 2>&1"
 
 
@@ -81,6 +84,7 @@ rule seg_preprocess:
         table=f"{RESULTS}/imaging/{{ds}}/preprocess.tsv",
         stats=f"{RESULTS}/imaging/{{ds}}/preprocess.json",
     params:
+        tf=TF,
         cache=IMG_CACHE,
         overrides=lambda wc: PLAN.overrides_args(wc.ds),
     log:
@@ -94,7 +98,7 @@ rule seg_preprocess:
         mem_mb=4000,
         runtime=60,
     shell:
-        "{TF} seg preprocess {input.datalist:q} --model-config {input.model_config:q}"
+        "{params.tf} seg preprocess {input.datalist:q} --model-config {input.model_config:q}"
         " {params.overrides} --cache {params.cache:q} --threads {threads} -o {output.table:q}"
         " --stats {output.stats:q} > {log:q} 2>&1"
 
@@ -110,6 +114,7 @@ rule seg_train:
         history=f"{RESULTS}/imaging/{{ds}}/model/history.tsv",
         split=f"{RESULTS}/imaging/{{ds}}/model/split.tsv",
     params:
+        tf=TF,
         out=lambda wc: f"{RESULTS}/imaging/{wc.ds}/model",
         cache=IMG_CACHE,
         overrides=lambda wc: PLAN.overrides_args(wc.ds),
@@ -126,7 +131,7 @@ rule seg_train:
         runtime=600,
         gpu=IMG_GPUS,
     shell:
-        "{TF} seg train {input.datalist:q} --model-config {input.model_config:q}"
+        "{params.tf} seg train {input.datalist:q} --model-config {input.model_config:q}"
         " {params.overrides} {params.split} --cache {params.cache:q} --threads {threads}"
         " -o {params.out:q} > {log:q} 2>&1"
 
@@ -142,6 +147,7 @@ rule seg_infer:
         rejects=f"{RESULTS}/imaging/{{ds}}/infer_rejects.tsv",
         volumes=f"{RESULTS}/imaging/{{ds}}/volumes.tsv",
     params:
+        tf=TF,
         model=lambda wc, input: os.path.dirname(input.bundle),
     log:
         f"{LOGS}/imaging/{{ds}}/infer.log",
@@ -155,7 +161,7 @@ rule seg_infer:
         runtime=120,
         gpu=IMG_GPUS,
     shell:
-        "{TF} seg infer {input.datalist:q} --model {params.model:q} -o {output.masks:q}"
+        "{params.tf} seg infer {input.datalist:q} --model {params.model:q} -o {output.masks:q}"
         " --predictions {output.predictions:q} --rejects {output.rejects:q} --measurements {output.volumes:q}"
         " --threads {threads} > {log:q} 2>&1"
 
@@ -175,6 +181,7 @@ rule seg_measure:
         ),
         summary=f"{RESULTS}/imaging/{{ds}}/measurements.json",
     params:
+        tf=TF,
         model=lambda wc, input: os.path.dirname(input.bundle),
     log:
         f"{LOGS}/imaging/{{ds}}/measure.log",
@@ -187,7 +194,7 @@ rule seg_measure:
         mem_mb=4000,
         runtime=60,
     shell:
-        "{TF} seg measure {input.predictions:q} --datalist {input.datalist:q}"
+        "{params.tf} seg measure {input.predictions:q} --datalist {input.datalist:q}"
         " --split {input.split:q} --model {params.model:q} -o {output.table:q} --summary {output.summary:q}"
         " > {log:q} 2>&1"
 
@@ -202,6 +209,7 @@ rule seg_overlay:
         pngs=directory(f"{RESULTS}/imaging/{{ds}}/overlays"),
         index=f"{RESULTS}/imaging/{{ds}}/overlays.tsv",
     params:
+        tf=TF,
         model=lambda wc, input: os.path.dirname(input.bundle),
     log:
         f"{LOGS}/imaging/{{ds}}/overlay.log",
@@ -214,7 +222,7 @@ rule seg_overlay:
         mem_mb=4000,
         runtime=60,
     shell:
-        "{TF} seg overlay {input.predictions:q} -o {output.pngs:q} --datalist {input.datalist:q}"
+        "{params.tf} seg overlay {input.predictions:q} -o {output.pngs:q} --datalist {input.datalist:q}"
         " --measurements {input.measurements:q} --model {params.model:q} --index {output.index:q} > {log:q} 2>&1"
 
 
@@ -235,6 +243,7 @@ rule seg_report:
         figures=directory(f"{RESULTS}/imaging/{{ds}}/figures"),
         summary=f"{RESULTS}/imaging/{{ds}}/report.json",
     params:
+        tf=TF,
         model=lambda wc, input: os.path.dirname(input.bundle),
         title=lambda wc: f"theraflow segmentation report: {wc.ds}",
     log:
@@ -248,6 +257,6 @@ rule seg_report:
         mem_mb=4000,
         runtime=30,
     shell:
-        "{TF} seg report {input.measurements:q} -o {output.html:q} --model {params.model:q}"
+        "{params.tf} seg report {input.measurements:q} -o {output.html:q} --model {params.model:q}"
         " --history {input.history:q} --rejects {input.rejects:q} --overlays {input.overlays:q}"
         " --figures {output.figures:q} --summary {output.summary:q} --title {params.title:q} > {log:q} 2>&1"

@@ -10,6 +10,7 @@ rule pair_dataset:
         **{f.split(".")[0]: f"{RESULTS}/{{task}}/{{ds}}/{f}" for f in
            ("pairs.parquet", "molecules.csv", "classes.tsv", "folds.json", "rejects.tsv", "dataset.json")},
     params:
+        tf=TF,
         args=lambda wc: PLAN.dataset_args(wc.task, wc.ds),
         outdir=f"{RESULTS}/{{task}}/{{ds}}",
     log:
@@ -23,7 +24,7 @@ rule pair_dataset:
         mem_mb=4000,
         runtime=30,
     shell:
-        "{TF} {wildcards.task} dataset {params.args} --outdir {params.outdir:q} > {log:q} 2>&1"
+        "{params.tf} {wildcards.task} dataset {params.args} --outdir {params.outdir:q} > {log:q} 2>&1"
 
 
 rule pair_split:
@@ -35,6 +36,7 @@ rule pair_split:
         manifest=f"{RESULTS}/{{task}}/{{ds}}/splits/{{split}}.manifest.json",
         audit=f"{RESULTS}/{{task}}/{{ds}}/splits/{{split}}.audit.json",
     params:
+        tf=TF,
         args=lambda wc: PLAN.split_args(wc.task, wc.split),
         outdir=f"{RESULTS}/{{task}}/{{ds}}/splits",
     log:
@@ -48,7 +50,7 @@ rule pair_split:
         mem_mb=4000,
         runtime=30,
     shell:
-        "{TF} {wildcards.task} split --pairs {input.pairs:q} --folds {input.folds:q} {params.args}"
+        "{params.tf} {wildcards.task} split --pairs {input.pairs:q} --folds {input.folds:q} {params.args}"
         " --outdir {params.outdir:q} > {log:q} 2>&1"
 
 
@@ -63,6 +65,8 @@ rule pair_train:
         meta=f"{RESULTS}/{{task}}/{{ds}}/{{split}}/{{model}}/seed{{seed}}/model.json",
         history=f"{RESULTS}/{{task}}/{{ds}}/{{split}}/{{model}}/seed{{seed}}/history.csv",
     params:
+        tf=TF,
+        store=STORE,
         outdir=lambda wc, output: os.path.dirname(output.meta),
         budget=lambda wc: PLAN.train_budget(wc.task),
     log:
@@ -76,8 +80,8 @@ rule pair_train:
         mem_mb=8000,
         runtime=lambda wc: PLAN.train_runtime(wc.task),
     shell:
-        "{TF} {wildcards.task} train --pairs {input.pairs:q} --split {input.split:q}"
-        " --molecules {input.molecules:q} --store {STORE:q} --model-config {input.model_config:q}"
+        "{params.tf} {wildcards.task} train --pairs {input.pairs:q} --split {input.split:q}"
+        " --molecules {input.molecules:q} --store {params.store:q} --model-config {input.model_config:q}"
         " --outdir {params.outdir:q} --seed {wildcards.seed} --threads {threads} {params.budget} > {log:q} 2>&1"
 
 
@@ -92,6 +96,8 @@ rule pair_evaluate:
         metrics=f"{RESULTS}/{{task}}/{{ds}}/{{split}}/{{model}}/seed{{seed}}/metrics.json",
         predictions=f"{RESULTS}/{{task}}/{{ds}}/{{split}}/{{model}}/seed{{seed}}/predictions.parquet",
     params:
+        tf=TF,
+        store=STORE,
         model_dir=lambda wc, input: os.path.dirname(input.meta),
         outdir=lambda wc, output: os.path.dirname(output.metrics),
         args=lambda wc: PLAN.evaluate_args(wc.task),
@@ -106,8 +112,8 @@ rule pair_evaluate:
         mem_mb=4000,
         runtime=30,
     shell:
-        "{TF} {wildcards.task} evaluate --model {params.model_dir:q} --pairs {input.pairs:q} --split {input.split:q}"
-        " --molecules {input.molecules:q} --store {STORE:q} --outdir {params.outdir:q} {params.args} > {log:q} 2>&1"
+        "{params.tf} {wildcards.task} evaluate --model {params.model_dir:q} --pairs {input.pairs:q} --split {input.split:q}"
+        " --molecules {input.molecules:q} --store {params.store:q} --outdir {params.outdir:q} {params.args} > {log:q} 2>&1"
 
 
 rule pair_calibrate:
@@ -123,6 +129,7 @@ rule pair_calibrate:
                     "file": "calibration plot"},
         ),
     params:
+        tf=TF,
         models=lambda wc, input: " ".join(f"--model {shlex.quote(os.path.dirname(p))}" for p in input),
     log:
         f"{LOGS}/{{task}}/{{ds}}/calibrate.{{split}}.{{model}}.log",
@@ -135,7 +142,7 @@ rule pair_calibrate:
         mem_mb=2000,
         runtime=10,
     shell:
-        "{TF} {wildcards.task} calibrate {params.models} -o {output.calibration:q} --plot {output.plot:q} > {log:q} 2>&1"
+        "{params.tf} {wildcards.task} calibrate {params.models} -o {output.calibration:q} --plot {output.plot:q} > {log:q} 2>&1"
 
 
 rule pair_table:
@@ -145,6 +152,8 @@ rule pair_table:
         table=f"{RESULTS}/{{task}}/{{ds}}/metrics.tsv",
         summary=f"{RESULTS}/{{task}}/{{ds}}/metrics.summary.tsv",
         plot=f"{RESULTS}/{{task}}/{{ds}}/metrics.png",
+    params:
+        tf=TF,
     log:
         f"{LOGS}/{{task}}/{{ds}}/table.log",
     benchmark:
@@ -156,4 +165,4 @@ rule pair_table:
         mem_mb=1000,
         runtime=10,
     shell:
-        "{TF} {wildcards.task} table {input:q} -o {output.table:q} --plot {output.plot:q} > {log:q} 2>&1"
+        "{params.tf} {wildcards.task} table {input:q} -o {output.table:q} --plot {output.plot:q} > {log:q} 2>&1"

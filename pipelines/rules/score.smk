@@ -10,6 +10,7 @@ checkpoint score_count:
     output:
         f"{RESULTS}/score/{{lib}}/library.json",
     params:
+        tf=TF,
         args=lambda wc: PLAN.count_args(wc.lib),
     log:
         f"{LOGS}/score/{{lib}}/count.log",
@@ -22,7 +23,7 @@ checkpoint score_count:
         mem_mb=2000,
         runtime=60,
     shell:
-        "{TF} score count {input:q} {params.args} -o {output:q} > {log:q} 2>&1"
+        "{params.tf} score count {input:q} {params.args} -o {output:q} > {log:q} 2>&1"
 
 
 rule score_shard:
@@ -34,6 +35,7 @@ rule score_shard:
         rejects=f"{RESULTS}/score/{{lib}}/shards/{{shard}}.rejects.parquet",
         stats=f"{RESULTS}/score/{{lib}}/shards/{{shard}}.stats.json",
     params:
+        tf=TF,
         args=PLAN.score_shard_args(),
     log:
         f"{LOGS}/score/{{lib}}/shard.{{shard}}.log",
@@ -46,7 +48,7 @@ rule score_shard:
         mem_mb=8000,
         runtime=60,
     shell:
-        "{TF} score shard --standardized {input.standardized:q} {params.args} --threads {threads}"
+        "{params.tf} score shard --standardized {input.standardized:q} {params.args} --threads {threads}"
         " --shard {wildcards.shard}"
         " --out-scores {output.scores:q} --out-rejects {output.rejects:q} --out-stats {output.stats:q} > {log:q} 2>&1"
 
@@ -67,6 +69,7 @@ rule score_gather:
         rejects=f"{RESULTS}/score/{{lib}}/rejects.tsv",
         summary=f"{RESULTS}/score/{{lib}}/summary.json",
     params:
+        tf=TF,
         outdir=lambda wc, output: os.path.dirname(output.summary),
         top_k=PLAN.score["top_k"],
     log:
@@ -80,7 +83,7 @@ rule score_gather:
         mem_mb=4000,
         runtime=60,
     shell:
-        "{TF} score gather --scores {input.scores:q} --stats {input.stats:q}"
+        "{params.tf} score gather --scores {input.scores:q} --stats {input.stats:q}"
         " --rejects {input.chem_rejects:q} {input.rejects:q} --chem-stats {input.chem_stats:q}"
         " --outdir {params.outdir:q} --top-k {params.top_k} > {log:q} 2>&1"
 
@@ -99,6 +102,7 @@ rule score_report:
             labels={"library": "{lib}", "file": "HTML report"},
         ),
     params:
+        tf=TF,
         screen=lambda wc, input: os.path.dirname(input.summary),
         args=lambda wc: PLAN.score_report_args(wc.lib),
         calibration=lambda wc, input: " ".join(f"--calibration {shlex.quote(p)}" for p in input.calibration),
@@ -113,7 +117,7 @@ rule score_report:
         mem_mb=2000,
         runtime=20,
     shell:
-        "{TF} score report --screen {params.screen:q} {params.args} {params.calibration}"
+        "{params.tf} score report --screen {params.screen:q} {params.args} {params.calibration}"
         " --title 'theraflow screening report: {wildcards.lib}'"
         " -o {output:q} > {log:q} 2>&1"
 
