@@ -119,8 +119,7 @@ class Multiclass(LabelKind):
     def calibrate(self, pred_valid, y_valid, pred_test, y_test, classes) -> dict:
         from theraflow.explain.classification import classification_calibration_summary
 
-        return {"kind": "probability calibration",
-                **classification_calibration_summary(pred_valid, y_valid, pred_test, y_test)}
+        return classification_calibration_summary(pred_valid, y_valid, pred_test, y_test)  # its "kind": binary/multiclass
 
     def calibration_figure(self, summary, path=None, *, title=""):
         from theraflow.explain.classification import reliability_figure
