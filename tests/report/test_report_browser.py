@@ -48,7 +48,7 @@ def report(tmp_path_factory, nci_smi):
                                                              res.graphs))
     part = pairs.make_split(dti, "random", spec.task).to_numpy()
     cfg = {"name": "tiny", "drug_encoder": {"type": "gin", "hidden": 32, "layers": 2},
-           "target_encoder": {"type": "id", "id_dim": 8}, "head": {"hidden": [32], "proj": 16},
+           "target_encoder": {"type": "id", "id": {"dim": 8}}, "head": {"hidden": [32], "proj": 16},
            "training": {"max_epochs": 3, "batch_mode": "random", "batch_size": 128, "threads": 1}}
     models = [tmp / "seed0", tmp / "seed1"]
     held_out = np.flatnonzero(np.isin(part, ["valid", "test"]))
