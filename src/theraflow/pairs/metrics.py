@@ -24,7 +24,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-
 NAMES = {"ci": "CI", "mse": "MSE", "rmse": "RMSE", "pearson": "Pearson", "spearman": "Spearman", "auroc": "AUROC",
          "auprc": "AUPRC", "accuracy": "accuracy", "f1": "F1", "brier": "Brier", "macro_f1": "macro-F1",
          "kappa": "kappa", "micro_auprc": "micro-AUPRC", "macro_auprc": "macro-AUPRC"}
