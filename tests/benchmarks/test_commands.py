@@ -105,3 +105,38 @@ def test_davis_benchmark_runs_a_tiny_config_from_a_fresh_shell(tmp_path):
         assert r["constant_mse"] == rows["constant"]["mse"]["mean"]
     assert report["splits"]["setting1/dti_hybrid"]["seeds"] == [0]
     assert out.with_suffix(".png").stat().st_size > 1000  # the learning curves
+
+
+@pytest.mark.timeout(600)
+def test_pair_table_benchmark_on_a_users_binary_table(tmp_path):
+    """benchmarks/pair_table.py on a user's binary table shipped as train/valid/test files (its own column
+    names, no drug ids, one unreadable test row): the JSON of the issue, every given test row scored or
+    counted as rejected with its reason, the three models side by side."""
+    from theraflow.pairs.sources.rdkit_demo import rdkit_demo_pairs
+
+    pairs = rdkit_demo_pairs().sample(frac=1.0, random_state=0).reset_index(drop=True)
+    table = pairs.rename(columns={"smiles": "SMILES", "target_id": "Target"})[["SMILES", "Target"]]
+    table["Y"] = (pairs["label"] >= 6.5).astype(int)
+    parts = {"train": table.iloc[:700], "valid": table.iloc[700:850], "test": table.iloc[850:]}
+    for name, df in parts.items():
+        df.to_csv(tmp_path / f"{name}.csv", index=False)
+    with open(tmp_path / "test.csv", "a") as fh:
+        fh.write(",MET,1\n")  # a test row without a SMILES
+    out = tmp_path / "pair_table.json"
+    cmd = [sys.executable, str(REPO / "benchmarks" / "pair_table.py"), "--task", "dti",
+           *(x for p in ("train", "valid", "test") for x in (f"--{p}", str(tmp_path / f"{p}.csv"))),
+           "--columns", "smiles=SMILES,target_id=Target,label=Y", "--minutes", "0.1", "--bootstrap", "10",
+           "--workdir", str(tmp_path / "work"), "--store", str(tmp_path / "store"), "--out", str(out), "--cores", "1"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=bare_env(), capture_output=True, text=True, timeout=540)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["task"] == "dti" and report["label_kind"] == "binary"
+    given, scored, rejected = (report[k]["given"]["test"] for k in ("n_given", "n_scored", "n_rejected"))
+    assert given == len(parts["test"]) + 1 and rejected >= 1 and scored + rejected == given
+    assert any("empty SMILES" in reason for reason in report["rejected_reasons"]["given"]["test"])
+    rows = {r["model"]: r for r in report["side_by_side"]}
+    assert set(rows) == {"theraflow", "fingerprint", "constant"}
+    for r in rows.values():
+        assert r["split"] == "given" and 0.0 <= r["auroc"] <= 1.0 and 0.0 <= r["auprc"] <= 1.0
+        assert 0.0 <= r["accuracy"] <= 1.0 and r["commit"] and r["date"]
+    assert rows["constant"]["auroc"] == 0.5
