@@ -21,6 +21,19 @@ from pathlib import Path
 from _common import mean_sd
 
 
+def train_models(work: Path, res: Path, splits: list[str], runs: dict[str, dict[str, list[int]]],
+                 cores: int) -> tuple[int, float]:
+    """Run the workflow for the splits and, per model, the seeds it trains on each split (``{model: {split:
+    seeds}}``): every split file and every run's metrics.json. Returns (exit code, seconds)."""
+    from _common import run_workflow
+
+    rel = Path(res).relative_to(work)  # Snakemake's targets are paths in its working directory
+    targets = [str(rel / "splits" / f"{s}.parquet") for s in splits]
+    targets += [str(rel / s / model / f"seed{seed}" / "metrics.json")
+                for model, by_split in runs.items() for s in splits for seed in by_split.get(s, [])]
+    return run_workflow(work, targets, cores)
+
+
 def spec_of(res: Path):
     from theraflow.pairs.stages import spec_of as spec
 

@@ -65,11 +65,8 @@ def main(argv=None) -> int:
     ddi["models"] = [{"name": recipe, "seeds": seeds}]
     work = common.prepare_workdir(args, cfg)
     res = work / cfg.get("results", "results") / "ddi" / ds_name
-    rel = res.relative_to(work)
-    targets = [str(rel / "splits" / f"{s}.parquet") for s in wanted_splits]
-    if "theraflow" in wanted:
-        targets += [str(rel / s / recipe / f"seed{seed}" / "metrics.json") for s in wanted_splits for seed in seeds]
-    rc, wall = common.run_workflow(work, targets, args.cores)
+    runs = {recipe: {s: seeds for s in wanted_splits}} if "theraflow" in wanted else {}
+    rc, wall = sbs.train_models(work, res, wanted_splits, runs, args.cores)
     if rc != 0:
         return rc
     stamp = common.provenance()

@@ -88,13 +88,8 @@ def main(argv=None) -> int:
     dti["models"] = neural or entries[:1]  # the workflow needs a model to resolve; none is trained then
     work = common.prepare_workdir(args, cfg)
     res = work / cfg.get("results", "results") / "dti" / ds_name
-    rel = Path(res.relative_to(work))  # Snakemake's targets are paths in its working directory
-    targets = [str(rel / "splits" / f"{s}.parquet") for s in wanted_splits]
-    for m in neural:
-        for s in wanted_splits:
-            for seed in seeds_of(dti, split_cfgs[s], m.get("seeds")):
-                targets.append(str(rel / s / m["name"] / f"seed{seed}" / "metrics.json"))
-    rc, wall = common.run_workflow(work, targets, args.cores)
+    runs = {m["name"]: {s: seeds_of(dti, split_cfgs[s], m.get("seeds")) for s in wanted_splits} for m in neural}
+    rc, wall = sbs.train_models(work, res, wanted_splits, runs, args.cores)
     if rc != 0:
         return rc
 
@@ -183,7 +178,8 @@ def print_table(rows: list[dict], commit: str) -> None:
     for r in rows:
         ens = r.get("ensemble")
         mark = "" if r["commit"] == commit else f"  (measured at {r['commit']})"
-        pear = r["pearson"]["mean"] if r.get("pearson") else float("nan")
+        pear = (r.get("pearson") or {}).get("mean")
+        pear = float("nan") if pear is None else pear
         shown = f"{ens['ci']:.3f} / {ens['mse']:.3f}" if ens else ""
         print(f"{r['split']:<12} {r['model']:<13} {len(r['seeds']):>5} {r['ci']['mean']:>7.3f} ± {r['ci']['sd']:.3f} "
               f"{r['mse']['mean']:>7.3f} ± {r['mse']['sd']:.3f} {pear:>7.3f} {r['minutes']:>7.1f} "
