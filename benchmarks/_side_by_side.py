@@ -22,16 +22,18 @@ from _common import mean_sd
 
 
 def train_models(work: Path, res: Path, splits: list[str], runs: dict[str, dict[str, list[int]]],
-                 cores: int) -> tuple[int, float]:
+                 cores: int) -> tuple[int, float, dict]:
     """Run the workflow for the splits and, per model, the seeds it trains on each split (``{model: {split:
-    seeds}}``): every split file and every run's metrics.json. Returns (exit code, seconds)."""
-    from _common import run_workflow
+    seeds}}``): every split file and every run's metrics.json. Returns (exit code, seconds, the commit and
+    date the rows are measured at)."""
+    from _common import provenance, run_workflow
 
     rel = Path(res).relative_to(work)  # Snakemake's targets are paths in its working directory
     targets = [str(rel / "splits" / f"{s}.parquet") for s in splits]
     targets += [str(rel / s / model / f"seed{seed}" / "metrics.json")
                 for model, by_split in runs.items() for s in splits for seed in by_split.get(s, [])]
-    return run_workflow(work, targets, cores)
+    rc, seconds = run_workflow(work, targets, cores)
+    return rc, seconds, provenance()
 
 
 def spec_of(res: Path):

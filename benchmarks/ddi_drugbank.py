@@ -66,10 +66,9 @@ def main(argv=None) -> int:
     work = common.prepare_workdir(args, cfg)
     res = work / cfg.get("results", "results") / "ddi" / ds_name
     runs = {recipe: {s: seeds for s in wanted_splits}} if "theraflow" in wanted else {}
-    rc, wall = sbs.train_models(work, res, wanted_splits, runs, args.cores)
+    rc, wall, stamp = sbs.train_models(work, res, wanted_splits, runs, args.cores)
     if rc != 0:
         return rc
-    stamp = common.provenance()
     rows = []
     for s in wanted_splits:
         if "theraflow" in wanted:

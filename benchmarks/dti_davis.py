@@ -89,11 +89,9 @@ def main(argv=None) -> int:
     work = common.prepare_workdir(args, cfg)
     res = work / cfg.get("results", "results") / "dti" / ds_name
     runs = {m["name"]: {s: seeds_of(dti, split_cfgs[s], m.get("seeds")) for s in wanted_splits} for m in neural}
-    rc, wall = sbs.train_models(work, res, wanted_splits, runs, args.cores)
+    rc, wall, stamp = sbs.train_models(work, res, wanted_splits, runs, args.cores)
     if rc != 0:
         return rc
-
-    stamp = common.provenance()
     rows = []
     for s in wanted_splits:
         constant_mse, split_rows = reference_rows(res, s, [m for m in REFERENCES if m in wanted] or ["constant"],

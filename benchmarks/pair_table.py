@@ -154,7 +154,7 @@ def main(argv=None) -> int:
     res = work / "results" / args.task / "table"
     model = cfg[args.task]["models"][0]
     runs = {model: {s: args.seeds for s in splits}} if "theraflow" in args.models else {}
-    rc, wall = sbs.train_models(work, res, splits, runs, args.cores)
+    rc, wall, stamp = sbs.train_models(work, res, splits, runs, args.cores)
     if rc == 0:  # the references read the molecules the chemistry stage kept
         rc, more = common.run_workflow(work, [f"results/chem/{args.task}_table/molecules.parquet"], args.cores)
         wall += more
@@ -162,7 +162,6 @@ def main(argv=None) -> int:
         return rc
     info = json.loads((res / "dataset.json").read_text())
     kind = info["label_kind"]
-    stamp = common.provenance()
     rows, n_given, n_scored, n_rejected, reasons = [], {}, {}, {}, {}
     for s in splits:
         part_files = cfg[args.task]["datasets"]["table"].get("parts")
