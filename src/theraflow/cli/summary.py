@@ -39,7 +39,8 @@ def run(args) -> int:
             shown += 1
         for f in sorted(p.glob("score/*/summary.json")):
             s = json.loads(f.read_text())
-            outside = sum(v["outside_domain"] for v in s["targets"].values())
+            targets = s["targets"].values() if isinstance(s["targets"], dict) else s["targets"]  # earlier: by id
+            outside = sum(v["outside_domain"] for v in targets)
             print(f"theraflow screen — {f.parent.name}")
             print(f"  records {s['records']}, scored {s['kept']}, rejected {s['rejected']}; "
                   f"{len(s['targets'])} target(s), {s['pairs']} pairs ({outside} outside the domain)")
@@ -89,4 +90,38 @@ def pair_summary(metrics_tsv: Path) -> str:
         lost = f"; {int(g['pairs_rejected'].max())} test pair(s) not scored" if "pairs_rejected" in g and \
             g["pairs_rejected"].max() > 0 else ""
         lines.append(f"  {split:<12} {model:<22} {shown}  ({len(g)} seed(s){lost})")
+    lines += count_lines(metrics_tsv, info)
     return "\n".join(lines)
+
+
+def count_lines(metrics_tsv: Path, info: dict) -> list[str]:
+    """Where the rows went: the dataset stage's rejects by reason, then per split every part's rows given,
+    scored and rejected by reason (metrics.summary.tsv, from each run's metrics.json)."""
+    import pandas as pd
+
+    from theraflow.pairs.rejects import counts_line, parse_reasons
+
+    lines = []
+    if info.get("rejected_reasons"):
+        why = ", ".join(f"{k} {v:,}" for k, v in info["rejected_reasons"].items())
+        lines.append(f"  rows rejected by the dataset stage: {info.get('rejected_rows', 0):,} ({why})")
+    merged = info.get("n_replicates_merged")
+    if merged:
+        rule = (info.get("replicates") or {}).get("aggregate", "median")
+        lines.append(f"  replicates merged: {merged:,} row(s) into the pair they repeat ({rule} label)")
+    summary = metrics_tsv.with_name(metrics_tsv.stem + ".summary.tsv")
+    if not summary.exists():
+        return lines
+    df = pd.read_csv(summary, sep="\t")
+    if "n_given" not in df:
+        return lines
+    df = df[df["n_given"].notna()]
+    order = {"train": 0, "valid": 1, "test": 2}
+    for split, g in df.groupby("split", sort=False):
+        first = g[g["model"] == g["model"].iat[0]].sort_values("part", key=lambda s: s.map(order))
+        lines.append(f"  {split}: pairs per part")
+        for _, r in first.iterrows():
+            lines.append("    " + counts_line(r["part"], int(r["n_given"]), int(r["n_scored"]),
+                                              parse_reasons(r.get("rejected_reasons")),
+                                              int(r["n_merged"]) if pd.notna(r.get("n_merged")) else 0))
+    return lines

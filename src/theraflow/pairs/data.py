@@ -53,21 +53,100 @@ class EntityTable:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def keys(self) -> list[str]:
-        """What a model's vocabulary lists: a molecule's standardized SMILES, a target's id."""
+    def keys(self, keying: str | None = None) -> list[str]:
+        """What a model's vocabulary lists: a molecule's standardized SMILES, a hash of a target's sequence
+        (its id when it has none); ``keying``: a bundle's, when not the kind's (see :class:`Vocabulary`)."""
         if self.kind.featurized:
             return list(self.graphs.smiles) if self.graphs is not None and self.graphs.smiles else list(self.values)
-        return list(self.ids)
+        return self.kind.vocab_keys(self.ids, self.values, keying)
 
     def with_vocabulary(self, vocab: list[str] | None) -> EntityTable:
+        """This table with each entity's row in ``vocab`` (a list of keys made as :meth:`keys` makes them,
+        or a :class:`Vocabulary` that says how its keys were made); -1: not trained on."""
         if vocab is None:
             return self
-        row = {k: i for i, k in enumerate(vocab)}
-        return replace(self, vocab_index=np.array([row.get(k, -1) for k in self.keys()], dtype=np.int64),
-                       cache=self.cache)
+        return replace(self, vocab_index=vocabulary_rows(self, vocab), cache=self.cache)
 
     def tensors(self, rows: np.ndarray, needs: dict) -> dict:
         return self.kind.tensors(self, rows, needs)
+
+
+class Vocabulary(list):
+    """A model's vocabulary of one entity kind (its keys, in row order; a list) and how they were made.
+
+    ``keying``: ``smiles``, ``sequence_hash`` or ``id`` (:attr:`~theraflow.pairs.entity.EntityKind.keying`;
+    bundles written before targets were keyed by sequence list ids). ``aliases``: other keys of some rows
+    (key → row) made from what the bundle stored of its partners (ids and sequences): a target named by
+    its training id but given without a sequence (sequence-keyed vocabulary), or a renamed target whose
+    sequence the bundle stored (id-keyed vocabulary)."""
+
+    def __init__(self, keys=(), keying: str | None = None, aliases: dict[str, int] | None = None) -> None:
+        super().__init__(keys)
+        self.keying = keying
+        self.aliases = dict(aliases or {})
+
+
+def vocabularies(meta: dict, spec: TaskSpec) -> dict[str, Vocabulary]:
+    """{entity kind: :class:`Vocabulary`} of a model bundle's ``model.json`` (``vocab``, ``vocab_keys``,
+    ``partners``). A bundle without ``vocab_keys`` lists a target by its id (and a molecule by its
+    standardized SMILES)."""
+    from theraflow.pairs.entity import sequence_hash
+
+    task = spec.task
+    kinds = {k.name: k for k in task.kinds()}
+    recorded = meta.get("vocab_keys") or {}
+    partner_kind = task.roles[1].entity
+    p = meta.get("partners") or {}
+    p_ids, p_values = list(p.get("ids") or []), list(p.get("values") or [])
+    out: dict[str, Vocabulary] = {}
+    for name, keys in (meta.get("vocab") or {}).items():
+        kind = kinds.get(name)
+        keying = recorded.get(name) or ("smiles" if kind is None or kind.featurized else "id")
+        row = {k: i for i, k in enumerate(keys)}
+        aliases: dict[str, int] = {}
+        if name == partner_kind and kind is not None and not kind.featurized:
+            for i, v in zip(p_ids, p_values):
+                i, v = str(i), str(v or "")
+                if not v:
+                    continue
+                if keying == "id" and i in row:  # a renamed target: known by the sequence its id stood for
+                    aliases.setdefault(sequence_hash(v), row[i])
+                elif keying == "sequence_hash" and sequence_hash(v) in row:  # a training id without its sequence
+                    aliases.setdefault(i, row[sequence_hash(v)])
+        out[name] = Vocabulary(keys, keying, aliases)
+    return out
+
+
+def vocabulary_rows(table: EntityTable, vocab: list[str]) -> np.ndarray:
+    """Each entity's row in ``vocab`` (-1: not trained on); see :meth:`EntityTable.with_vocabulary`.
+
+    With sequence keys an entity given with a sequence is known by that sequence only (its name does
+    not matter); one without a sequence by its id (an entity trained without one, or a training id
+    the bundle stored a sequence for). With id keys (earlier bundles) an entity is known by its id as
+    before, else by a sequence the bundle stored under another id."""
+    keying = getattr(vocab, "keying", None) or table.kind.keying
+    aliases = getattr(vocab, "aliases", {})
+    row = {k: i for i, k in enumerate(vocab)}
+    if table.kind.featurized or keying not in ("sequence_hash", "id"):
+        return np.array([row.get(k, -1) for k in table.keys()], dtype=np.int64)
+    from theraflow.pairs.entity import sequence_hash
+
+    out = np.full(len(table), -1, dtype=np.int64)
+    for j, (i, v) in enumerate(zip(table.ids, table.values)):
+        if keying == "sequence_hash":
+            r = row.get(sequence_hash(v), -1) if v else row.get(i, aliases.get(i, -1))
+            if r < 0 and v and i in row and not _is_sequence_key(i):
+                r = row[i]  # trained without a sequence: known by its id alone
+        else:
+            r = row.get(i, -1)
+            if r < 0 and v:
+                r = aliases.get(sequence_hash(v), -1)
+        out[j] = r
+    return out
+
+
+def _is_sequence_key(key: str) -> bool:
+    return len(key) == 20 and key.startswith("seq_") and all(c in "0123456789abcdef" for c in key[4:])
 
 
 @dataclass
@@ -107,7 +186,8 @@ class PairData:
         return np.asarray(self.table(role).vocab_index)[self.rows(role)[idx]]
 
     def with_vocabulary(self, vocab: dict[str, list[str]] | None) -> PairData:
-        """The same pairs whose entities index ``vocab`` ({kind: keys}), whatever they indexed before."""
+        """The same pairs whose entities index ``vocab`` ({kind: keys or :class:`Vocabulary`}), whatever they
+        indexed before."""
         if not vocab:
             return self
         return replace(self, tables={k: t.with_vocabulary(vocab.get(k)) for k, t in self.tables.items()})

@@ -4,7 +4,10 @@ An entity kind (one module per kind under :mod:`theraflow.pairs.entities`, ``ENT
 
 - what identifies an entity: its ``value`` (a molecule's standardized SMILES, a protein's sequence)
   and, when a table gives no id column, the **default id** it derives from the value (a molecule's
-  standardized InChIKey, a hash of a sequence), said once in the log;
+  standardized InChIKey, a hash of a sequence), said once in the log. An id is a label: a model's
+  vocabulary of the entities it trained on lists **keys** made from the values (:meth:`EntityKind.vocab_keys`;
+  ``keying``: standardized SMILES, a hash of the normalized sequence), so that the same entity under
+  another name is the same entity. Only an entity given without a value is keyed by its id;
 - its **encoders** (a package of modules, :func:`theraflow.registry.encoders`) and the model-config key
   that configures them (``drug_encoder``, ``target_encoder``);
 - the **batch inputs** its encoders read (:meth:`EntityKind.tensors`): graphs, Morgan bits, tokens,
@@ -20,6 +23,17 @@ from typing import Any
 import numpy as np
 
 
+def normalize_sequence(value: str) -> str:
+    """A sequence as it identifies an entity: upper case, no white space."""
+    return "".join(value.split()).upper()
+
+
+def sequence_hash(value: str) -> str:
+    """``seq_`` + 16 hex digits of the SHA-256 of the normalized sequence: a protein's default id and its key
+    in a model's vocabulary (the same sequence, the same key, whatever it is called)."""
+    return f"seq_{hashlib.sha256(normalize_sequence(value).encode()).hexdigest()[:16]}"
+
+
 @dataclass(frozen=True)
 class EntityKind:
     name: str
@@ -31,6 +45,24 @@ class EntityKind:
     description: str = ""
     value_required: bool = True  # can an entity be known by its id alone?
     featurized: bool = False  # do its values go through the chemistry stages (standardize, featurize)?
+
+    @property
+    def keying(self) -> str:
+        """How a model's vocabulary keys entities of this kind (recorded in a bundle's ``vocab_keys``):
+        ``smiles`` (featurized molecules: their standardized SMILES), ``sequence_hash`` (a hash of the
+        normalized sequence; an entity without one by its id) or ``id``."""
+        if self.featurized:
+            return "smiles"
+        return "sequence_hash" if self.value == "sequence" else "id"
+
+    def vocab_keys(self, ids: list[str], values: list[str], keying: str | None = None) -> list[str]:
+        """Vocabulary keys of entities that are not featurized (``keying``: this kind's, or a bundle's)."""
+        keying = keying or self.keying
+        if keying == "sequence_hash":
+            return [sequence_hash(v) if v else i for i, v in zip(ids, values)]
+        if keying == "id":
+            return list(ids)
+        raise ValueError(f"{self.name} entities cannot be keyed by {keying!r}")
 
     def default_ids(self, values: list[str]) -> list[str]:
         """Ids for entities a table gives no id column for (derived from the value, the same on every run)."""

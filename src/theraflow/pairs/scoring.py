@@ -21,7 +21,6 @@ default the partners are those the models trained on.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ import pandas as pd
 import torch
 
 from theraflow.errors import InputError
+from theraflow.io import read_json
 from theraflow.pairs.task import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,10 @@ class LoadedModel:
     checksum: str
 
     def vocab(self, kind: str) -> list[str] | None:
+        """The model's vocabulary of ``kind`` (a :class:`~theraflow.pairs.data.Vocabulary`: keys and keying)."""
+        vocab = getattr(self.model, "vocab", None)
+        if isinstance(vocab, dict) and kind in vocab:
+            return vocab[kind]
         return (self.meta.get("vocab") or {}).get(kind)
 
 
@@ -100,20 +104,71 @@ class Ensemble:
         known_value = dict(zip(trained.get("ids", []), trained.get("values", [])))
         blank = t["value"] == ""
         t.loc[blank, "value"] = t.loc[blank, "id"].map(known_value).fillna("")  # a trained partner, named by id
-        for m in self.models:
-            known = set(m.vocab(kind.name) or []) if not kind.featurized else set()
-            reads = m.model.encoder(kind.name).reads_values
-            if reads:
-                empty = t.loc[(t["value"] == "") & ~t["id"].isin(known), "id"].tolist()
-                if empty:
-                    raise InputError(f"model {m.name} reads {kind.value}s; no {kind.value} for {role.name}(s) "
-                                     f"{empty[:5]}")
-            elif not kind.featurized:
-                unknown = [x for x in t["id"] if x not in known]
-                if unknown:
-                    raise InputError(f"model {m.name} knows {role.name}s by id only "
-                                     f"({', '.join((m.vocab(kind.name) or [])[:5])}...); it cannot score {unknown[:5]}")
+        if not kind.featurized:
+            from theraflow.pairs.data import EntityTable
+
+            entities = EntityTable(kind, t["id"].tolist(), t["value"].tolist())
+            for m in self.models:
+                rows = np.asarray(entities.with_vocabulary(m.vocab(kind.name)).vocab_index)
+                reads = m.model.encoder(kind.name).reads_values
+                if reads:
+                    empty = t.loc[(t["value"] == "").to_numpy() & (rows < 0), "id"].tolist()
+                    if empty:
+                        raise InputError(f"model {m.name} reads {kind.value}s; no {kind.value} for {role.name}(s) "
+                                         f"{empty[:5]}")
+                else:
+                    unknown = t.loc[rows < 0, "id"].tolist()
+                    if unknown:
+                        named = (m.meta.get("partners") or {}).get("ids") or m.vocab(kind.name) or []
+                        raise InputError(f"model {m.name} knows {role.name}s by id only "
+                                         f"({', '.join(map(str, named[:5]))}...); it cannot score {unknown[:5]}: "
+                                         f"not a {role.name} it trained on (by {kind.value}, or by id where "
+                                         f"none is given)")
         return t.drop_duplicates("id").reset_index(drop=True)
+
+    def partner_identity(self, encoded: Encoded) -> list[dict]:
+        """Per partner: whether each model trained on it (by its sequence or SMILES; by its id when it has
+        neither) — ``known`` (every model), unseen (none) or partial (``models_known`` of ``models``) — with
+        its id, name, length (residues) and the ids the models trained it under. An unseen partner is
+        scored from its value alone (the models' unknown-entity vector and no fallback offset): said once
+        per partner in the log."""
+        task = self.spec.task
+        role = task.roles[1]
+        kind = task.entity(role)
+        t = encoded.table
+        n = len(self.models)
+        known = np.stack([np.asarray(ix) >= 0 for ix in encoded.index]) if n else np.zeros((0, len(t)), bool)
+        trained_as: list[dict[int, list[str]]] = []
+        for m in self.models:
+            by_row: dict[int, list[str]] = {}
+            p = m.meta.get("partners") or {}
+            if p.get("ids"):
+                from theraflow.pairs.data import EntityTable
+
+                values = list(p.get("values") or [])
+                values += [""] * (len(p["ids"]) - len(values))
+                ptab = EntityTable(kind, [str(x) for x in p["ids"]], [str(v or "") for v in values])
+                for i, r in zip(ptab.ids, np.asarray(ptab.with_vocabulary(m.vocab(kind.name)).vocab_index)):
+                    if r >= 0:
+                        by_row.setdefault(int(r), []).append(i)
+            trained_as.append(by_row)
+        out = []
+        for i in range(len(t)):
+            pid, value = str(t["id"].iat[i]), str(t["value"].iat[i])
+            name = str(t["name"].iat[i]) if "name" in t and str(t["name"].iat[i]) not in ("", "nan") else pid
+            k = int(known[:, i].sum())
+            names = sorted({x for j in range(n) if known[j, i]
+                            for x in trained_as[j].get(int(encoded.index[j][i]), [])})
+            length = len("".join(value.split())) if kind.value == "sequence" and value else None
+            out.append({"id": pid, "name": name, "length": length, "known": k == n, "models_known": k,
+                        "models": n, "trained_as": names})
+            if k < n:
+                what = f"its sequence ({length} residues)" if length else f"its {kind.value}" if value else "its id"
+                log.warning("%s %s is unseen by %s (not a %s it trained on): scored from %s alone",
+                            role.name, pid if name == pid else f"{pid} ({name})",
+                            "every model" if k == 0 else f"{n - k} of {n} models", kind.value if value else "name",
+                            what)
+        return out
 
     @torch.no_grad()
     def encode_partners(self, partners: pd.DataFrame, store=None) -> Encoded:
@@ -266,18 +321,34 @@ def scores_frame(ids: Sequence[str], smiles: Sequence[str], partners: pd.DataFra
     })
 
 
-def standardized(table: pd.DataFrame, what: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Standardize (id, smiles[, name]) records as the chemistry stage does; rejects keep the id and reason."""
-    from theraflow.chem.standardize import StandardizeOptions, standardize
+def standardize_options(ensemble: Ensemble | None = None):
+    """The standardization of a model's molecules: the options its chemistry stage recorded (``model.json``'s
+    ``standardize``), else the workflow's defaults; without an InChIKey (scoring needs none)."""
+    from dataclasses import fields
+
+    from theraflow.chem.standardize import StandardizeOptions
+
+    recorded = (ensemble.models[0].meta.get("standardize") or {}) if ensemble is not None else {}
+    known = {f.name for f in fields(StandardizeOptions)}
+    return StandardizeOptions(**{**{k: v for k, v in recorded.items() if k in known}, "inchikey": False})
+
+
+def standardized(table: pd.DataFrame, what: str, options=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Standardize (id, smiles[, name]) records with the workflow's function and options
+    (:func:`theraflow.chem.standardize.standardize`); rejects keep the id, the stage, the reason and its
+    ``kind`` (:func:`theraflow.chem.standardize.reject_category`: "no carbon fragment", "over 150 heavy
+    atoms", ..., the reasons the workflow counts by)."""
+    from theraflow.chem.standardize import reject_category, standardize
 
     if not {"id", "smiles"} <= set(table.columns):
         raise InputError(f"{what}: expected columns id, smiles (and optionally name); found {', '.join(table.columns)}")
     records = pd.DataFrame({"record": np.arange(1, len(table) + 1), "id": table["id"].astype(str),
                             "input": table["smiles"].astype(str), "kind": "smiles"})
-    kept, rejects = standardize(records, StandardizeOptions(inchikey=False))
+    kept, rejects = standardize(records, options or standardize_options())
     names = dict(zip(table["id"].astype(str), table["name"].astype(str))) if "name" in table else {}
     kept["name"] = [names.get(i, i) for i in kept["id"]]
     rejects.insert(0, "set", what)
+    rejects["kind"] = [reject_category(st, r) for st, r in zip(rejects["stage"], rejects["reason"])]
     return kept, rejects
 
 
@@ -286,6 +357,7 @@ def score_pairs(molecules: pd.DataFrame, ensemble: Ensemble | Sequence[str | Pat
                 partners: pd.DataFrame | None = None, store: str | Path | None = None, top_k: int = 3,
                 ad_threshold: float = DEFAULT_AD_THRESHOLD) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(scores, rejects) of molecules (id, smiles[, name]) against partners; see the module docstring.
+    ``scores.attrs["partners"]``: whether the models trained on each partner (:meth:`Ensemble.partner_identity`).
 
     Columns: molecule, partner, order (``molecule → partner``; for ordered pairs of two molecules also
     ``partner → molecule``), rank and class (multiclass: the ``top_k`` most likely classes, each with
@@ -295,11 +367,12 @@ def score_pairs(molecules: pd.DataFrame, ensemble: Ensemble | Sequence[str | Pat
 
     ens = ensemble if isinstance(ensemble, Ensemble) else load_ensemble(ensemble)
     spec, task = ens.spec, ens.spec.task
-    mols, rejects = standardized(molecules, "molecules")
+    options = standardize_options(ens)  # as the models' molecules were: one standardization, one rejection path
+    mols, rejects = standardized(molecules, "molecules", options)
     partner_kind = task.entity(task.roles[1])
     if partners is not None and partner_kind.featurized:
         pan = partners.rename(columns={"value": "smiles"})
-        pan, rej_p = standardized(pan, "partners")
+        pan, rej_p = standardized(pan, "partners", options)
         rejects = pd.concat([rejects, rej_p], ignore_index=True)
         partners = pan.rename(columns={"smiles": "value"})[["id", "value", "name"]]
     p_table = ens.partner_table(partners)
@@ -308,13 +381,14 @@ def score_pairs(molecules: pd.DataFrame, ensemble: Ensemble | Sequence[str | Pat
     feat = ens.featurizer
     res = featurize(mols["smiles"].tolist(), feat.get("name", "default"), store=store, params=feat.get("params") or {})
     failed = pd.DataFrame([("molecules", mols["id"].iat[i], mols["record"].iat[i], mols["smiles"].iat[i],
-                            "featurize", why) for i, why in res.errors.items()],
-                          columns=["set", "id", "record", "input", "stage", "reason"])
+                            "featurize", why, "featurization failed") for i, why in res.errors.items()],
+                          columns=["set", "id", "record", "input", "stage", "reason", "kind"])
     rejects = pd.concat([rejects, failed], ignore_index=True)
     mols = mols.iloc[res.index].reset_index(drop=True)
     if mols.empty:
         raise InputError("nothing to score: no molecule could be standardized and featurized")
     enc = ens.encode_partners(p_table, store)
+    identity = ens.partner_identity(enc)
     pred = ens.score_graphs(res.graphs, enc)  # [models, n, p(, k)]
     orders = [("molecule → partner", pred)]
     if task.ordered and task.same_kind:
@@ -353,6 +427,7 @@ def score_pairs(molecules: pd.DataFrame, ensemble: Ensemble | Sequence[str | Pat
         lo, hi = probability_spread(scores["score"].to_numpy(), scores["score_sd"].to_numpy())
         scores["low"], scores["high"] = lo, hi
     scores = scores.sort_values(["rank", "score"], ascending=[True, False], kind="stable").reset_index(drop=True)
+    scores.attrs["partners"] = identity  # known / unseen per partner (Ensemble.partner_identity)
     return scores, rejects
 
 
@@ -377,32 +452,35 @@ def fill_description(template: str, first: str, second: str) -> str:
 
 
 def read_targets(path: str | Path) -> pd.DataFrame:
-    """Targets from FASTA (id = first word of the header) or a table (target_id[, sequence])."""
+    """Targets from FASTA (id = first word of the header, name = the rest, if any) or a table (target_id[,
+    sequence, name]). An id (a name) is a label: models know a target by its sequence."""
     from theraflow.io import read_table
 
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: file not found")
     if path.suffix.lower() in (".fasta", ".fa", ".faa"):
-        rows, name, seq = [], None, []
+        rows, name, label, seq = [], None, "", []
         for n, line in enumerate(path.read_text().splitlines(), start=1):
             line = line.strip()
             if line.startswith(">"):
                 if name is not None:
-                    rows.append((name, "".join(seq)))
-                name = line[1:].split()[0] if line[1:].split() else ""
+                    rows.append((name, "".join(seq), label))
+                words = line[1:].split(maxsplit=1)
+                name = words[0] if words else ""
                 if not name:
                     raise InputError(f"{path}: line {n}: FASTA header without an id")
+                label = words[1].strip() if len(words) > 1 else name
                 seq = []
             elif line:
                 if name is None:
                     raise InputError(f"{path}: line {n}: sequence before the first '>' header")
                 seq.append(line.replace(" ", ""))
         if name is not None:
-            rows.append((name, "".join(seq)))
+            rows.append((name, "".join(seq), label))
         if not rows:
             raise InputError(f"{path}: no FASTA records")
-        df = pd.DataFrame(rows, columns=["target_id", "sequence"])
+        df = pd.DataFrame(rows, columns=["target_id", "sequence", "name"])
     else:
         df = read_table(path)
         if "target_id" not in df:
@@ -451,12 +529,12 @@ def model_card_info(model_dirs: Sequence[str | Path]) -> dict:
     """What the report shows about the models: card text, split protocol, test metrics."""
     info = {"models": []}
     for d in map(Path, model_dirs):
-        meta = json.loads((d / "model.json").read_text())
+        meta = read_json(d / "model.json")
         entry = {"dir": str(d), "name": meta["model_config"].get("name", d.name), "seed": meta.get("seed"),
                  "split": meta.get("split_manifest", {}), "epochs": meta.get("epochs_trained"),
                  "train_seconds": meta.get("train_seconds"), "device": meta.get("device")}
         metrics = d / "metrics.json"
         if metrics.exists():
-            entry["metrics"] = json.loads(metrics.read_text()).get("parts", {})
+            entry["metrics"] = read_json(metrics).get("parts", {})
         info["models"].append(entry)
     return info

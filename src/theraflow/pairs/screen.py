@@ -82,12 +82,13 @@ def score_shard(model_dirs: Sequence[str | Path], *, out_scores: str | Path, out
 
     from theraflow.chem.featurize import featurize
     from theraflow.pairs.scoring import fingerprint, scores_frame
+    from theraflow.pairs.scoring import standardize_options as model_options
 
     if (library is None) == (standardized is None):
         raise ValueError("give either a library (with shard and chunk_size) or a standardized shard table")
     t0 = time.perf_counter()
     times: dict[str, float] = {}
-    ens, t_table, target_emb = _prepared(model_dirs, targets, ensemble, store)
+    ens, t_table, target_emb, identity = _prepared(model_dirs, targets, ensemble, store)
     times["load"] = time.perf_counter() - t0
 
     fps: dict[int, object] = {}
@@ -98,7 +99,8 @@ def score_shard(model_dirs: Sequence[str | Path], *, out_scores: str | Path, out
                                                              **(read_options or {}))
         times["read"] = time.perf_counter() - t
         t = time.perf_counter()
-        kept, std_rejects = standardize(records, standardize_options or StandardizeOptions(inchikey=False),
+        # as the models' molecules were standardized (the options their chemistry stage recorded)
+        kept, std_rejects = standardize(records, standardize_options or model_options(ens),
                                         on_mol=lambda i, mol: fps.__setitem__(i, fingerprint(mol)))
         times["standardize"] = time.perf_counter() - t
         n_in = len(records) + len(read_rejects)
@@ -141,7 +143,8 @@ def score_shard(model_dirs: Sequence[str | Path], *, out_scores: str | Path, out
         "stage": "score_shard", "shard": shard, "records": int(n_in), "library_records": int(n_total),
         "kept": int(len(res.index)), "rejected": int(len(rejects)),
         "rejected_by_stage": {k: int(v) for k, v in rejects["stage"].value_counts().items()},
-        "task": ens.spec.to_json() | {"descriptions": {}}, "targets": int(len(t_table)), "pairs": int(len(table)), "store_hits": res.hits, "store_misses": res.misses,
+        "task": ens.spec.to_json() | {"descriptions": {}}, "targets": int(len(t_table)), "partners": identity,
+        "pairs": int(len(table)), "store_hits": res.hits, "store_misses": res.misses,
         "seconds": round(time.perf_counter() - t0, 3), "seconds_by_step": {k: round(v, 3) for k, v in times.items()},
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }
@@ -155,7 +158,8 @@ _PREPARED: dict = {}
 
 
 def _prepared(model_dirs, targets, ensemble: Ensemble | None, store=None):
-    """(ensemble, partner table, partner embeddings), cached in this process across shards."""
+    """(ensemble, partner table, partner embeddings, whether the models trained on each partner), cached in
+    this process across shards."""
     key = None
     if ensemble is None and not isinstance(targets, pd.DataFrame):
         key = (tuple(str(Path(d).resolve()) for d in model_dirs), str(targets),
@@ -173,7 +177,8 @@ def _prepared(model_dirs, targets, ensemble: Ensemble | None, store=None):
             raise InputError(f"partner {rejected['id'].iat[0]!r} could not be standardized ({rejected['reason'].iat[0]})")
         tdf = kept.rename(columns={"smiles": "value"})[["id", "value", "name"]]
     t_table = ens.partner_table(tdf)
-    out = (ens, t_table, ens.encode_partners(t_table, store))
+    enc = ens.encode_partners(t_table, store)
+    out = (ens, t_table, enc, ens.partner_identity(enc))
     if key is not None:
         _PREPARED.clear()
         _PREPARED[key] = out
@@ -279,6 +284,7 @@ def _screen_key(library, model_dirs, targets, chunk_size, ad_threshold, standard
         "chunk_size": chunk_size, "ad_threshold": ad_threshold,
         "standardize": asdict(standardize_options or StandardizeOptions(inchikey=False)),
         "read": read_options or {}, "theraflow": __version__,
+        "target_keys": "sequence_hash",  # shards scored while models knew targets by name are scored again
     })
 
 
@@ -421,7 +427,12 @@ def gather_scores(shard_files: Sequence[str | Path], outdir: str | Path, *, top_
                   sample_per_target: int = 2000, stats_files: Sequence[str | Path] = (),
                   chem_stats_files: Sequence[str | Path] = (), reject_files: Sequence[str | Path] = (),
                   seed: int = 0) -> dict:
-    """Stage: shard score files → ranked/<target>.parquet, topk.tsv, histograms, AD sample, summary."""
+    """Stage: shard score files → ranked/<target>.parquet, topk.tsv, histograms, AD sample, summary.
+
+    ``summary["targets"]``: one entry per target (in id order): ``id``, ``name``, ``length`` (residues),
+    ``known`` (every model trained on its sequence), ``models_known`` of ``models``, ``trained_as`` (the
+    ids it was trained under) from the shards' stats (:meth:`~theraflow.pairs.scoring.Ensemble.partner_identity`;
+    absent without ``stats_files``), and ``molecules``, ``outside_domain``, ``file`` (its ranked table)."""
     t0 = time.perf_counter()
     outdir = Path(outdir)
     (outdir / "ranked").mkdir(parents=True, exist_ok=True)
@@ -491,13 +502,14 @@ def gather_scores(shard_files: Sequence[str | Path], outdir: str | Path, *, top_
                 outdir / "ad_sample.parquet")
     write_json(outdir / "histograms.json", {"edges": edges.tolist(), "counts": hists})
     shard_stats = [json.loads(Path(p).read_text()) for p in stats_files]
+    identity = {p["id"]: p for p in next((s["partners"] for s in shard_stats if s.get("partners")), [])}
     chem_stats = [json.loads(Path(p).read_text()) for p in chem_stats_files]
     steps = _sum_dicts(s.get("seconds_by_step", {}) for s in shard_stats)
     if chem_stats:  # standardization ran as separate (chemistry) jobs
         steps["standardize"] = round(sum(s.get("seconds", 0.0) for s in chem_stats), 3)
     summary = {
         "task": next((s["task"] for s in shard_stats if "task" in s), None),
-        "targets": per_target,
+        "targets": [{**identity.get(t, {"id": t}), **per_target[t]} for t in targets],
         "shards": len(shard_files),
         "top_k": top_k,
         "records": sum(s["records"] for s in (chem_stats or shard_stats)),

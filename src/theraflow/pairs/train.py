@@ -7,7 +7,9 @@ history, seeds, mixed precision on a GPU. The batches' position travels in the c
 stopped mid-epoch resumes at the next batch and ends with exactly the weights of an uninterrupted run.
 
 A trained model is a directory: ``model.safetensors`` (weights, no pickle), ``model.json`` (the task and
-label kind, the model config, dimensions, vocabularies, the training record), ``history.csv`` and
+label kind, the model config, dimensions, vocabularies and how their keys were made — ``vocab_keys``: a
+molecule by its standardized SMILES, a target by a hash of its sequence, so that its name is a label; bundles
+without it know targets by id and still load, with a warning — the training record), ``history.csv`` and
 ``train_drugs.smi`` (the training molecules: what scoring measures the applicability domain against).
 Bundles written by the earlier drug–target and drug–drug packages load too.
 """
@@ -22,7 +24,7 @@ import numpy as np
 import torch
 
 from theraflow.errors import InputError
-from theraflow.pairs.data import PairBatches, PairData
+from theraflow.pairs.data import PairBatches, PairData, vocabularies
 from theraflow.pairs.task import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -130,6 +132,7 @@ def train_model(data: PairData, parts: np.ndarray, model_cfg: dict, outdir: str 
         **{k: v for k, v in context.items() if not isinstance(v, torch.Tensor) and v is not None},
         "calibration": finished,
         "vocab": vocab,
+        "vocab_keys": {k: t.kind.keying for k, t in data.tables.items()},
         "partners": {"ids": [partners.ids[i] for i in trained_b], "values": [partners.values[i] for i in trained_b]},
         "featurizer": featurizer or {},
         "seed": seed,
@@ -151,13 +154,14 @@ def train_model(data: PairData, parts: np.ndarray, model_cfg: dict, outdir: str 
 
 
 def trained_vocabulary(data: PairData, train_idx: np.ndarray) -> dict[str, list[str]]:
-    """{entity kind: keys of the entities in training pairs}, in table order."""
+    """{entity kind: keys of the entities in training pairs}, in table order, each once (entities of
+    different ids with the same key, e.g. one sequence under two names, are one entity)."""
     out = {}
     for kind, table in data.tables.items():
         rows = np.unique(np.concatenate([data.rows(i)[train_idx] for i, r in enumerate(data.task.roles)
                                          if r.entity == kind]))
         keys = table.keys()
-        out[kind] = [keys[i] for i in rows]
+        out[kind] = list(dict.fromkeys(keys[i] for i in rows))
     return out
 
 
@@ -180,8 +184,30 @@ def load_model(model_dir: str | Path):
         return build_model(holder["spec"], meta["model_config"], meta["dims"])
 
     model, meta = load_bundle(model_dir, build, what="interaction", upgrade=_upgrade_state)
-    model.vocab = meta.get("vocab") or {}
+    model.vocab = vocabularies(meta, holder["spec"])
+    _warn_if_keyed_by_name(model_dir, model.vocab, holder["spec"])
     return model, meta, holder["spec"]
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_if_keyed_by_name(model_dir: Path, vocab: dict, spec: TaskSpec) -> None:
+    """One warning per bundle (and process) whose vocabulary lists targets by name (written before
+    targets were keyed by their sequence)."""
+    by_name = [k for k, v in vocab.items() if getattr(v, "keying", None) == "id"
+               and any(kind.name == k and kind.value == "sequence" for kind in spec.task.kinds())]
+    key = str(Path(model_dir).resolve())
+    if not by_name or key in _WARNED:
+        return
+    _WARNED.add(key)
+    v = vocab[by_name[0]]
+    how = (f"by the {len(v.aliases)} sequence(s) the bundle stored" if v.aliases
+           else "not by sequence (the bundle stored none)")
+    log.warning("%s: this model was written before targets were keyed by sequence; it knows its %d %s "
+                "target(s) by name: a target is recognized by its id as in training, otherwise %s. "
+                "A renamed target may be scored as unseen; retrain to key targets by sequence",
+                model_dir, len(v), by_name[0], how)
 
 
 def upgrade_meta(meta: dict, model_dir: Path) -> dict:

@@ -1,18 +1,19 @@
 """``protein``: a protein target, by its amino-acid sequence (or, for data without sequences, its id).
 
-A table without an id column gets ``seq_`` + a hash of the sequence as each target's id. Encoders read
+A table without an id column gets ``seq_`` + a hash of the sequence as each target's id; the same hash is
+the target's key in a model's vocabulary (:func:`~theraflow.pairs.entity.sequence_hash`), so a target's
+name never decides whether a model knows it (a target without a sequence is known by its id). Encoders read
 residue tokens (``tokens``, cut at the encoder's ``max_len``), amino-acid and dipeptide composition
 (``composition``) and the target's row in a model's vocabulary of training targets (``index``).
 """
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import numpy as np
 
-from theraflow.pairs.entity import EntityKind
+from theraflow.pairs.entity import EntityKind, sequence_hash
 
 
 class Protein(EntityKind):
@@ -21,7 +22,7 @@ class Protein(EntityKind):
         for v in values:
             if not v:
                 raise ValueError("a target needs an id or a sequence: a row gives neither")
-            out.append(f"seq_{hashlib.sha256(v.upper().encode()).hexdigest()[:16]}")
+            out.append(sequence_hash(v))
         return out
 
     def normalize_config(self, cfg: dict) -> dict:
