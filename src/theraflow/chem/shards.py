@@ -112,6 +112,8 @@ def gather(
         "rejected": int(len(rej)),
         "rejected_by_stage": {k: int(v) for k, v in rej["stage"].value_counts().sort_index().items()},
         "rejected_by_reason": _reason_counts(rej),
+        # the standardization the molecules went through: what the Python API repeats for a model's input
+        "standardize": next((s["options"] for s in st if s["stage"] == "standardize" and s.get("options")), None),
         "featurizer": feat_stats[0]["featurizer"] if feat_stats else None,
         "fid": feat_stats[0]["fid"] if feat_stats else None,
         "store_hits": int(sum(s["hits"] for s in feat_stats)),

@@ -255,6 +255,32 @@ def _by_stage(rejects: pd.DataFrame) -> str:
     return " (" + ", ".join(f"{stage}: {n}" for stage, n in counts.items()) + ")"
 
 
+_LIMIT = re.compile(r"limit is (\d+)")
+_MINIMUM = re.compile(r"minimum is (\d+)")
+
+
+def reject_category(stage: str, reason: str) -> str:
+    """The kind of a rejects row, to count rejects by: "no carbon fragment", "over 150 heavy atoms",
+    "unparsable SMILES", ... — the reason without what is particular to one record (its atom count, RDKit's
+    detail after the colon). Every loss a count shows comes from this one function, whichever door the
+    molecule came through (the workflow's chemistry stage, the Python API, a screen)."""
+    stage, reason = str(stage or ""), str(reason or "")
+    if stage == "fragment" and "carbon" in reason:
+        return "no carbon fragment"
+    if stage == "fragment" and reason.startswith("mixture of"):
+        return "a mixture of fragments"
+    if stage == "size":
+        limit, minimum = _LIMIT.search(reason), _MINIMUM.search(reason)
+        if limit:
+            return f"over {limit.group(1)} heavy atoms"
+        if minimum:
+            return f"under {minimum.group(1)} heavy atoms"
+    if stage == "featurize":
+        return "featurization failed"
+    head = reason.split(":")[0].strip()
+    return head if head else f"{stage or 'standardize'} failed"
+
+
 def standardize_file(input_path: str | Path, output: str | Path, rejects_path: str | Path, *,
                      options: StandardizeOptions | None = None, shard: int = 0, n_shards: int = 1,
                      **read_options) -> dict:
@@ -280,7 +306,8 @@ def standardize_file(input_path: str | Path, output: str | Path, rejects_path: s
         rejects = pd.concat([read_rejects, rejects], ignore_index=True)
     write_table(kept, output)
     write_table(rejects.sort_values("record", kind="stable"), rejects_path)
-    return {"records": len(records) + len(read_rejects), "kept": len(kept), "rejected": len(rejects)}
+    return {"records": len(records) + len(read_rejects), "kept": len(kept), "rejected": len(rejects),
+            "options": asdict(options or StandardizeOptions())}
 
 
 def options_from_config(cfg: dict | None) -> StandardizeOptions:

@@ -42,6 +42,11 @@ def register(sub) -> None:
         for opt in sorted({o for s in sources for o in SOURCES.get(s).options} - {"parts", "split_column", "columns",
                                                                                     "drugs", "classes"}):
             d.add_argument(f"--{opt.replace('_', '-')}", help=f"source option {opt}")
+        d.add_argument("--replicates", choices=["median", "mean"], default=None,
+                       help="a pair measured on several rows (regression): its label is their median (default) or mean")
+        d.add_argument("--max-replicate-spread", type=_spread, default=None, metavar="UNITS",
+                       help="regression replicates spreading more than this contradict: every row of the pair is a "
+                            "rejects row (default 1.0, one log unit; 'none': no limit)")
         d.add_argument("--on-error", choices=["stop", "reject"], default="reject",
                        help="a bad row: write it to rejects.tsv with its reason and go on (default), or stop naming it")
         d.add_argument("--outdir", required=True)
@@ -107,6 +112,18 @@ def register(sub) -> None:
         sc.add_argument("--report", help="also write an HTML report here")
 
 
+def _spread(text: str) -> float | str:
+    if text.strip().lower() in ("none", "null"):
+        return "none"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (or 'none')") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is negative")
+    return value
+
+
 def dataset_config(args) -> dict:
     from theraflow.registry import SOURCES, TASKS
 
@@ -118,6 +135,13 @@ def dataset_config(args) -> dict:
     parts = {p: getattr(args, p) for p in ("train", "valid", "test") if getattr(args, p)}
     if parts:
         cfg["parts"] = parts
+    replicates = {}
+    if getattr(args, "replicates", None):
+        replicates["aggregate"] = args.replicates
+    if getattr(args, "max_replicate_spread", None) is not None:
+        replicates["max_spread"] = None if args.max_replicate_spread == "none" else args.max_replicate_spread
+    if replicates:
+        cfg["replicates"] = replicates
     for opt in SOURCES.get(args.source).options:
         value = getattr(args, opt, None)
         if value is not None and opt not in cfg:
@@ -139,8 +163,10 @@ def run(args: argparse.Namespace) -> int:
                              f"use `theraflow {made_for} {stage}`")
     if stage == "dataset":
         info = stages.prepare_dataset(args.task, dataset_config(args), args.outdir)
+        why = ", ".join(f"{k} {v}" for k, v in (info.get("rejected_reasons") or {}).items())
         print(f"{info['pairs']} pairs ({info['label_kind']} labels: {info['label_kind_reason']}); "
-              f"{info['rejected_rows']} row(s) rejected (rejects.tsv)")
+              f"{info['rejected_rows']} row(s) rejected (rejects.tsv{': ' + why if why else ''}); "
+              f"{info.get('n_replicates_merged', 0)} replicate row(s) merged")
     elif stage == "split":
         m = stages.split_stage(args.pairs, args.kind, args.outdir, name=args.name, folds_path=args.folds,
                                seed=args.seed, test_frac=args.test_frac, valid_frac=args.valid_frac,
@@ -157,9 +183,13 @@ def run(args: argparse.Namespace) -> int:
         res = stages.evaluate_stage(model_dir=args.model, pairs_path=args.pairs, split_path=args.split,
                                     molecules_path=args.molecules, store=args.store, outdir=args.outdir,
                                     n_boot=args.bootstrap, binary_threshold=args.binary_threshold)
+        from theraflow.pairs.rejects import counts_line, metrics_counts
+
         for part, r in res["parts"].items():
             shown = "  ".join(f"{k} {v:.3f}" for k, v in r["metrics"].items() if k != "n")
             print(f"{part}: {shown}  (n={r['metrics']['n']}; {res['counts'][part]['rejected']} pair(s) not scored)")
+        for part, c in metrics_counts(res).items():
+            print(counts_line(part, c["n_given"], c["n_scored"], c["n_rejected"], c["n_merged"]))
     elif stage == "calibrate":
         s = stages.calibrate_stage(args.models, args.output, args.plot)
         print(calibration_line(s))

@@ -8,13 +8,14 @@ call them directly. A data set's folder (``results/<task>/<name>/``) holds
 - ``molecules.csv``: every molecule of the molecule roles (id, smiles), for the chemistry stages;
 - ``classes.tsv``: the classes of a classification (class, description), empty for regression;
 - ``folds.json`` (DeepDTA's setting-1 folds, else ``{}``), ``rejects.tsv`` (file, line, column, reason);
-- ``dataset.json``: the task and label kind, counts (rows given, pairs kept, rows rejected, per given part),
-  entities per role, label facts, how ids were made.
+- ``dataset.json``: the task and label kind, counts (rows given, pairs kept, rows rejected by reason —
+  ``rejected_reasons``, and per given part ``rejected_by_part`` —, replicates merged: ``replicates``,
+  ``n_replicates_merged``; see :mod:`theraflow.pairs.replicates`), entities per role, label facts, how ids were
+  made.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -38,6 +39,7 @@ def _task(task):
 # ------------------------------------------------------------------ dataset
 def load_dataset(task, cfg: dict) -> tuple[TaskSpec, pd.DataFrame, pd.DataFrame, dict]:
     """(spec, pairs, rejects, facts) of a configured data set, without writing anything."""
+    from theraflow.pairs.rejects import dataset_rejects_by_part, reason_counts
     from theraflow.pairs.source import resolve_labels
     from theraflow.pairs.tables import REJECT_COLUMNS
     from theraflow.registry import SOURCES
@@ -59,31 +61,42 @@ def load_dataset(task, cfg: dict) -> tuple[TaskSpec, pd.DataFrame, pd.DataFrame,
     spec, pairs, more, why = resolve_labels(task, loaded, cfg, where)
     rejects = pd.concat([loaded.rejects, *more], ignore_index=True) if more else loaded.rejects
     rejects = rejects.reindex(columns=REJECT_COLUMNS) if len(rejects) else pd.DataFrame(columns=REJECT_COLUMNS)
-    averaged = 0
-    key = [r.id for r in task.roles]
-    if spec.label.name == "regression":
-        dup = pairs.duplicated(key, keep=False)
-        if dup.any():
-            averaged = int(dup.sum())
-            log.warning("%d rows measure the same pair more than once; their labels are averaged", averaged)
-            agg = {c: "first" for c in pairs.columns if c not in (*key, "label")} | {"label": "mean"}
-            pairs = pairs.groupby(key, sort=False).agg(agg).reset_index()
-    else:
-        dup = pairs.duplicated([*key, "label"], keep="first").to_numpy()
-        if dup.any():
-            from theraflow.pairs.source import reject_rows
+    from theraflow.pairs.replicates import merge_replicates
 
-            first = pairs.groupby([*key, "label"])["line"].transform("first")
-            pairs, rej = reject_rows(pairs, dup, "label", [f"an exact repeat of {f}" for f in first],
-                                     cfg.get("on_error") or "reject", where)
-            rejects = pd.concat([rejects, rej], ignore_index=True)
+    pairs, rej, replicates = merge_replicates(spec, pairs, [r.id for r in task.roles], cfg.get("replicates"),
+                                              cfg.get("on_error") or "reject", where)
+    rejects = pd.concat([rejects, rej], ignore_index=True) if len(rej) else rejects
+    by_part = dataset_rejects_by_part(rejects, _reject_parts(rejects, cfg, loaded))
+    rejects = rejects.reindex(columns=REJECT_COLUMNS)
     if stop and len(rejects):
         raise InputError(first_reject(rejects, loaded.files))
     pairs = pairs.reset_index(drop=True)
     pairs.insert(0, "pair_id", np.arange(len(pairs), dtype=np.int64))
-    facts = {"label_kind_reason": why, "rows_averaged": averaged, "rows_given": int(rows_given),
+    facts = {"label_kind_reason": why, "replicates": replicates, "rows_given": int(rows_given),
+             "rejected_reasons": reason_counts(rejects),
+             "rejected_by_part": by_part,
              "ids_defaulted": getattr(loaded, "ids_defaulted", {}), "folds": loaded.folds, "files": loaded.files}
     return spec, pairs, rejects, facts
+
+
+def _reject_parts(rejects: pd.DataFrame, cfg: dict, loaded) -> pd.Series | None:
+    """The given part of each rejects row, where the set says it (a part's file, a row's part column,
+    rejected replicates of a part), else None (the rows of a set that is split later belong to no part)."""
+    if not len(rejects):
+        return None
+    part = pd.Series([None] * len(rejects), dtype=object)
+    if "given_part" in rejects:
+        part = rejects["given_part"].reset_index(drop=True).astype(object)
+    files = {str(Path(f)): p for p, f in (cfg.get("parts") or {}).items()}
+    line_parts = getattr(loaded, "line_parts", None) or {}
+    for i, (f, line) in enumerate(zip(rejects["file"].astype(str), rejects["line"].astype(str))):
+        if isinstance(part.iat[i], str):
+            continue
+        if str(Path(f)) in files:
+            part.iat[i] = files[str(Path(f))]
+        elif (f, line) in line_parts:
+            part.iat[i] = line_parts[(f, line)]
+    return part
 
 
 def first_reject(rejects: pd.DataFrame, files: list[str]) -> str:
@@ -99,7 +112,7 @@ def prepare_dataset(task, cfg: dict, outdir: str | Path) -> dict:
     task = _task(task)
     outdir = Path(outdir)
     spec, pairs, rejects, facts = load_dataset(task, cfg)
-    columns = ["pair_id", *task.columns, *(c for c in ("given_part", "pair_index", "line") if c in pairs)]
+    columns = ["pair_id", *task.columns, *(c for c in ("given_part", "pair_index", "line", "replicates") if c in pairs)]
     pairs = pairs[columns]
     molecules = pd.concat([pairs[[r.id, r.value]].set_axis(["id", "smiles"], axis=1)
                            for r in task.roles if task.entity(r).featurized]).drop_duplicates("id") \
@@ -114,7 +127,9 @@ def prepare_dataset(task, cfg: dict, outdir: str | Path) -> dict:
     info = {"task": spec.to_json(), "task_name": task.name, "label_kind": spec.label.name,
             "label_kind_reason": facts["label_kind_reason"], "source": cfg.get("source") or "table",
             "files": facts["files"], "rows_given": facts["rows_given"], "pairs": len(pairs),
-            "rejected_rows": int(len(rejects)), "rows_averaged": facts["rows_averaged"],
+            "rejected_rows": int(len(rejects)), "rejected_reasons": facts["rejected_reasons"],
+            "rejected_by_part": facts["rejected_by_part"], "replicates": facts["replicates"],
+            "n_replicates_merged": facts["replicates"]["n_replicates_merged"],
             "ids_defaulted": facts["ids_defaulted"], "has_setting1_folds": bool(facts["folds"]),
             "given_parts": ({p: int(n) for p, n in pairs["given_part"].value_counts().items()}
                             if "given_part" in pairs else None),
@@ -163,7 +178,8 @@ def split_stage(pairs_path: str | Path, kind: str, outdir: str | Path, name: str
         folds = (f["train"], f["test"])
     split_params = {k: v for k, v in params.items() if v is not None}
     part = make_split(pairs, kind, spec.task, folds=folds, **split_params)
-    return save_split(pairs, part, outdir, name or kind, kind=kind, params=split_params, task=spec.task)
+    return save_split(pairs, part, outdir, name or kind, kind=kind, params=split_params, task=spec.task,
+                      spec=spec)
 
 
 # -------------------------------------------------------------------- models
@@ -187,6 +203,15 @@ def _data(spec: TaskSpec, pairs: pd.DataFrame, molecules_path, store, featurizer
     return pairs, build_pair_data(spec, pairs, mols, vocab=vocab), dropped
 
 
+def standardize_options_of(molecules_path) -> dict | None:
+    """The standardization options the chemistry stages used for ``molecules.parquet`` (their
+    ``summary.json`` beside it), recorded with a model so that scoring standardizes as training did."""
+    if not molecules_path:
+        return None
+    summary = Path(molecules_path).with_name("summary.json")
+    return (read_json(summary).get("standardize") or None) if summary.exists() else None
+
+
 def train_stage(*, pairs_path, split_path, molecules_path, store, model_config, outdir, seed: int = 0,
                 max_minutes: float | None = None, max_epochs: int | None = None, threads: int | None = None,
                 progress: bool | None = None, resume: bool = True) -> dict:
@@ -202,6 +227,7 @@ def train_stage(*, pairs_path, split_path, molecules_path, store, model_config, 
                        training=run_overrides(max_minutes, max_epochs, threads), featurizer=featurizer,
                        progress=progress, resume=resume,
                        extra_meta={"split": str(split_path), "pairs_dropped": dropped,
+                                   "standardize": standardize_options_of(molecules_path),
                                    "split_manifest": _manifest(split_path)})
 
 
@@ -210,7 +236,9 @@ def evaluate_stage(*, model_dir, pairs_path, split_path, molecules_path, store, 
                    parts: tuple[str, ...] = ("valid", "test"), n_boot: int = 1000,
                    binary_threshold: float | None = None) -> dict:
     """Stage: predictions of the valid/test pairs, metrics with bootstrap intervals, the label kind's plot.
-    Pairs of a part that could not be scored (a molecule rejected by the chemistry stages) are counted."""
+    Every part's rows are counted (``n_given``, ``n_scored``, ``n_rejected`` by reason; see
+    :func:`theraflow.pairs.rejects.split_counts`): a pair whose molecule the chemistry stages rejected, a row
+    the dataset stage rejected."""
     from theraflow.pairs.splits import pairs_with_parts
     from theraflow.pairs.train import load_model, predict
 
@@ -218,7 +246,7 @@ def evaluate_stage(*, model_dir, pairs_path, split_path, molecules_path, store, 
     model, meta, spec = load_model(model_dir)
     given = pairs_with_parts(pairs_path, split_path, parts)
     pairs, data, dropped = _data(spec, given, molecules_path, store, meta.get("featurizer") or {"name": "default"},
-                                 vocab=meta.get("vocab"))
+                                 vocab=model.vocab)
     t0 = time.perf_counter()
     pred = predict(model, data)
     seconds = time.perf_counter() - t0
@@ -240,9 +268,14 @@ def evaluate_stage(*, model_dir, pairs_path, split_path, molecules_path, store, 
               for p in parts}
     for c in counts.values():
         c["rejected"] = c["given"] - c["scored"]
+    from theraflow.pairs.rejects import split_counts
+
+    # every part's rows: given, scored, rejected by reason (the dataset stage's, the chemistry stages')
+    lost = split_counts(spec, pairs_path, split_path, molecules_path,
+                        scored={p: set(pairs.loc[pairs["part"] == p, "pair_id"]) for p in parts})
     result: dict = {"model_dir": str(model_dir), "split": str(split_path), "seed": meta.get("seed"),
                     "task": spec.to_json() | {"descriptions": {}}, "label_kind": spec.label.name,
-                    "formulation": formulation(spec), "pairs_dropped": dropped, "counts": counts,
+                    "formulation": formulation(spec), "pairs_dropped": dropped, "counts": counts, **lost,
                     "predict_seconds": round(seconds, 3), "train_seconds": meta.get("train_seconds"),
                     "epochs_trained": meta.get("epochs_trained"), "device": meta.get("device"), "parts": {}}
     y = data.label
@@ -252,6 +285,10 @@ def evaluate_stage(*, model_dir, pairs_path, split_path, molecules_path, store, 
             continue
         result["parts"][p] = spec.label.evaluate(y[sel], pred[sel], classes=spec.classes, n_boot=n_boot,
                                                  threshold=binary_threshold)
+    from theraflow.pairs.shortcut import split_shortcut  # the entity-frequency baseline beside the model
+    from theraflow.pairs.splits import load_split
+
+    result["shortcut"] = split_shortcut(spec, pairs_path, split_path, result["parts"], load_split)
     write_json(outdir / "metrics.json", result)
     shown = "test" if "test" in result["parts"] else next(iter(result["parts"]), None)
     if shown:
@@ -283,7 +320,7 @@ def ensemble_predictions(model_dirs) -> tuple[TaskSpec, np.ndarray, np.ndarray, 
         if not f.exists():
             raise InputError(f"{f}: no predictions of the validation and test parts; run the evaluate stage on "
                              "this model first")
-        meta = json.loads((d / "model.json").read_text())
+        meta = read_json(d / "model.json")
         meta.update(upgrade_meta(meta, d))
         s = TaskSpec.from_json(meta["task"])
         if spec is not None and (s.task.name, s.label.name, s.classes) != (spec.task.name, spec.label.name,
@@ -333,14 +370,20 @@ def calibrate_stage(model_dirs, out_json=None, out_png=None, *, title: str | Non
 def metrics_table(metrics_files: list[str | Path], out_tsv: str | Path, out_png: str | Path | None = None) -> pd.DataFrame:
     """Stage: per-run metrics.json files (results/<task>/<dataset>/<split>/<model>/seed<N>/metrics.json) →
     one table (per run), a summary (mean ± sd over seeds of every metric of the label kind) and a plot."""
+    from theraflow.pairs.rejects import metrics_counts, reasons_text
     from theraflow.registry import LABELS
 
-    rows, kinds = [], set()
+    rows, kinds, count_rows = [], set(), []
     for f in map(Path, metrics_files):
-        m = json.loads(f.read_text())
+        m = read_json(f)
         kinds.add(m.get("label_kind", "regression"))
         seed_dir, model, split, dataset = f.parent.name, f.parent.parent.name, f.parent.parent.parent.name, \
             f.parent.parent.parent.parent.name
+        counts_of = {p: {"n_given": c["n_given"], "n_scored": c["n_scored"], "n_merged": c["n_merged"],
+                         "n_rejected": sum(c["n_rejected"].values()), "rejected_reasons": reasons_text(c["n_rejected"])}
+                     for p, c in metrics_counts(m).items()}
+        count_rows += [{"dataset": dataset, "split": split, "model": model, "part": p, **c}
+                       for p, c in counts_of.items()]
         for part, res in m["parts"].items():
             row = {"dataset": dataset, "split": split, "model": model, "seed": seed_dir.removeprefix("seed"),
                    "part": part, **res["metrics"], "train_seconds": m.get("train_seconds"),
@@ -348,6 +391,7 @@ def metrics_table(metrics_files: list[str | Path], out_tsv: str | Path, out_png:
             c = (m.get("counts") or {}).get(part)
             if c:
                 row |= {"pairs_given": c["given"], "pairs_rejected": c["rejected"]}
+            row |= counts_of.get(part, {})
             for k, (lo, hi) in res.get("ci95", {}).items():
                 row[f"{k}_lo"], row[f"{k}_hi"] = lo, hi
             rows.append(row)
@@ -357,6 +401,10 @@ def metrics_table(metrics_files: list[str | Path], out_tsv: str | Path, out_png:
     summary = df.groupby(["dataset", "split", "model", "part"], sort=False)[metrics].agg(["mean", "std", "count"])
     summary.columns = [f"{a}_{b}" for a, b in summary.columns]
     summary = summary.reset_index()
+    if count_rows:  # every part's rows given, scored, rejected (by reason): one data set, the same for every seed
+        keys = ["dataset", "split", "model", "part"]
+        counts = pd.DataFrame(count_rows).drop_duplicates(keys)
+        summary = summary.merge(counts, on=keys, how="outer", sort=False)
     write_table(df, out_tsv)
     write_table(summary, Path(out_tsv).with_name(Path(out_tsv).stem + ".summary.tsv"))
     if out_png:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from theraflow.errors import InputError
-from theraflow.io import read_table
+from theraflow.io import read_table, record_lines
 
 log = logging.getLogger(__name__)
 
@@ -35,19 +35,29 @@ class Field:
     required: bool = True
 
 
-def _line(i: int, parquet: bool) -> str:
-    return f"row {i + 1}" if parquet else f"line {i + 2}"
+def is_parquet(path: Path) -> bool:
+    return path.suffix.lower() in (".parquet", ".pq")
+
+
+def line_labels(path: str | Path, records: int) -> list[str]:
+    """Where each record of a table is, as rejects and errors name it: Parquet ``row <n>``; CSV/TSV
+    ``line <n>``, the line of the file the record starts on (header = line 1), true after a quoted field
+    that holds line breaks and after blank lines."""
+    path = Path(path)
+    if is_parquet(path):
+        return [f"row {i + 1}" for i in range(records)]
+    return [f"line {n}" for n in record_lines(path, records)]
 
 
 class Rejects:
     """Collects bad rows: (file, line, column, reason); with ``stop``, :meth:`raise_first` raises on the first."""
 
-    def __init__(self, path: Path, on_error: str) -> None:
+    def __init__(self, path: Path, on_error: str, lines: list[str]) -> None:
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
         self.path = path
         self.stop = on_error == "stop"
-        self.parquet = path.suffix.lower() in (".parquet", ".pq")
+        self.lines = lines  # line_labels of the table's records
         self.rows: list[tuple[str, str, str, str]] = []
         self.bad: set[int] = set()
 
@@ -64,10 +74,10 @@ class Rejects:
         """``stop``: the first bad row of the file (by position) stops the load."""
         if self.stop and self.rows:
             i, _, column, reason = min(self.rows)
-            raise InputError(f"{self.path}: {_line(i, self.parquet)}, column {column!r}: {reason}")
+            raise InputError(f"{self.path}: {self.lines[i]}, column {column!r}: {reason}")
 
     def table(self) -> pd.DataFrame:
-        rows = [(f, _line(i, self.parquet), c, r) for i, f, c, r in sorted(self.rows)]
+        rows = [(f, self.lines[i], c, r) for i, f, c, r in sorted(self.rows)]
         return pd.DataFrame(rows, columns=REJECT_COLUMNS)
 
 
@@ -113,7 +123,7 @@ def read_pairs(path: str | Path, fields: list[Field], columns: dict[str, str] | 
     if raw.empty:
         raise InputError(f"{path}: has a header but no pairs")
     raw = raw.reset_index(drop=True)
-    rejects = Rejects(path, on_error)
+    rejects = Rejects(path, on_error, line_labels(path, len(raw)))
     out = pd.DataFrame(index=raw.index)
     for f in fields:
         col = columns[f.name]
@@ -152,7 +162,7 @@ def read_pairs(path: str | Path, fields: list[Field], columns: dict[str, str] | 
     rejects.raise_first()
     keep = np.ones(len(out), dtype=bool)
     keep[list(rejects.bad)] = False
-    out["line"] = [_line(i, rejects.parquet) for i in range(len(out))]
+    out["line"] = rejects.lines
     return out[keep].reset_index(drop=True), rejects.table()
 
 

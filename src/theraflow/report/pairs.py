@@ -39,19 +39,60 @@ def pair_scores_section(scores: pd.DataFrame, model_dirs: Sequence[str | Path], 
              "saying which entity acts on which), the ensemble's mean score ± its standard deviation over the "
              "models (a probability's range kept within [0, 1]), and whether the molecule lies in the models' "
              "applicability domain (its nearest training molecule).</p>"]
-    metrics_rows = []
+    metrics_rows, shortcuts = [], {}
     for d in map(Path, model_dirs):
         m = d / "metrics.json"
         if m.exists():
-            test = json.loads(m.read_text()).get("parts", {}).get("test", {}).get("metrics", {})
+            run = json.loads(m.read_text())
+            test = run.get("parts", {}).get("test", {}).get("metrics", {})
             metrics_rows.append({"model": d.parent.name + "/" + d.name, **{k: v for k, v in test.items() if k != "n"}})
+            if run.get("shortcut", {}).get("sentence"):
+                shortcuts.setdefault(run["shortcut"]["sentence"], (run["shortcut"], []))[1].append(d)
         for png in ("confusion.png", "roc.png", "scatter.png"):
             if (d / png).exists() and len(parts) < 8:
                 parts.append(HtmlReport.png((d / png).read_bytes(), png.removesuffix(".png"),
                                             f"test-part {png.removesuffix('.png')} of {d.name}", width=620))
     if metrics_rows:
         parts += ["<h3>Test metrics of the models</h3>", HtmlReport.table(pd.DataFrame(metrics_rows))]
+    parts += [shortcut_note(shortcut, dirs) for shortcut, dirs in shortcuts.values()]
+    parts.append(counts_note(model_dirs))
     return "".join(parts)
+
+
+def counts_note(model_dirs: Sequence[str | Path]) -> str:
+    """HTML: where the rows of the models' data set went, per split and part — given, scored, rejected by
+    reason (``metrics.json``'s ``n_given``, ``n_scored``, ``n_rejected``; the same numbers as the run summary
+    and the metrics table). Empty when no model was evaluated."""
+    from theraflow.pairs.rejects import counts_line, metrics_counts
+
+    shown, blocks = set(), []
+    for d in map(Path, model_dirs):
+        m = d / "metrics.json"
+        if not m.exists():
+            continue
+        run = json.loads(m.read_text())
+        counts = metrics_counts(run)
+        if not counts or run.get("split") in shown:
+            continue
+        shown.add(run.get("split"))
+        split = Path(str(run.get("split", ""))).stem or "split"
+        lines = [counts_line(p, c["n_given"], c["n_scored"], c["n_rejected"], c["n_merged"]) for p, c in counts.items()]
+        before = run.get("n_rejected_before_split") or {}
+        if before:
+            lines.insert(0, f"before the split: {sum(before.values()):,} row(s) rejected while reading ("
+                         + ", ".join(f"{k} {v:,}" for k, v in before.items()) + ")")
+        blocks.append(f"<p class='counts'><b>Pairs of the {esc(split)} split</b> (given, scored by the models, "
+                      "rejected with the reason):<br>" + "<br>".join(esc(x) for x in lines) + "</p>")
+    return "".join(blocks)
+
+
+def shortcut_note(shortcut: dict, model_dirs: Sequence[str | Path] = ()) -> str:
+    """HTML: the shortcut audit of the models' split (``metrics.json``'s ``shortcut``) — its sentence, marked
+    as a warning when the entity-frequency baseline comes close to the model (or is near perfect alone)."""
+    which = f" ({', '.join(esc(Path(d).parent.name + '/' + Path(d).name) for d in model_dirs)})" if model_dirs else ""
+    if shortcut.get("flag"):
+        return f"<p class='warn'>⚠ Shortcut{which}: {esc(shortcut['sentence'])}</p>"
+    return f"<p class='muted'><b>Shortcut audit{which}.</b> {esc(shortcut['sentence'])}</p>"
 
 
 def build_pair_scores_report(scores: pd.DataFrame, rejects: pd.DataFrame, model_dirs: Sequence[str | Path],

@@ -249,7 +249,7 @@ def test_a_multiclass_model_predicts_distributions_over_its_classes(ddi_demo_mod
     spec, _, data, part = ddi_demo_data
     model, meta, spec2 = load_model(ddi_demo_model)
     assert (spec2.task.name, spec2.label.name, spec2.classes) == ("ddi", "multiclass", spec.classes)
-    assert meta["monitor"] == "val_accuracy" and spec2.descriptions["1"].startswith("#Drug1 can cause")
+    assert meta["monitor"] == "val_accuracy" and spec2.descriptions["1"].startswith("[synthetic demo data] #Drug1 can cause")
     test = np.nonzero(part == "test")[0]
     prob = predict(model, data, test)
     assert prob.shape == (len(test), len(spec.classes)) and np.allclose(prob.sum(1), 1, atol=1e-5)

@@ -13,6 +13,10 @@ from pathlib import Path
 
 from theraflow.pairs.source import Loaded, PairSource
 
+# Every sentence starts with this, so that no output (a table cut to its first characters included) reads a
+# made-up interaction of real molecules as pharmacology.
+SYNTHETIC = "[synthetic demo data] "
+
 # (type, SMARTS of drug 1, SMARTS of drug 2, sentence): the first rule a pair matches (in this order) is its type
 RULES = [
     ("1", "[CX3](=O)[OX2H1]", "[NX3;H2,H1;!$(NC=O)]",
@@ -72,7 +76,7 @@ def demo_pairs(n_drugs: int = 150, n_pairs: int = 2400, seed: int = 0):
             break
     pairs = pd.DataFrame(rows, columns=["drug1", "smiles1", "drug2", "smiles2", "label"])
     pairs["line"] = [f"pair {i + 1}" for i in range(len(pairs))]
-    types = pd.DataFrame({"type": [r[0] for r in RULES], "sentence": [r[3] for r in RULES], "subject": "",
+    types = pd.DataFrame({"type": [r[0] for r in RULES], "sentence": [SYNTHETIC + r[3] for r in RULES], "subject": "",
                           "ddi_type": [f"demo rule {r[0]}" for r in RULES]})
     return pairs, types
 

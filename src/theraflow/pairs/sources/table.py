@@ -11,8 +11,9 @@ sequence, label`` for dti; ``drug1, smiles1, drug2, smiles2, label`` for ddi), o
 Every row is kept or becomes a rejects row with its file, line, column and reason: an empty id or
 SMILES, a sequence with a character that is no amino-acid letter, no sequence where other targets have
 one, another SMILES or sequence for an id seen before, a molecule the molecule table does not know, a
-molecule paired with itself (tasks of two molecules), an exact repeat of a classification row, a part
-name that is not train/valid/test, a label that does not fit its kind.
+molecule paired with itself (tasks of two molecules), a part name that is not train/valid/test, a label
+that does not fit its kind. Replicates (one pair on several rows) are merged or rejected as contradicting by
+:mod:`theraflow.pairs.replicates`.
 """
 
 from __future__ import annotations
@@ -73,10 +74,18 @@ def load(task, cfg: dict) -> Loaded:
     import numpy as np
     import pandas as pd
 
-    from theraflow.pairs.tables import REJECT_COLUMNS, Field, read_pairs, read_raw, reject_conflicts
+    from theraflow.pairs.tables import (
+        REJECT_COLUMNS,
+        Field,
+        line_labels,
+        read_pairs,
+        read_raw,
+        reject_conflicts,
+    )
 
     on_error = cfg.get("on_error") or "reject"
     frames, rejects = [], []
+    line_parts: dict[tuple[str, str], str] = {}  # (file, line) -> the part a split column names
     for part, path in _files(cfg):
         if not path.exists():
             raise InputError(f"{path}: file not found")
@@ -94,11 +103,11 @@ def load(task, cfg: dict) -> Loaded:
         if cfg.get("split_column"):
             col = cfg["split_column"]
             names = raw[col].astype(str).str.strip().str.lower()
-            lines = pd.Series([f"line {i + 2}" if path.suffix.lower() not in (".parquet", ".pq") else f"row {i + 1}"
-                               for i in range(len(raw))])
+            lines = pd.Series(line_labels(path, len(raw)))
             part_of = dict(zip(lines, names.map(PART_ALIASES)))
             shown = dict(zip(lines, raw[col].astype(str)))
             pairs["given_part"] = pairs["line"].map(part_of)
+            line_parts.update({(str(path), ln): p for ln, p in part_of.items() if isinstance(p, str)})
             pairs["file"] = str(path)
             bad = pairs["given_part"].isna().to_numpy()
             pairs, more = reject_rows(pairs, bad, col, [f"part {shown[ln]!r} is not train, valid or test"
@@ -170,6 +179,7 @@ def load(task, cfg: dict) -> Loaded:
                     rejects_df["line"].iat[0], rejects_df["column"].iat[0], rejects_df["reason"].iat[0])
     loaded = Loaded(pairs, rejects_df, files=[str(p) for _, p in _files(cfg)])
     loaded.ids_defaulted = said
+    loaded.line_parts = line_parts
     return loaded
 
 
