@@ -17,9 +17,17 @@ is read once, at the end.
 The JSON holds ``task``, ``label_kind``, ``n_given``, ``n_scored`` and ``n_rejected`` per split and part (the
 rows of each given file, the pairs scored, the pairs rejected with ``rejected_reasons``: every given test
 pair is scored or counted as rejected with its reason), and ``side_by_side`` rows ``{"model": "theraflow" |
-"fingerprint" | "constant", "split": ..., <metric>: ...}`` — auroc/auprc/accuracy for binary labels,
-accuracy/macro_f1/kappa for multiclass, ci/mse for regression (each with ``<metric>_sd`` over seeds), the
-minutes, the commit and the date.
+"fingerprint" | "entity_frequency" | "constant", "split": ..., <metric>: ..., "shortcut_flag": ...}`` —
+auroc/auprc/accuracy for binary labels, accuracy/macro_f1/kappa for multiclass, ci/mse for regression (each
+with ``<metric>_sd`` over seeds), the minutes, the commit and the date.
+
+``entity_frequency`` is the shortcut audit's baseline (:mod:`theraflow.pairs.shortcut`), measured on every
+split whatever ``--models`` says: each pair scored by how its drugs' (targets') training pairs were labelled,
+no structure at all. ``shortcut`` says per split whether it comes within the audit's margin of the model
+(theraflow's row, else the fingerprint's) or is near perfect alone — ``{split: {"flag": true | false,
+"metric": ..., "entity_frequency": ..., "model": ..., "model_value": ..., "sentence": ...}}`` — and every row of
+that split carries the flag as ``shortcut_flag``. A flagged split's figures say how well a model recognises
+entities it saw labelled, not how well it reads new structures.
 """
 
 from __future__ import annotations
@@ -96,44 +104,19 @@ def workflow_config(args) -> tuple[dict, list[str]]:
     return cfg, [s["kind"] for s in splits]
 
 
-def counts(res: Path, split: str, part_files: dict[str, str] | None) -> tuple[dict, dict, dict, dict]:
-    """(given, scored, rejected, reasons) per part: a given part counts its file's rows, the rows rejected
-    while reading it included; a made split counts its pairs (rows rejected while reading belong to no part)."""
-    import pandas as pd
+def counts(res: Path, split: str) -> tuple[dict, dict, dict, dict]:
+    """(given, scored, rejected, reasons) per part, as the workflow's evaluate stage counts them
+    (:func:`theraflow.pairs.rejects.split_counts`): a given part counts its file's rows, the rows rejected
+    while reading it included; a made split counts its pairs (rows rejected while reading belong to no part);
+    a pair whose molecule the chemistry stage rejected counts under its molecule's reason."""
+    from theraflow.pairs.rejects import split_counts
 
-    c = sbs.split_counts(res, split)
-    given = {p: v["given"] for p, v in c.items()}
-    scored = {p: v["scored"] for p, v in c.items()}
-    rejected = {p: v["rejected"] for p, v in c.items()}
-    reasons: dict = {p: {} for p in c}
     spec = sbs.spec_of(res)
-    pairs, _ = sbs.split_pairs(res, split)
-    full = pd.read_parquet(res / "pairs.parquet")
-    from theraflow.pairs.splits import load_split
-
-    full["part"] = load_split(res / "splits" / f"{split}.parquet", full).to_numpy()
-    chem_rejects = res.parent.parent / "chem" / f"{res.parent.name}_{res.name}" / "rejects.tsv"
-    why = {}
-    if chem_rejects.exists():
-        rej = pd.read_csv(chem_rejects, sep="\t", dtype=str)
-        why = dict(zip(rej["id"], rej["stage"].fillna("") + ": " + rej["reason"].fillna("")))
-    lost = full[~full["pair_id"].isin(set(pairs["pair_id"]))]
-    for _, row in lost.iterrows():
-        ids = [str(row[r.id]) for r in spec.task.roles if spec.task.entity(r).featurized]
-        reason = next((f"a molecule rejected by the chemistry stage ({why[i]})" for i in ids if i in why),
-                      "a molecule rejected by the chemistry stage")
-        part_reasons = reasons.setdefault(row["part"], {})
-        part_reasons[reason] = part_reasons.get(reason, 0) + 1
-    read_rejects = pd.read_csv(res / "rejects.tsv", sep="\t", dtype=str)
-    for part, part_file in (part_files or {}).items():  # rows of a given file rejected while reading it
-        mine = read_rejects[read_rejects["file"] == part_file]
-        if len(mine):
-            given[part] = given.get(part, 0) + len(mine)
-            rejected[part] = rejected.get(part, 0) + len(mine)
-            for r in mine["reason"]:
-                key = f"read: {r}"
-                reasons.setdefault(part, {})[key] = reasons.get(part, {}).get(key, 0) + 1
-    return given, scored, rejected, reasons
+    molecules = res.parent.parent / "chem" / f"{res.parent.name}_{res.name}" / "molecules.parquet"
+    c = split_counts(spec, res / "pairs.parquet", res / "splits" / f"{split}.parquet",
+                     molecules if molecules.exists() else None)
+    rejected = {p: sum(r.values()) for p, r in c["n_rejected"].items()}
+    return c["n_given"], c["n_scored"], rejected, c["n_rejected"]
 
 
 def flatten(row: dict, label: str) -> dict:
@@ -144,6 +127,37 @@ def flatten(row: dict, label: str) -> dict:
             out[k] = v["mean"]
             out[f"{k}_sd"] = v["sd"]
             out.setdefault("per_seed", {})[k] = v["per_seed"]
+    return out
+
+
+def shortcut_by_split(spec, side: list[dict], splits: list[str]) -> dict:
+    """Per split, the entity-frequency baseline's test figure beside the model's (theraflow's row, else the
+    fingerprint's) with the shortcut audit's rule and sentence; every row of a split gets its ``shortcut_flag``."""
+    from theraflow.pairs.shortcut import (
+        BASELINE,
+        NEAR_PERFECT,
+        SHORTCUT_MARGIN,
+        shortcut_flag,
+        shortcut_sentence,
+    )
+
+    metric = spec.label.shortcut_metric
+    out = {}
+    for s in splits:
+        rows = {r["model"]: r for r in side if r.get("split") == s}
+        if BASELINE not in rows:
+            continue
+        base = rows[BASELINE].get(metric)
+        against = next((m for m in ("theraflow", "fingerprint") if m in rows), None)
+        value = rows[against].get(metric) if against else None
+        flag = shortcut_flag(base, value)
+        result = {"flag": flag, "metric": metric, BASELINE: base, "model": against, "model_value": value,
+                  "margin": SHORTCUT_MARGIN, "near_perfect_at": NEAR_PERFECT}
+        result["sentence"] = shortcut_sentence(spec, {"metric": metric, "flag": flag, BASELINE: {"test": {metric: base}},
+                                                      "parts": {"test": {"model": value}}})
+        out[s] = result
+        for r in rows.values():
+            r["shortcut_flag"] = flag
     return out
 
 
@@ -164,17 +178,17 @@ def main(argv=None) -> int:
     kind = info["label_kind"]
     rows, n_given, n_scored, n_rejected, reasons = [], {}, {}, {}, {}
     for s in splits:
-        part_files = cfg[args.task]["datasets"]["table"].get("parts")
-        n_given[s], n_scored[s], n_rejected[s], reasons[s] = counts(res, s, part_files)
+        n_given[s], n_scored[s], n_rejected[s], reasons[s] = counts(res, s)
         if "theraflow" in args.models:
             rows.append(sbs.neural_row(res, s, model, args.seeds, args.bootstrap, name="theraflow"))
-        refs = [m for m in ("fingerprint", "constant") if m in args.models]
+        refs = [m for m in ("fingerprint", "constant") if m in args.models] + ["entity_frequency"]
         if refs:
             rows += sbs.reference_rows(res, s, refs, budget=args.minutes, cores=args.cores,
                                        bootstrap=args.bootstrap, seeds=args.seeds)
         for r in rows:
             r.setdefault("split", s)
     side = [{**flatten(r, kind), **stamp} for r in rows]
+    shortcut = shortcut_by_split(sbs.spec_of(res), side, splits)
     report = {
         "task": args.task, "label_kind": kind, "label_kind_reason": info.get("label_kind_reason"),
         "table": args.table or {p: getattr(args, p) for p in ("train", "valid", "test") if getattr(args, p)},
@@ -187,17 +201,20 @@ def main(argv=None) -> int:
                      "(carved from training where none is given); the test part read once after training; the "
                      f"same {args.minutes}-minute budget per run on {args.cores} cores; the references see the rows "
                      "theraflow sees (pairs whose molecules the chemistry stage kept)"),
+        "shortcut": shortcut,
         "side_by_side": side,
     }
     common.write_json(report, args.out)
     head = HEADLINE[kind]
     print(f"\n{args.task} table, {kind} labels ({info.get('label_kind_reason')}); {info['rows_given']} rows given, "
           f"{info['rejected_rows']} rejected while reading")
-    line = f"{'split':<12} {'model':<12} " + " ".join(f"{m:>9}" for m in head) + "  min/run"
+    line = f"{'split':<12} {'model':<16} " + " ".join(f"{m:>9}" for m in head) + "  min/run"
     print(line + "\n" + "-" * len(line))
     for r in side:
-        print(f"{r['split']:<12} {r['model']:<12} " + " ".join(f"{r.get(m, float('nan')):>9.3f}" for m in head)
+        print(f"{r['split']:<12} {r['model']:<16} " + " ".join(f"{r.get(m, float('nan')):>9.3f}" for m in head)
               + f"  {r['minutes']:>7.2f}")
+    for s, sc in shortcut.items():
+        print(f"{s}: {'SHORTCUT FLAGGED: ' if sc['flag'] else 'shortcut audit: '}{sc['sentence']}")
     for s in splits:
         t = n_given[s].get("test", 0)
         print(f"{s}: test pairs given {t}, scored {n_scored[s].get('test', 0)}, rejected {n_rejected[s].get('test', 0)}"

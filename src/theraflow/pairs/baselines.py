@@ -8,7 +8,12 @@
   roles side by side in order — early-stopped on the validation part, within a wall-time budget;
 - :class:`FingerprintMLP`: the same descriptors into an MLP (2048-1024, ReLU, batch norm, dropout 0.3),
   DeepDDI-style (Ryu et al. 2018 fed the two drugs' structural profiles to a feed-forward network); the
-  epoch with the best validation metric of the label kind is kept.
+  epoch with the best validation metric of the label kind is kept;
+- :class:`EntityFrequency`: what the training labels say about each *entity*, nothing about its
+  structure — a drug's (a target's) share of positive labels, its mean label, its class frequencies —
+  added up over the pair's two entities. A model that does little better than this has learned which
+  entities appear, not chemistry: the shortcut audit (:mod:`theraflow.pairs.shortcut`) measures it on
+  every split.
 
 Each task names its reference (``PairTask.reference``). All fit on ``train``, select on ``valid`` and
 never read ``test``; each records a learning curve (validation metrics against seconds).
@@ -66,6 +71,100 @@ class ConstantPredictor:
     def predict(self, pairs: pd.DataFrame) -> np.ndarray:
         return np.repeat(np.asarray(self.value, dtype=np.float64)[None], len(pairs), axis=0).squeeze() \
             if np.ndim(self.value) else np.full(len(pairs), float(self.value))
+
+
+@dataclass
+class EntityFrequency:
+    """A pair scored by how its entities' training pairs were labelled — the identity shortcut.
+
+    Every entity (by key: a molecule's standardized structure, a target's sequence, else its id; both
+    roles pooled when the task joins two entities of one kind, as drug–drug does, else one table per
+    role) gets an effect from the training labels of its pairs: how far its pairs' labels lie from the
+    training base — binary: its pairs' share of positives; regression: their mean label; multiclass:
+    their frequency of each class —, each entity's sum shrunk toward the base by ``prior`` pseudo-pairs.
+    A pair's prediction is the base plus its two entities' effects (binary: a probability of label 1,
+    kept in [0, 1]; multiclass: class probabilities; an entity unseen in training adds nothing). The two
+    roles' effects are fitted jointly (``iterations`` rounds of backfitting, each role on what the other
+    leaves), so a drug that met only strongly binding targets is not credited with their binding."""
+
+    spec: object = None
+    prior: float = 1.0  # pseudo-pairs at the base, shrinking a rarely seen entity toward it
+    iterations: int = 20
+    curve: list[dict] = field(default_factory=list)
+    base: np.ndarray | None = None
+    _vocab: list = field(default_factory=list)  # per role group: key -> row of its effects table
+    _effects: list = field(default_factory=list)  # per role group: [entities, d]
+
+    def _groups(self) -> list[list[int]]:
+        return [[0, 1]] if self.spec.task.same_kind else [[0], [1]]
+
+    def _keys(self, pairs: pd.DataFrame) -> list[np.ndarray]:
+        from theraflow.pairs.entity_keys import entity_key, roles_of
+
+        return [entity_key(pairs, e).to_numpy() for e in roles_of(self.spec.task)]
+
+    def _targets(self, labels) -> np.ndarray:
+        """[n, d]: the encoded labels (a one-hot row per class for multiclass)."""
+        label, classes = self.spec.label, self.spec.classes
+        y = label.encode(labels, classes)
+        if label.name == "multiclass":
+            return np.eye(len(classes), dtype=np.float64)[y]
+        return np.asarray(y, dtype=np.float64)[:, None]
+
+    def _rows(self, keys: list[np.ndarray]) -> list[np.ndarray]:
+        """Each role's row in its group's effects table (-1: an entity unseen in training)."""
+        out = [np.empty(0, dtype=np.int64)] * 2
+        for vocab, group in zip(self._vocab, self._groups()):
+            for r in group:
+                out[r] = pd.Index(vocab).get_indexer(keys[r])
+        return out
+
+    def _effect(self, rows: list[np.ndarray], r: int) -> np.ndarray:
+        g = next(i for i, group in enumerate(self._groups()) if r in group)
+        table = np.vstack([self._effects[g], np.zeros((1, self._effects[g].shape[1]))])  # row -1: unseen
+        return table[rows[r]]
+
+    def fit(self, train: pd.DataFrame, valid: pd.DataFrame | None = None, **_) -> EntityFrequency:
+        from scipy import sparse
+
+        if not len(train):
+            raise ValueError("the entity-frequency baseline needs training pairs")
+        y = self._targets(train["label"])
+        self.base = y.mean(axis=0)
+        keys = self._keys(train)
+        groups = self._groups()
+        self._vocab = [pd.unique(np.concatenate([keys[r] for r in group])) for group in groups]
+        self._effects = [np.zeros((len(v), y.shape[1])) for v in self._vocab]
+        rows = self._rows(keys)
+        n = len(y)
+        member = [[sparse.csr_matrix((np.ones(n), (rows[r], np.arange(n))), shape=(len(self._vocab[g]), n))
+                   for r in group] for g, group in enumerate(groups)]
+        counts = [sum(np.asarray(m.sum(axis=1)).ravel() for m in ms)[:, None] for ms in member]
+        resid = y - self.base
+        for _ in range(max(1, self.iterations)):
+            for g, group in enumerate(groups):
+                total = sum(m @ (resid - self._effect(rows, 1 - r)) for m, r in zip(member[g], group))
+                update = total / (counts[g] + self.prior)
+                # a pooled table is both roles' partner: half steps keep the joint fit from oscillating
+                self._effects[g] = 0.5 * (self._effects[g] + update) if len(group) > 1 else update
+        if valid is not None and len(valid):
+            yv = self.spec.label.encode(valid["label"], self.spec.classes)
+            self.curve = [{"seconds": 0.0, **self.spec.label.validation_metrics(yv, self.predict(valid))}]
+        return self
+
+    def predict(self, pairs: pd.DataFrame) -> np.ndarray:
+        if self.base is None:
+            raise RuntimeError("EntityFrequency.predict before fit")
+        rows = self._rows(self._keys(pairs))
+        pred = self.base + self._effect(rows, 0) + self._effect(rows, 1)
+        kind = self.spec.label.name
+        if kind == "regression":
+            return pred[:, 0]
+        pred = np.clip(pred, 0.0, 1.0)
+        if kind == "binary":
+            return pred[:, 0]
+        total = pred.sum(axis=1, keepdims=True)
+        return np.where(total > 0, pred / np.where(total > 0, total, 1.0), self.base)
 
 
 class _Features:

@@ -28,6 +28,7 @@ class LabelKind:
     field: str = ""  # the pair-table field kind of the label column ("number", "binary", "class")
     monitor: str = ""  # the validation metric that selects the model
     mode: str = "max"
+    shortcut_metric: str = ""  # the test metric (higher is better) the shortcut audit compares (pairs.shortcut)
     loss_name: str = "train_loss"  # the history's training-loss column
     summary_metrics: tuple[str, ...] = ()  # columns of the summary table and plot (those present)
     plot_file: str = ""  # the per-run plot evaluate writes

@@ -23,8 +23,9 @@ Kinds (declared in :mod:`theraflow.pairs.split_kinds`; ``make_split`` dispatches
 
 Every split is saved as ``<name>.parquet`` (pair_id, part), ``<name>.manifest.json`` (kind, parameters,
 counts, checksum of the pair table) and ``<name>.audit.json``: entities, keys and scaffolds shared
-across parts, groups straddling parts, and the nearest-neighbour Tanimoto similarity (Morgan radius 2,
-2048 bits) of valid/test molecules to training ones.
+across parts, groups straddling parts, the nearest-neighbour Tanimoto similarity (Morgan radius 2,
+2048 bits) of valid/test molecules to training ones and, given the label kind, the shortcut audit
+(``shortcut``: the entity-frequency baseline on valid/test; :mod:`theraflow.pairs.shortcut`).
 """
 
 from __future__ import annotations
@@ -32,35 +33,17 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from theraflow.io import write_json, write_table
+from theraflow.pairs.entity_keys import Entity, entity_key, roles_of  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
 PARTS = ("train", "valid", "test")
-
-
-@dataclass(frozen=True)
-class Entity:
-    """One role of a pair: its name, id column, key column and whether it is a molecule."""
-
-    name: str
-    id: str
-    key: str
-    molecule: bool = False
-
-
-def roles_of(task) -> tuple[Entity, Entity]:
-    out = []
-    for r in task.roles:
-        kind = task.entity(r)
-        out.append(Entity(kind.module if task.same_kind else r.name, r.id, r.value, molecule=kind.featurized))
-    return tuple(out)
 
 
 def pairs_checksum(pairs: pd.DataFrame) -> str:
@@ -109,14 +92,6 @@ def _entity_assign(entities: Sequence, test_frac: float, valid_frac: float, rng)
     out.update({e: "valid" for e in ents[n_test : n_test + n_valid]})
     out.update({e: "train" for e in ents[n_test + n_valid :]})
     return out
-
-
-def entity_key(pairs: pd.DataFrame, e: Entity) -> pd.Series:
-    """What says two rows name the same entity: the key column, else (blank keys) the id."""
-    if e.key not in pairs:
-        return "id:" + pairs[e.id].astype(str)
-    key = pairs[e.key].fillna("").astype(str)
-    return key.where(key.astype(bool), "id:" + pairs[e.id].astype(str))
 
 
 def make_split(pairs: pd.DataFrame, kind: str, task, *, seed: int = 0, test_frac: float = 0.1,
@@ -281,8 +256,20 @@ def _distribution(values: np.ndarray) -> dict:
             "histogram": {"edges": [round(e, 2) for e in edges], "counts": hist.tolist()}}
 
 
-def audit_split(pairs: pd.DataFrame, part: pd.Series, task) -> dict:
-    """What the parts share: entities (by id and by key), scaffolds, groups, and molecule similarity."""
+def audit_split(pairs: pd.DataFrame, part: pd.Series, task, spec=None) -> dict:
+    """What the parts share: entities (by id and by key), scaffolds, groups, and molecule similarity;
+    with ``spec`` (the task with its label kind) also the shortcut audit of the labels (``shortcut``)."""
+    audit = _leakage(pairs, part, task)
+    if spec is not None and "label" in pairs:
+        from theraflow.pairs.shortcut import measure_shortcut
+
+        audit["shortcut"] = measure_shortcut(spec, pairs, np.asarray(part, dtype=object))
+        if audit["shortcut"]["flag"]:
+            log.warning("split audit: %s", audit["shortcut"]["sentence"])
+    return audit
+
+
+def _leakage(pairs: pd.DataFrame, part: pd.Series, task) -> dict:
     a, b = roles_of(task)
     same_kind = task.same_kind
     group = task.group_key(pairs)
@@ -332,8 +319,9 @@ def audit_split(pairs: pd.DataFrame, part: pd.Series, task) -> dict:
 
 
 def save_split(pairs: pd.DataFrame, part: pd.Series, outdir: str | Path, name: str, *, kind: str,
-               params: dict, task, audit: bool = True) -> dict:
-    """Write ``name``.parquet, .manifest.json and .audit.json under ``outdir``; return the manifest."""
+               params: dict, task, audit: bool = True, spec=None) -> dict:
+    """Write ``name``.parquet, .manifest.json and .audit.json under ``outdir`` (with the shortcut audit
+    when ``spec``, the task with its label kind, is given); return the manifest."""
     outdir = Path(outdir)
     table = pd.DataFrame({"pair_id": pairs["pair_id"].to_numpy() if "pair_id" in pairs else np.arange(len(pairs)),
                           "part": part.to_numpy()})
@@ -342,7 +330,7 @@ def save_split(pairs: pd.DataFrame, part: pd.Series, outdir: str | Path, name: s
                 "counts": {k: int(v) for k, v in part.value_counts().sort_index().items()}}
     write_json(outdir / f"{name}.manifest.json", manifest)
     if audit:
-        write_json(outdir / f"{name}.audit.json", audit_split(pairs, part, task))
+        write_json(outdir / f"{name}.audit.json", audit_split(pairs, part, task, spec=spec))
     return manifest
 
 

@@ -17,6 +17,7 @@ class Binary(LabelKind):
     name = "binary"
     field = "binary"
     monitor = "val_auroc"
+    shortcut_metric = "auroc"
     mode = "max"
     summary_metrics = ("auroc", "auprc", "accuracy", "f1", "brier")
     plot_file = "roc.png"

@@ -26,6 +26,7 @@ class Multiclass(LabelKind):
     name = "multiclass"
     field = "class"
     monitor = "val_accuracy"
+    shortcut_metric = "accuracy"
     mode = "max"
     summary_metrics = ("accuracy", "macro_f1", "kappa", "micro_auprc", "macro_auprc")
     plot_file = "confusion.png"

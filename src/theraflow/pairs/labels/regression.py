@@ -24,6 +24,7 @@ class Regression(LabelKind):
     name = "regression"
     field = "number"
     monitor = "val_mse"
+    shortcut_metric = "ci"
     mode = "min"
     loss_name = "train_mse"
     summary_metrics = ("ci", "mse", "pearson", "spearman", "auroc", "auprc")
