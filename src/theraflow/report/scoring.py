@@ -1,11 +1,16 @@
 """The screening report: one self-contained HTML file for the chemists who read it.
 
-Sections: run summary (records in, kept, rejected, time per stage, cache hits); the
-model card with its test metrics and split protocol; score distributions per target;
-the top-k of each target with 2D drawings, ensemble mean ± calibrated sd, the 80 % interval and
-applicability domain; atom attributions of the top few; the calibration of the ensemble's spread
-(coverage plot); uncertainty against applicability domain; the rejects table; provenance (config hash,
-package versions, input sha256, model checksums).
+Sections: run summary (records in, kept, rejected and why, time per stage, cache hits); the targets (name,
+length, known to the models or unseen); the model card with its test metrics and split protocol; score
+distributions per target; the hits of each target as an interactive grid (2D drawings, ensemble mean ±
+calibrated sd, the 80 % interval, applicability domain; filter, sort, CSV download); atom attributions of the
+top few; the calibration of the ensemble's spread (coverage plot); uncertainty against applicability domain;
+the rejects table; provenance (config hash, package versions, input sha256, model checksums).
+
+The page's weight does not grow with the library: the grids hold the top ``grid_rows`` of each target (and
+the top ``grid_rows`` inside the domain), read from the head of the ranked tables; histograms and a fixed-size
+sample describe the rest, and the full rankings are named by path. The page is Jinja2 templates
+(``templates/``) around the shared builder of :mod:`theraflow.report.html`.
 """
 
 from __future__ import annotations
@@ -14,14 +19,15 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
-from importlib import metadata
+from importlib import metadata, resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from markupsafe import Markup
 
-from theraflow.io import sha256_file
-from theraflow.report.html import HtmlReport, esc, mol_svg
+from theraflow.io import safe_name, sha256_file
+from theraflow.report.html import HtmlReport, datatables_assets, esc, mol_svg, packed_json, templates
 
 PACKAGES = ("theraflow", "rdkit", "torch", "torch-geometric", "pytorch-lightning", "deepchem", "pandas", "numpy",
             "snakemake", "monai")
@@ -124,7 +130,9 @@ def _model_section(model_dirs: Sequence[Path], spec) -> str:
                             "pairs. Hyper-parameters and early stopping used the validation part only; the test "
                             "part was evaluated once.</p>")
     table = HtmlReport.table(pd.DataFrame(rows))
-    return table + "".join(parts)
+    from theraflow.report.pairs import counts_note  # every part's pairs given, scored, rejected by reason
+
+    return table + "".join(parts) + counts_note(model_dirs)
 
 
 def _histograms(hist: dict, what: str) -> str:
@@ -147,7 +155,8 @@ def _histograms(hist: dict, what: str) -> str:
         ax.axis("off")
     fig.tight_layout()
     note = f" First {len(shown)} of {len(targets)} targets." if len(targets) > len(shown) else ""
-    return HtmlReport.figure(fig, "score distributions", f"Distribution of the ensemble-mean {what} per target." + note)
+    return HtmlReport.figure(fig, "score distributions", f"Distribution of the ensemble-mean {what} per target." + note,
+                             palette=True)
 
 
 def _uncertainty(sample: pd.DataFrame, threshold: float) -> str:
@@ -162,7 +171,8 @@ def _uncertainty(sample: pd.DataFrame, threshold: float) -> str:
     fig.tight_layout()
     return HtmlReport.figure(fig, "uncertainty against applicability domain",
                              "Each point a (molecule, target) pair from a random sample. Left of the dashed line "
-                             "a molecule is unlike anything the model was trained on: treat its score with care.")
+                             "a molecule is unlike anything the model was trained on: treat its score with care.",
+                             palette=True)
 
 
 def _attributions(rep: HtmlReport, topk: pd.DataFrame, model_dirs: Sequence[Path], targets, n: int) -> str:
@@ -195,7 +205,7 @@ def _attributions(rep: HtmlReport, topk: pd.DataFrame, model_dirs: Sequence[Path
             caption = (f"#{rank} {a.id}: score {a.score:.2f} (empty input {a.baseline_score:.2f}, gap "
                        f"{a.delta:.2g})" + (" ⚠ outside the applicability domain" if flag else ""))
             cells.append(rep.png(attribution_png(a.smiles, a.atom_weights), alt=f"attribution map of {a.id}",
-                                 caption=caption, width=300))
+                                 caption=caption, width=300, palette=True))
         body += f"<h3>{esc(t)}</h3><div class='gallery attributions'>" + "".join(cells) + "</div>"
     return body
 
@@ -240,7 +250,7 @@ def _probability_section(rep: HtmlReport, cal: dict | None, why: str) -> str:
     fig = reliability_figure(cal, title=f"Reliability, {cal['test_pairs']:,} test pairs")
     return body + rep.png(fig, alt="reliability diagram", caption="Observed share of 1s (or of correct top classes) "
                           "against the predicted probability, before and after calibration: on the dashed diagonal "
-                          "a probability means what it says.", width=460)
+                          "a probability means what it says.", width=460, palette=True)
 
 
 def _calibration_section(rep: HtmlReport, cal: dict | None, why: str, ensemble: bool, spec=None) -> str:
@@ -271,15 +281,212 @@ def _calibration_section(rep: HtmlReport, cal: dict | None, why: str, ensemble: 
             "domain the calibration is an extrapolation, like the score.</p>")
     fig = coverage_figure(cal, title=f"Interval coverage, {cal['test_pairs']:,} test pairs")
     return body + rep.png(fig, alt="coverage plot", caption="Share of held-out labels inside the interval against "
-                          "its nominal coverage: on the dashed diagonal an 80 % interval holds 80 % of them.", width=420)
+                          "its nominal coverage: on the dashed diagonal an 80 % interval holds 80 % of them.", width=420,
+                          palette=True)
+
+
+def _target_entries(summary: dict) -> list[dict]:
+    """The summary's targets as a list of dicts with an ``id`` (the gather writes a list; older screens a
+    mapping id -> counts)."""
+    raw = summary.get("targets") or []
+    if isinstance(raw, dict):
+        return [{"id": str(k), **(v if isinstance(v, dict) else {})} for k, v in raw.items()]
+    return [dict(e) for e in raw if isinstance(e, dict) and "id" in e]
+
+
+def _known_text(entry: dict) -> str:
+    known, k, n = entry.get("known"), entry.get("models_known"), entry.get("models")
+    if known is None:
+        return "unknown"
+    if known:
+        return f"known: {'every model' if not n else f'all {n} models'} trained on it"
+    if k:
+        return f"partly unseen: {k} of {n} models trained on it"
+    return "unseen: no model trained on it (scored from its sequence alone)"
+
+
+def _targets(summary: dict, model_dirs: Sequence[Path], targets_file, spec) -> list[dict]:
+    """Per target: id, name, length, whether the models know it, counts and the path of its full ranking.
+    Where the summary does not say (screens gathered before it did), the name and length come from the
+    targets file, else from the models' own partner table, and "known" from the models' partner ids."""
+    entries = _target_entries(summary)
+    side: dict[str, dict] = {}
+    if targets_file and Path(targets_file).exists():
+        from theraflow.errors import InputError
+
+        try:
+            from theraflow.pairs.scoring import read_partners
+
+            for _, r in read_partners(targets_file, spec.task).iterrows():
+                value = "" if pd.isna(r.get("value")) else str(r.get("value"))
+                side[str(r["id"])] = {"name": r.get("name"), "length": len("".join(value.split())) or None}
+        except (InputError, OSError, ValueError, KeyError):
+            side = {}
+    trained: list[set[str]] = []
+    for d in model_dirs:
+        p = json.loads((Path(d) / "model.json").read_text()).get("partners") or {}
+        ids, values = [str(x) for x in p.get("ids") or []], list(p.get("values") or [])
+        trained.append(set(ids))
+        for i, v in zip(ids, values):
+            if v and i not in side:
+                side[i] = {"name": None, "length": len("".join(str(v).split()))}
+    out = []
+    for e in entries:
+        t = str(e["id"])
+        info = side.get(t, {})
+        name = e.get("name") or info.get("name")
+        length = e.get("length") or info.get("length")
+        if "known" not in e and trained:
+            k = sum(t in ids for ids in trained)
+            e = {**e, "known": k == len(trained), "models_known": k, "models": len(trained)}
+            known_text = _known_text(e) + " (by its id)"
+        else:
+            known_text = _known_text(e)
+        out.append({**e, "id": t, "name": name if name and str(name) not in ("nan", "") else "unknown",
+                    "length": f"{int(length):,}" if length else "unknown", "known_text": known_text,
+                    "molecules": int(e.get("molecules", 0) or 0), "outside_domain": int(e.get("outside_domain", 0) or 0),
+                    "file": e.get("file") or f"ranked/{safe_name(t)}.parquet", "anchor": "hits-" + safe_name(t)})
+    return out
+
+
+def _head_rows(screen: Path, target: dict, n: int, topk: pd.DataFrame, topk_in: pd.DataFrame) -> pd.DataFrame:
+    """The top ``n`` of a target and its top ``n`` inside the domain, in rank order: read from the head of
+    its ranked table (sorted by score), so the time does not grow with the library beyond the scan for
+    in-domain rows; the gathered top-k tables where the ranked table is gone."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = screen / target["file"]
+    if not path.exists():
+        rows = pd.concat([topk[topk["target_id"] == target["id"]], topk_in[topk_in["target_id"] == target["id"]]])
+        return rows.drop_duplicates("rank").sort_values("rank").reset_index(drop=True)
+    pf = pq.ParquetFile(path)
+    cols = [c for c in ("rank", "id", "smiles", "class", "score_mean", "score_std", "ad_similarity", "ad_flag")
+            if c in pf.schema_arrow.names]
+    head, inside, n_head, n_in = [], [], 0, 0
+    for batch in pf.iter_batches(batch_size=max(1024, n), columns=cols):
+        t = pa.Table.from_batches([batch])
+        if n_head < n:
+            head.append(t.slice(0, n - n_head))
+            n_head += min(n - n_head, t.num_rows)
+        flag = t.column("ad_flag").to_numpy(zero_copy_only=False)
+        pick = np.flatnonzero(~flag)[: n - n_in]
+        if len(pick):
+            inside.append(t.take(pick))
+            n_in += len(pick)
+        if n_head >= n and n_in >= n:
+            break
+    parts = [x.to_pandas() for x in head + inside]
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    rows = pd.concat(parts, ignore_index=True)
+    return rows.drop_duplicates("rank").sort_values("rank").reset_index(drop=True)
+
+
+def _hits_section(screen: Path, targets: list[dict], topk, topk_in, spec, cal, ensemble: bool, *, grid_rows: int,
+                  ad_threshold: float, spread: str, library_size: int, static_rows: int = 10) -> str:
+    """The hit grids (one per target) with their data, the shared drawings and the DataTables assets."""
+    from theraflow.explain.calibration import apply_calibration
+
+    probability = spec.label.probability
+    multiclass = spec.label.name == "multiclass"
+    structures: dict[str, str] = {}
+    keys: dict[str, str] = {}
+    has_sd = ensemble
+    has_interval = ensemble and (probability or cal is not None)
+    interval_title = "range" if probability else "80 % interval"
+    headers = ["rank", "structure", "id"] + (["class"] if multiclass else []) +         ["probability" if probability else "score"] + (["±"] if has_sd else []) +         ([interval_title] if has_interval else []) + ["domain", "SMILES"]
+    names = ["rank", "structure", "id"] + (["class"] if multiclass else []) + ["score"] +         (["sd"] if has_sd else []) + (["low", "high"] if has_interval else []) + ["similarity", "inside", "smiles"]
+    columns = {k: i for i, k in enumerate(names)}
+    shown, total = [], 0
+    for t in targets:
+        g = _head_rows(screen, t, grid_rows, topk, topk_in)
+        mean = g["score_mean"].to_numpy(dtype=float)
+        sd = g["score_std"].to_numpy(dtype=float)
+        lo = hi = None
+        if probability:
+            from theraflow.pairs.scoring import probability_spread
+
+            if cal and spec.label.name == "binary":
+                from theraflow.explain.classification import apply_probability_calibration
+
+                mean = apply_probability_calibration(mean, cal["calibration"])
+            lo, hi = probability_spread(mean, sd)
+        elif cal is not None and len(g):
+            c = apply_calibration(mean, sd, cal["calibration"], 0.8)
+            sd, lo, hi = np.asarray(c["sd"]), np.asarray(c["low"]), np.asarray(c["high"])
+        rows, static = [], []
+        for i, r in enumerate(g.itertuples(index=False)):
+            smi = str(r.smiles)
+            key = keys.get(smi)
+            if key is None:
+                key = keys[smi] = f"m{len(keys)}"
+                structures[key] = mol_svg(smi)
+            inside = not bool(r.ad_flag)
+            cls = None
+            if multiclass:
+                c_raw = g["class"].iat[i]
+                cls = f"{c_raw} — {spec.descriptions.get(str(c_raw), '')}".rstrip(" —")
+            row = [int(r.rank), key, str(r.id)] + ([cls] if multiclass else []) + [round(float(mean[i]), 4)]
+            if has_sd:
+                row.append(round(float(sd[i]), 4))
+            if has_interval:
+                row += [round(float(lo[i]), 4), round(float(hi[i]), 4)]
+            row += [round(float(r.ad_similarity), 4), inside, smi]
+            rows.append(row)
+            if i < static_rows:
+                static.append({"rank": int(r.rank), "svg": Markup(structures[key]), "id": str(r.id), "class": cls,
+                               "score": f"{mean[i]:.2f}", "sd": f"{sd[i]:.2f}",
+                               "interval": f"{lo[i]:.2f} – {hi[i]:.2f}" if has_interval else "",
+                               "domain": f"{r.ad_similarity:.2f}" + ("" if inside else " ⚠ outside"),
+                               "smiles": smi, "inside": inside})
+        total += len(rows)
+        shown.append({**t, "label": f"{t['id']}" + (f" ({t['name']})" if t["name"] not in ("unknown", t["id"]) else ""),
+                      "rows": rows, "static": static, "inside": sum(1 for x in rows if x[columns["inside"]]),
+                      "data": {"target": t["id"], "columns": columns, "rows": rows, "csv_name": f"hits_{safe_name(t['id'])}",
+                               "score_title": headers[columns["score"]], "interval_title": interval_title}})
+    return templates().get_template("hits.html.j2").render(
+        targets=shown, headers=headers, has_class=multiclass, has_sd=has_sd, has_interval=has_interval,
+        structures=packed_json(structures), assets=datatables_assets(), grid_rows=grid_rows, rows_total=total,
+        ad_threshold=ad_threshold, spread=spread[0].upper() + spread[1:], library_size=library_size)
+
+
+def _rejects_sentence(summary: dict, rejects: pd.DataFrame, chem: dict | None) -> str:
+    """Every rejection count the run recorded, in words: by reason and by stage."""
+    n = int(summary.get("rejected", 0) or 0)
+    if not n and not len(rejects):
+        return "No record was rejected."
+    parts = []
+    for key in sorted(k for k in {**(chem or {}), **summary} if k.startswith("rejected_by_")):
+        counts = summary.get(key) or (chem or {}).get(key)
+        if isinstance(counts, dict) and counts:
+            what = key.removeprefix("rejected_by_").replace("_", " ")
+            flat = {k: v for k, v in counts.items() if isinstance(v, int | float)}
+            if flat:
+                parts.append(f"by {what}: " + ", ".join(f"{k} {int(v):,}" for k, v in
+                                                          sorted(flat.items(), key=lambda kv: -kv[1])))
+    if not any(p.startswith("by reason") for p in parts) and len(rejects) and "reason" in rejects:
+        try:  # a reason counted by its kind, not each record's own message
+            from theraflow.pairs.rejects import reason_category
+        except ImportError:
+            def reason_category(text: str) -> str:
+                return str(text).split(":")[0].strip() or "rejected"
+        counts = rejects["reason"].fillna("").map(reason_category).value_counts()
+        parts.insert(0, "by reason: " + ", ".join(f"{k} {int(v):,}" for k, v in counts.head(8).items())
+                     + (f" and {len(counts) - 8} other reasons" if len(counts) > 8 else ""))
+    return f"{n or len(rejects):,} record(s) were rejected" + ("; " + "; ".join(parts) if parts else "") + "."
 
 
 def build_scoring_report(screen_dir: str | Path, model_dirs: Sequence[str | Path], output: str | Path, *,
                          library: str | Path | None = None, targets: str | Path | None = None,
                          chem_summary: str | Path | None = None, config: str | Path | dict | None = None,
-                         title: str = "theraflow screening report", top_rows: int = 25,
+                         title: str = "theraflow screening report", grid_rows: int = 200,
                          ad_threshold: float = 0.3, explain_top: int = 5,
                          calibration: str | Path | None = None) -> Path:
+    """Write the screening report of a gathered screen to ``output`` (one self-contained HTML file).
+
+    ``grid_rows``: the hits of each target in its grid (the top by score, and the top inside the domain);
+    the page's weight depends on it and on the number of targets, not on the library's size."""
     screen = Path(screen_dir)
     model_dirs = [Path(d) for d in model_dirs]
     summary = json.loads((screen / "summary.json").read_text())
@@ -292,33 +499,40 @@ def build_scoring_report(screen_dir: str | Path, model_dirs: Sequence[str | Path
     rejects = pd.read_csv(rejects_path, sep="\t", dtype=str) if rejects_path.exists() else pd.DataFrame()
 
     rep = HtmlReport(title, subtitle=f"library {Path(library).name if library else screen.name}")
+    spec = _label_kind(model_dirs)
+    target_rows = _targets(summary, model_dirs, targets, spec)
 
     # ----------------------------------------------------------- run summary
     chem = json.loads(Path(chem_summary).read_text()) if chem_summary else None
     records = summary.get("records") or (chem or {}).get("records", 0)
     rejected = summary.get("rejected", 0)
-    outside = sum(v["outside_domain"] for v in summary["targets"].values())
+    outside = sum(t["outside_domain"] for t in target_rows)
     pairs = summary.get("pairs", 0)
     body = rep.kpis([("records in", f"{records:,}"), ("kept", f"{summary.get('kept', 0):,}"),
-                     ("rejected", f"{rejected:,}"), ("targets", len(summary["targets"])), ("pairs scored", f"{pairs:,}"),
+                     ("rejected", f"{rejected:,}"), ("targets", len(target_rows)), ("pairs scored", f"{pairs:,}"),
                      ("feature-store hits", f"{summary.get('store_hits', 0):,}"),
                      ("feature-store misses", f"{summary.get('store_misses', 0):,}"),
                      ("pairs outside domain", f"{outside:,}")])
+    body += f"<p class='rejects-sentence'>{esc(_rejects_sentence(summary, rejects, chem))}</p>"
     steps = dict(summary.get("seconds_by_step", {}))
     steps["gather"] = summary.get("gather_seconds", 0)
     if chem:
         for k, v in chem.get("seconds_by_stage", {}).items():
             steps[f"chem {k}"] = v
     time_df = pd.DataFrame({"stage": list(steps), "seconds (summed over jobs)": [float(v) for v in steps.values()]})
-    by_stage = summary.get("rejected_by_stage") or (chem or {}).get("rejected_by_stage", {})
     body += "<h3>Time per stage</h3>" + rep.table(time_df, floatfmt="{:.1f}")
-    if by_stage:
-        body += "<h3>Rejected records by stage</h3>" + rep.table(
-            pd.DataFrame({"stage": list(by_stage), "records": [int(v) for v in by_stage.values()]}))
     rep.add_section("Run summary", body)
 
+    # -------------------------------------------------------------- targets
+    known = [t for t in target_rows if t.get("known") is True]
+    unseen = [t for t in target_rows if t.get("known") is False]
+    sentence = (f"{len(target_rows)} target(s): {len(known)} known to the models, {len(unseen)} unseen or partly "
+                "unseen" + (" (an unseen target is scored from its sequence alone: its scores are an extrapolation)"
+                            if unseen else "") + ".")
+    rep.add_section("Targets", templates().get_template("targets.html.j2").render(targets=target_rows,
+                                                                                 sentence=sentence))
+
     # --------------------------------------------------------------- model
-    spec = _label_kind(model_dirs)
     probability = spec.label.probability
     what = {"regression": "predicted score", "binary": "probability of label 1",
             "multiclass": "probability of the most likely class"}.get(spec.label.name, "score")
@@ -328,7 +542,7 @@ def build_scoring_report(screen_dir: str | Path, model_dirs: Sequence[str | Path
     # -------------------------------------------------------- distributions
     rep.add_section("Score distributions", _histograms(hist, what))
 
-    # ---------------------------------------------------------------- top-k
+    # ----------------------------------------------------------------- hits
     ensemble = len(model_dirs) > 1
     cal, why_not = _calibration(model_dirs, calibration, spec)
     if probability:
@@ -340,54 +554,10 @@ def build_scoring_report(screen_dir: str | Path, model_dirs: Sequence[str | Path
         spread = ("± is the calibrated spread and the 80 % column the calibrated interval (see the calibration "
                   "section)" if cal else "± is the ensemble standard deviation, not calibrated" if ensemble else
                   "one model, no ensemble: the scores carry no uncertainty estimate (train several seeds for one)")
-    body = (f"<p>Ranked by the ensemble-mean score; {spread}; the domain column is "
-            f"the maximum Tanimoto similarity to the training drugs (rows below {ad_threshold} are "
-            f"<span class='warn'>outside the domain</span>). Full rankings: <code>ranked/&lt;target&gt;.parquet"
-            f"</code>; the top {summary.get('top_k', '')} per target: <code>topk.tsv</code> and "
-            f"<code>topk_in_domain.tsv</code>. Rank is the rank among all molecules.</p>")
-    def topk_table(g: pd.DataFrame) -> str:
-        from theraflow.explain.calibration import apply_calibration
-
-        g = g.head(top_rows)
-        view = pd.DataFrame({
-            "rank": g["rank"].astype(int).tolist(),
-            "structure": [mol_svg(s) for s in g["smiles"]],
-            "id": g["id"].tolist()})
-        if spec.label.name == "multiclass" and "class" in g:
-            view["class"] = [f"{c} — {spec.descriptions.get(str(c), '')}".rstrip(" —") for c in g["class"]]
-        if probability:
-            from theraflow.pairs.scoring import probability_spread
-
-            p = g["score_mean"].to_numpy(dtype=float)
-            if cal and spec.label.name == "binary":
-                from theraflow.explain.classification import apply_probability_calibration
-
-                p = apply_probability_calibration(p, cal["calibration"])
-            lo, hi = probability_spread(p, g["score_std"].to_numpy(dtype=float))
-            view["probability"] = [f"{m:.2f} ± {s:.2f}" if ensemble else f"{m:.2f} (no ensemble: no spread)"
-                                   for m, s in zip(p, g["score_std"])]
-            if ensemble:
-                view["range"] = [f"{a:.2f} – {b:.2f}" for a, b in zip(lo, hi)]
-        elif cal:
-            c = apply_calibration(g["score_mean"].to_numpy(), g["score_std"].to_numpy(), cal["calibration"], 0.8)
-            view["score"] = [f"{m:.2f} ± {s:.2f}" for m, s in zip(g["score_mean"], c["sd"])]
-            view["80 % interval"] = [f"{lo:.2f} – {hi:.2f}" for lo, hi in zip(c["low"], c["high"])]
-        else:
-            view["score"] = [f"{m:.2f} ± {s:.2f} (uncalibrated)" if ensemble else
-                             f"{m:.2f} (no ensemble: no uncertainty)" for m, s in zip(g["score_mean"], g["score_std"])]
-        view = view.assign(**{
-            "domain": [f"{a:.2f}" + (" ⚠ outside" if f else "") for a, f in zip(g["ad_similarity"], g["ad_flag"])],
-            "smiles": g["smiles"].tolist(),
-        })
-        return rep.table(view, raw_columns=("structure",), css_class="topk",
-                         row_class=["flag" if f else "" for f in g["ad_flag"]])
-
-    for t, g in topk.groupby("target_id", sort=False):
-        inside = topk_in[topk_in["target_id"] == t]
-        body += f"<h3>{esc(t)} — within the applicability domain</h3>"
-        body += topk_table(inside) if len(inside) else "<p class='muted'>No scored molecule lies within the domain.</p>"
-        body += f"<h3>{esc(t)} — all molecules</h3>" + topk_table(g)
-    rep.add_section("Top-ranked molecules", body)
+    library_size = int(summary.get("kept", 0) or max((t["molecules"] for t in target_rows), default=0))
+    rep.add_section("Top-ranked molecules", _hits_section(
+        screen, target_rows, topk, topk_in, spec, cal, ensemble, grid_rows=grid_rows, ad_threshold=ad_threshold,
+        spread=spread, library_size=library_size))
 
     # ---------------------------------------------------------- attributions
     if explain_top > 0 and len(topk):
@@ -408,10 +578,14 @@ def build_scoring_report(screen_dir: str | Path, model_dirs: Sequence[str | Path
 
     # -------------------------------------------------------------- rejects
     if len(rejects):
-        body = (f"<p>{len(rejects)} record(s) were not scored; each has the stage and reason. The full table is "
-                f"<code>rejects.tsv</code>.</p>" + rep.table(rejects, max_rows=200))
+        body = (f"<p>{esc(_rejects_sentence(summary, rejects, chem))} Each has the stage and reason; the first 200 "
+                f"are below, all of them in <code>rejects.tsv</code>.</p>" + rep.table(rejects, max_rows=200))
     else:
         body = "<p>No record was rejected.</p>"
+    by_stage = summary.get("rejected_by_stage") or (chem or {}).get("rejected_by_stage", {})
+    if by_stage:
+        body += "<h3>Rejected records by stage</h3>" + rep.table(
+            pd.DataFrame({"stage": list(by_stage), "records": [int(v) for v in by_stage.values()]}))
     rep.add_section("Rejected records", body)
 
     # ----------------------------------------------------------- provenance
@@ -427,10 +601,15 @@ def build_scoring_report(screen_dir: str | Path, model_dirs: Sequence[str | Path
             inputs.append({"input": label, "file": str(path), "sha256": sha256_file(path)})
     models = [{"model": str(d), "weights sha256": hashlib.sha256((d / "model.safetensors").read_bytes()).hexdigest()}
               for d in model_dirs]
-    body = (f"<p><b>Config sha256:</b> <code>{esc(config_hash)}</code></p>"
+    versions = _versions()
+    versions["itables (DataTables)"] = datatables_assets()["version"]
+    body = (f"<p><b>Config sha256:</b> <code>{esc(config_hash)}</code>. Screen: <code>{esc(screen.resolve())}</code>"
+            "</p>"
             + ("<h3>Inputs</h3>" + rep.table(pd.DataFrame(inputs)) if inputs else "")
             + "<h3>Models</h3>" + rep.table(pd.DataFrame(models))
-            + "<h3>Packages</h3>" + rep.table(pd.DataFrame({"package": list(_versions()),
-                                                              "version": list(_versions().values())})))
+            + "<h3>Packages</h3>" + rep.table(pd.DataFrame({"package": list(versions),
+                                                              "version": list(versions.values())})))
     rep.add_section("Provenance", body)
-    return rep.write(output)
+    script = (resources.files("theraflow.report") / "templates" / "hits.js").read_text(encoding="utf-8")
+    links = [(t["anchor"], f"hits: {t['id']}") for t in target_rows]
+    return rep.write(output, links=links, scripts=[script])
