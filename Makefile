@@ -45,7 +45,7 @@ demo: venv
 	@start=$$(date +%s); \
 	$(BIN)/snakemake --profile profiles/default && \
 	$(BIN)/theraflow summary results && \
-	echo "demo finished in $$(( $$(date +%s) - start )) s (results/, logs/, feature store in resources/)"
+	echo "demo finished in $$(( $$(date +%s) - start )) s (results/ with its logs in results/logs/, feature store in resources/)"
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

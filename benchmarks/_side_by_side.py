@@ -4,8 +4,9 @@ pair_table.py share.
 - :func:`neural_row`: a model the workflow trained (one run per seed): its test metrics per seed (the label
   kind's), their mean ± sd, the ensemble of the seeds, minutes, epochs, the validation curve;
 - :func:`reference_rows`: the references fitted here on the same split file and the same rows — the
-  constant (mean, base rate, class frequencies) and the task's fingerprint reference (LightGBM for dti,
-  an MLP for ddi; ``PairTask.reference``) — on ``train``, selected on ``valid``, ``test`` read once.
+  constant (mean, base rate, class frequencies), the entity-frequency shortcut (each entity's training
+  labels, no structure; :mod:`theraflow.pairs.shortcut`) and the task's fingerprint reference (LightGBM
+  for dti, an MLP for ddi; ``PairTask.reference``) — on ``train``, selected on ``valid``, ``test`` read once.
 
 The rows theraflow trains and is tested on are the pairs whose molecules the chemistry stage kept; the
 references get exactly those rows (``rows_excluded_for_unstandardized_molecules`` counts the others).
@@ -14,11 +15,43 @@ references get exactly those rows (``rows_excluded_for_unstandardized_molecules`
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
 from pathlib import Path
 
-from _common import mean_sd
+from _common import mean_sd, merge_rows, write_json
+
+
+def earlier_report(ap, out: str | Path) -> dict:
+    """The report already at ``--out``, whose rows this run's rows are merged into — read and checked before
+    any work, so a file that is not such a report (empty, cut short, not JSON, a folder, an unwritable place)
+    stops the benchmark at once with its name, not after hours of training. No file: ``{}``."""
+    out = Path(out)
+    if out.is_dir():
+        ap.error(f"--out {out}: is a directory; name a .json file")
+    parent = next((p for p in [out.parent, *out.parent.parents] if p.exists()), Path("."))
+    if not os.access(parent, os.W_OK):
+        ap.error(f"--out {out}: cannot write there ({parent} is not writable)")
+    if not out.exists():
+        return {}
+    try:
+        report = json.loads(out.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        what = "is empty" if out.stat().st_size == 0 else f"is not valid JSON ({exc})"
+        ap.error(f"--out {out}: the file {what}; this benchmark adds its rows to an earlier report there. "
+                 "Move the file away or name another --out")
+    if not isinstance(report, dict) or not isinstance(report.get("side_by_side", []), list):
+        ap.error(f"--out {out}: not a benchmark report (expected a JSON object with a 'side_by_side' list); "
+                 "move the file away or name another --out")
+    return report
+
+
+def keep_rows(out: str | Path, report: dict, rows: list[dict], key: tuple[str, ...]) -> None:
+    """Merge finished ``rows`` into ``report`` and write it to ``out`` at once (atomically): an error later in
+    the run (another split, the plot) loses none of the rows measured so far."""
+    report["side_by_side"] = merge_rows(report.get("side_by_side", []), rows, key)
+    write_json(report, out)
 
 
 def train_models(work: Path, res: Path, splits: list[str], runs: dict[str, dict[str, list[int]]],
@@ -115,8 +148,9 @@ def split_pairs(res: Path, split: str):
 
 def reference_rows(res: Path, split: str, models: list[str], *, budget: float | None, cores: int, bootstrap: int,
                    threshold: float | None = None, seeds: list[int] = (0,), names: dict | None = None) -> list[dict]:
-    """The in-process references (``constant``, ``fingerprint``) on the workflow's split and rows."""
-    from theraflow.pairs.baselines import ConstantPredictor, reference_for
+    """The in-process references (``constant``, ``entity_frequency``, ``fingerprint``) on the workflow's split
+    and rows."""
+    from theraflow.pairs.baselines import ConstantPredictor, EntityFrequency, reference_for
 
     spec = spec_of(res)
     label = spec.label
@@ -126,23 +160,26 @@ def reference_rows(res: Path, split: str, models: list[str], *, budget: float | 
     rows = []
     for name in models:
         runs = []
-        for seed in (seeds if name != "constant" else [0]):
+        fixed = name in ("constant", "entity_frequency")  # no randomness: one run
+        for seed in (seeds if not fixed else [0]):
             t0 = time.perf_counter()
             if name == "constant":
                 model = ConstantPredictor(spec=spec).fit(train, valid)
+            elif name == "entity_frequency":
+                model = EntityFrequency(spec=spec).fit(train, valid)
             else:
                 model = reference_for(spec).fit(train, valid, max_seconds=60 * budget if budget else None,
                                                 threads=cores, seed=seed)
             seconds = time.perf_counter() - t0
             ev = label.evaluate(y, model.predict(test), classes=spec.classes, n_boot=bootstrap, threshold=threshold)
             runs.append((model, seconds, ev))
-            if name != "constant":
+            if not fixed:
                 print(f"  {split}: {(names or {}).get(name, name)} seed {seed}: {seconds / 60:.1f} min, test "
                       + ", ".join(f"{k} {v:.4f}" for k, v in ev["metrics"].items() if k != "n"), flush=True)
         metrics = [k for k in runs[0][2]["metrics"] if k != "n"]
         minutes = [round(sec / 60, 2) for _, sec, _ in runs]
         first = runs[0][0]
-        row = {"model": (names or {}).get(name, name), "seeds": [0] if name == "constant" else list(seeds),
+        row = {"model": (names or {}).get(name, name), "seeds": [0] if fixed else list(seeds),
                **{k: mean_sd([ev["metrics"].get(k) for _, _, ev in runs]) for k in metrics},
                "ci95": [ev.get("ci95", {}) for _, _, ev in runs], "minutes": round(statistics.fmean(minutes), 2),
                "minutes_per_seed": minutes, "test_rows": int(len(test)),

@@ -63,6 +63,8 @@ def main(argv=None) -> int:
         ap.error(f"--models: choose from theraflow, {', '.join(REFERENCES)}")
     seeds = args.seeds or ddi.get("seeds") or [0]
     ddi["models"] = [{"name": recipe, "seeds": seeds}]
+    out = Path(args.out)
+    report = sbs.earlier_report(ap, out)  # before any work: a bad --out stops here, not after training
     work = common.prepare_workdir(args, cfg)
     res = work / cfg.get("results", "results") / "ddi" / ds_name
     runs = {recipe: {s: seeds for s in wanted_splits}} if "theraflow" in wanted else {}
@@ -77,11 +79,10 @@ def main(argv=None) -> int:
             rows += [{**r, "split": s} for r in sbs.reference_rows(
                 res, s, ["fingerprint"], budget=budget, cores=args.cores, bootstrap=bootstrap,
                 seeds=args.reference_seeds, names={"fingerprint": "fingerprint_mlp"})]
-    for r in rows:
-        r.update(kind=split_cfgs[r["split"]]["kind"], **stamp)
-    out = Path(args.out)
-    report = json.loads(out.read_text()) if out.exists() else {}
-    side = common.merge_rows(report.get("side_by_side", []), rows, ("model", "split"))
+        for r in rows:
+            r.update(kind=split_cfgs[r["split"]]["kind"], **stamp)
+        sbs.keep_rows(out, report, rows, ("model", "split"))  # each split's rows, as soon as they are measured
+    side = report.setdefault("side_by_side", [])
     side.sort(key=lambda r: (list(split_cfgs).index(r["split"]) if r["split"] in split_cfgs else 99, r["model"] != "theraflow"))
     info = json.loads((res / "dataset.json").read_text())
     report.update({

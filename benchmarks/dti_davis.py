@@ -25,7 +25,6 @@ measured before are kept, and each row says the commit it was measured at.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -86,6 +85,8 @@ def main(argv=None) -> int:
         own = (args.seeds if m == recipe else args.ref_seeds) or own
         neural.append({"name": m, **({"seeds": own} if own else {})})
     dti["models"] = neural or entries[:1]  # the workflow needs a model to resolve; none is trained then
+    out = Path(args.out)
+    report = sbs.earlier_report(ap, out)  # before any work: a bad --out stops here, not after training
     work = common.prepare_workdir(args, cfg)
     res = work / cfg.get("results", "results") / "dti" / ds_name
     runs = {m["name"]: {s: seeds_of(dti, split_cfgs[s], m.get("seeds")) for s in wanted_splits} for m in neural}
@@ -104,9 +105,8 @@ def main(argv=None) -> int:
                      below_constant=bool(r["mse"]["mean"] < constant_mse) if r["model"] != "constant" else None, **stamp)
             if r["model"] in wanted:
                 rows.append(r)
-    out = Path(args.out)
-    report = json.loads(out.read_text()) if out.exists() else {}
-    side = common.merge_rows(report.get("side_by_side", []), rows, ("model", "split"))
+        sbs.keep_rows(out, report, rows, ("model", "split"))  # each split's rows, as soon as they are measured
+    side = report.setdefault("side_by_side", [])
     order = {n: i for i, n in enumerate([*names, *REFERENCES])}
     side.sort(key=lambda r: (list(split_cfgs).index(r["split"]) if r["split"] in split_cfgs else 99,
                              order.get(r["model"], 99)))

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import tempfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -25,6 +26,27 @@ from theraflow.errors import InputError
 __all__ = ["InputError", "atomic_write", "read_table", "write_table", "write_json", "sha256_file", "safe_name"]
 
 TABLE_SUFFIXES = (".parquet", ".csv", ".tsv", ".csv.gz", ".tsv.gz")
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the kernel reports it (Linux: ``/proc/self/status``);
+    elsewhere it is read by setting it and setting it straight back. Read at each call, not cached: a
+    process (or a test) may change its umask."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    old = os.umask(0o077)
+    os.umask(old)
+    return old
+
+
+def file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` would give a new file under the current umask."""
+    return 0o666 & ~current_umask()
 
 
 def fsync_dir(path: Path) -> None:
@@ -47,13 +69,18 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, tmp_dir: str | os
     """Open a temporary file for writing; on success rename it to ``path``.
 
     ``tmp_dir`` must be on the same filesystem as ``path`` (default: its directory).
-    On an exception the temporary file is removed and ``path`` is left untouched.
+    On an exception the temporary file is removed and ``path`` is left untouched. The file gets the mode a
+    plain ``open()`` would give it under the process umask (umask 002: group-writable; 077: private).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     directory = Path(tmp_dir) if tmp_dir is not None else path.parent
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
+        # mkstemp makes the file 0600 whatever the umask, and the rename keeps that mode: give it the mode an
+        # ordinary new file would have, so a group-readable umask gives a group-readable store and reports.
+        with contextlib.suppress(OSError):  # a filesystem without modes (some network mounts) keeps its own
+            os.fchmod(fd, file_mode())
         with os.fdopen(fd, mode, encoding=encoding) as fh:
             yield fh
             fh.flush()
@@ -135,12 +162,58 @@ def read_table(path: str | os.PathLike, **kwargs: Any) -> pd.DataFrame:
     try:
         if name.endswith(".parquet"):
             return pd.read_parquet(path, **kwargs)
-        sep = "\t" if name.endswith((".tsv", ".tsv.gz", ".txt")) else ","
-        return pd.read_csv(path, sep=sep, **kwargs)
-    except (ValueError, OSError) as exc:
+        return pd.read_csv(path, sep=table_sep(path), **kwargs)
+    except (ValueError, OSError, EOFError, zlib.error) as exc:
         if isinstance(exc, InputError):
             raise
+        if name.endswith(".gz") and isinstance(exc, GZIP_ERRORS):
+            raise gzip_error(path, exc) from None
         raise InputError(f"{path}: cannot be read as a table ({exc})") from None
+
+
+def table_sep(path: str | os.PathLike) -> str:
+    """The field separator :func:`read_table` reads a CSV/TSV with."""
+    return "\t" if Path(path).name.lower().endswith((".tsv", ".tsv.gz", ".txt")) else ","
+
+
+def record_lines(path: str | os.PathLike, records: int) -> list[int]:
+    """The line of the file (header = line 1) at which each of the ``records`` data records of a CSV/TSV
+    read by :func:`read_table` starts. A quoted field may hold line breaks, and blank lines are skipped,
+    so a record's index does not give its line; this reads the file once more with the csv module, which
+    splits records as pandas does. Where the two disagree on the number of records, the first line of each
+    record is assumed (a record index + 2)."""
+    import csv
+    import gzip
+
+    path = Path(path)
+    starts: list[int] = []
+    try:
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
+            reader = csv.reader(fh, delimiter=table_sep(path))
+            before, header = 0, True
+            for row in reader:
+                start, before = before + 1, reader.line_num
+                if not row:  # a blank line: pandas skips it
+                    continue
+                if header:
+                    header = False
+                    continue
+                starts.append(start)
+    except (OSError, EOFError, zlib.error, csv.Error):
+        starts = []
+    if len(starts) != records:
+        return [i + 2 for i in range(records)]
+    return starts
+
+
+GZIP_ERRORS = (OSError, EOFError, zlib.error)
+
+
+def gzip_error(path: str | os.PathLike, exc: BaseException) -> InputError:
+    """The error for a ``.gz`` file whose stream cannot be read: a truncated download, a copy cut short, or
+    a file that is not gzip at all."""
+    return InputError(f"{path}: not a valid gzip file: it is truncated or corrupt ({exc})")
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

@@ -7,12 +7,32 @@ and vanish in batch logs (``tqdm(disable=None)``); the CLI's ``--progress`` /
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from typing import Any
 
-from tqdm.auto import tqdm
+from tqdm.std import tqdm
 
 _enabled: bool | None = None
+
+
+def bar_class() -> type[tqdm]:
+    """The progress bar type: a notebook widget in a Jupyter kernel that has ipywidgets, else a text bar.
+
+    ``tqdm.auto`` makes the same choice but warns ("IProgress not found") into every notebook without
+    ipywidgets; this checks first and falls back quietly (a text bar, shown only when forced on)."""
+    ipython = sys.modules.get("IPython")
+    if ipython is not None:
+        try:
+            shell = ipython.get_ipython()
+            if shell is not None and "IPKernelApp" in shell.config:
+                import ipywidgets  # noqa: F401
+                from tqdm.notebook import tqdm as notebook_tqdm
+
+                return notebook_tqdm
+        except Exception:  # no ipywidgets, or an IPython without a kernel app
+            pass
+    return tqdm
 
 
 def set_progress(enabled: bool | None) -> None:
@@ -23,4 +43,4 @@ def set_progress(enabled: bool | None) -> None:
 
 def progress(iterable: Iterable | None = None, **kwargs: Any) -> tqdm:
     disable = None if _enabled is None else not _enabled
-    return tqdm(iterable, disable=disable, **kwargs)
+    return bar_class()(iterable, disable=disable, **kwargs)

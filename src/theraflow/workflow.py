@@ -133,8 +133,10 @@ class Plan:
         self.configfiles = [str(c) for c in configfiles]
         self.results = config["results"]
         self.store = config["store"]
-        self.logs = "logs"
-        self.bench = "logs/benchmarks"
+        # a run's logs and per-rule timings live with its results, so two configs with their own results
+        # folders never overwrite each other's logs
+        self.logs = f"{self.results}/logs"
+        self.bench = f"{self.logs}/benchmarks"
         self.tasks = {t: config.get(t) or {} for t in TASKS.names()}
         self.datasets: dict[str, str] = {ds: t for t, sec in self.tasks.items() for ds in (sec.get("datasets") or {})}
         self.score = config["score"]
@@ -288,6 +290,11 @@ class Plan:
             args += ["--dataset", d["dataset"], "--ligands", d["ligands"]]
         for field, column in sorted((d.get("columns") or {}).items()):
             args += ["--column", f"{field}={column}"]
+        rep = d.get("replicates") or {}  # only what differs from the defaults the dataset stage has itself
+        if rep.get("aggregate", "median") != "median":
+            args += ["--replicates", rep["aggregate"]]
+        if rep.get("max_spread", 1.0) != 1.0:
+            args += ["--max-replicate-spread", "none" if rep["max_spread"] is None else rep["max_spread"]]
         return _q(args)
 
     def download_args(self, task: str, ds: str) -> str:

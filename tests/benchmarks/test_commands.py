@@ -135,8 +135,51 @@ def test_pair_table_benchmark_on_a_users_binary_table(tmp_path):
     assert given == len(parts["test"]) + 1 and rejected >= 1 and scored + rejected == given
     assert any("empty SMILES" in reason for reason in report["rejected_reasons"]["given"]["test"])
     rows = {r["model"]: r for r in report["side_by_side"]}
-    assert set(rows) == {"theraflow", "fingerprint", "constant"}
+    assert set(rows) == {"theraflow", "fingerprint", "entity_frequency", "constant"}
     for r in rows.values():
         assert r["split"] == "given" and 0.0 <= r["auroc"] <= 1.0 and 0.0 <= r["auprc"] <= 1.0
         assert 0.0 <= r["accuracy"] <= 1.0 and r["commit"] and r["date"]
     assert rows["constant"]["auroc"] == 0.5
+    # the shortcut audit: the entity-frequency row beside theraflow's, its flag per split and on every row
+    shortcut = report["shortcut"]["given"]
+    assert shortcut["metric"] == "auroc" and shortcut["entity_frequency"] == rows["entity_frequency"]["auroc"]
+    assert shortcut["model"] == "theraflow" and shortcut["model_value"] == rows["theraflow"]["auroc"]
+    flag = shortcut["entity_frequency"] >= min(0.95, shortcut["model_value"] - 0.02)
+    assert shortcut["flag"] is flag and all(r["shortcut_flag"] is flag for r in rows.values())
+    assert "A rule that only counts how often each drug and target carried a positive label" in shortcut["sentence"]
+
+
+@pytest.mark.parametrize("script", ["dti_davis.py", "ddi_drugbank.py"])
+@pytest.mark.parametrize("content, why", [(b"", "the file is empty"), (b'{"side_by_side": [', "not valid JSON"),
+                                          (b"[1, 2]", "not a benchmark report")])
+def test_a_bad_out_file_stops_the_benchmark_before_any_work(tmp_path, script, content, why):
+    """--out holds the rows of earlier runs, which this run's rows are merged into: a file there that is not
+    such a report is named at once, before the workflow runs (not after hours of training)."""
+    out = tmp_path / "report.json"
+    out.write_bytes(content)
+    work = tmp_path / "work"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), "--out", str(out), "--workdir", str(work),
+                           "--store", str(tmp_path / "store")], cwd=tmp_path, env=bare_env(), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert f"--out {out}: " in proc.stderr and why in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert not work.exists(), "the benchmark started work before checking --out"
+    assert out.read_bytes() == content  # the file is left as it was
+
+
+def test_finished_rows_are_written_as_they_are_produced(tmp_path, monkeypatch):
+    """keep_rows merges a split's rows into the report at --out at once: a later failure keeps them."""
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import _side_by_side as sbs
+
+    out = tmp_path / "r.json"
+    out.write_text(json.dumps({"side_by_side": [{"model": "old", "split": "s0", "x": 1}], "dataset": "d"}))
+    report = sbs.earlier_report(None, out)
+    sbs.keep_rows(out, report, [{"model": "m", "split": "s1", "x": 2}], ("model", "split"))
+    sbs.keep_rows(out, report, [{"model": "m", "split": "s1", "x": 3}, {"model": "m", "split": "s2", "x": 4}],
+                  ("model", "split"))
+    written = json.loads(out.read_text())
+    assert written["dataset"] == "d"
+    assert [(r["model"], r["split"], r["x"]) for r in written["side_by_side"]] == [
+        ("old", "s0", 1), ("m", "s1", 3), ("m", "s2", 4)]

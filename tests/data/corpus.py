@@ -221,6 +221,12 @@ case("molecules", "truncated-sdf-gz",
      "error", "not a valid gzip file", file="in.sdf.gz")
 case("molecules", "gz-suffix-not-gzip", standardize("in.smi.gz", "CCO a\n"), "error", "not a valid gzip file",
      file="in.smi.gz")
+_CSV_GZ = gzip.compress(b"id,smiles\n" + b"".join(b"m%d,CCO\n" % i for i in range(200)))
+case("molecules", "truncated-csv-gz", standardize("in.csv.gz", _CSV_GZ[: len(_CSV_GZ) // 2]), "error",
+     "truncated or corrupt", file="in.csv.gz")
+# nothing usable left: every record rejected is a failure (non-zero exit), the rejects still written
+case("molecules", "every-record-rejected", standardize("in.smi", "C1CC( a\n[Na+].[Cl-] b\n"), "error",
+     "nothing usable is left: all 2 record(s) were rejected", file="in.smi")
 case("molecules", "wrong-extension", standardize("in.xyz", "CCO a\n"), "error",
      "cannot tell the molecule format", file="in.xyz")
 case("molecules", "binary-garbage-parquet", standardize("in.parquet", bytes(range(256)) * 4), "error",
@@ -347,6 +353,17 @@ pair_reject_binary("threshold-label-not-a-number", GOOD_PAIR + "d2,CCN,t1,MKVLAT
 pair_error("header-only-table", PAIR_HEADER, "no pairs")
 pair_error("empty-file", "", "cannot be read as a table")
 pair_error("non-utf8-table", PAIR_HEADER.encode() + b"d2,CC\xe9N,t1,MKVLAT,5.1\n", "cannot be read as a table")
+_PAIRS_GZ = gzip.compress((PAIR_HEADER + "".join(f"d{i},CCO,t1,MKVLAT,5.0\n" for i in range(300))).encode())
+pair_error("truncated-pair-table-gz", _PAIRS_GZ[: len(_PAIRS_GZ) // 2], "is truncated or corrupt", None,
+           "pairs.csv.gz")
+# a quoted field holding line breaks (and a blank line) before the bad row: the file's own line is named
+_MULTILINE = ("drug_id,smiles,target_id,sequence,label,note\nd1,CCO,t1,MKVLAT,5.0,\n"
+              'd2,CCN,t1,MKVLAT,5.1,"measured twice:\nsee the lab book"\n\nd3,CCC,t1,MKVLAT,strong,\n')
+pair_error("bad-row-after-multiline-field", _MULTILINE, "line 6, column 'label': not a finite number: 'strong'",
+           "line 6", "pairs.csv", "--on-error", "stop")
+case("pairs", "bad-row-after-multiline-field-rejected", pair_table(_MULTILINE), "reject",
+     "not a finite number: 'strong'", record="line 6", records_in=3, output="ds/pairs.parquet",
+     rejects="ds/rejects.tsv", record_column="line")
 case("pairs", "missing-pair-table",
      lambda d: ["dti", "dataset", "--source", "table", "--path", str(d / "nothere.csv"), "--outdir", str(d / "ds")],
      "error", "file not found", file="nothere.csv")

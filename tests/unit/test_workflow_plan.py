@@ -123,3 +123,11 @@ def test_a_table_data_set_with_parts_and_a_threshold(tmp_path):
     assert f"--test {tmp_path}/test.csv" in args and f"--train {tmp_path}/train.csv" in args
     assert "--threshold 7.0" in args
     assert plan.dataset_inputs("dti", "mine") == [str(tmp_path / "test.csv"), str(tmp_path / "train.csv")]
+
+
+def test_two_configs_with_different_results_folders_keep_separate_logs():
+    first = Plan(validate_config(config(results="runs/a"), SCHEMA))
+    second = Plan(validate_config(config(results="runs/b"), SCHEMA))
+    assert first.logs == "runs/a/logs" and first.bench == "runs/a/logs/benchmarks"
+    assert second.logs == "runs/b/logs" and second.bench == "runs/b/logs/benchmarks"
+    assert Plan(validate_config(config(), SCHEMA)).logs == "results/logs"

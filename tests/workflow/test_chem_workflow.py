@@ -1,6 +1,7 @@
 """The chemistry workflow: lint, config validation, a tiny run, reruns and incremental runs."""
 
 import json
+import re
 
 import pandas as pd
 
@@ -29,6 +30,22 @@ def test_wrong_config_key_or_type_fails_dry_run_naming_it(tmp_path, snakemake):
     bad_top = {"standardise": {}}
     proc = snakemake(tmp_path, bad_top, "-n", check=False)
     assert proc.returncode != 0 and "standardise" in proc.stdout + proc.stderr
+
+
+def test_two_configs_with_their_own_results_folders_write_their_own_logs(tmp_path, snakemake):
+    """A rule's log and timing files live under its config's results folder: a second config with another
+    results folder cannot overwrite the first run's logs."""
+    lib = tmp_path / "lib.smi"
+    lib.write_text("CCO ethanol\nc1ccccc1 benzene\n")
+    logs = {}
+    for name in ("a", "b"):
+        cfg = {"results": f"runs/{name}", "molecules": {"tiny": {"path": str(lib), "shards": 1}}}
+        proc = snakemake(tmp_path, cfg, "-n", "--printshellcmds", "--forceall")
+        # the dry run's job list names each job's log; the shell commands redirect into them
+        logs[name] = set(re.findall(r"(\S*/logs/\S+\.log)", proc.stdout + proc.stderr))
+        assert logs[name], proc.stdout + proc.stderr
+        assert all(p.startswith(f"runs/{name}/logs/") for p in logs[name]), logs[name]
+    assert not logs["a"] & logs["b"]
 
 
 def _summary(tmp_path, lib):

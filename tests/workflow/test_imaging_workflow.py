@@ -54,7 +54,7 @@ def test_tiny_synthetic_run(tmp_path, snakemake):
     assert "Dice distribution" in (out / "report.html").read_text()
     assert len(list((out / "overlays").glob("*.png"))) == 6
     for rule in ("synth", "datalist", "preprocess", "train", "infer", "measure", "overlay", "report"):
-        assert (tmp_path / "logs" / "benchmarks" / "imaging" / "tiny" / f"{rule}.tsv").exists()
+        assert (tmp_path / "results" / "logs" / "benchmarks" / "imaging" / "tiny" / f"{rule}.tsv").exists()
     # nothing changed: nothing to do
     again = snakemake(tmp_path, None, "-n", "--configfile", str(tmp_path / "config.yaml"))
     assert "Nothing to be done" in again.stdout + again.stderr

@@ -25,6 +25,7 @@ import gzip
 import hashlib
 import logging
 import re
+import zlib
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from theraflow.io import InputError
+from theraflow.io import GZIP_ERRORS, InputError, gzip_error
 from theraflow.registry import READERS
 
 log = logging.getLogger(__name__)
@@ -91,8 +92,8 @@ def _read_bytes(path: Path) -> bytes:
     if path.name.lower().endswith(".gz"):
         try:
             data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise InputError(f"{path}: not a valid gzip file ({exc})") from None
+        except GZIP_ERRORS as exc:
+            raise gzip_error(path, exc) from None
     return data
 
 
@@ -184,10 +185,10 @@ def _smi_lines(path: Path) -> Iterator[bytes]:
         with (gzip.open if gz else open)(path, "rb") as fh:
             for line in fh:
                 yield from line.splitlines()
-    except (OSError, EOFError) as exc:
-        if not gz:
+    except GZIP_ERRORS as exc:
+        if not gz or not isinstance(exc, (EOFError, zlib.error, gzip.BadGzipFile)):
             raise
-        raise InputError(f"{path}: not a valid gzip file ({exc})") from None
+        raise gzip_error(path, exc) from None
 
 
 def _raw_smi(path: Path) -> Iterator[Raw]:

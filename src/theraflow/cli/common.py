@@ -54,6 +54,35 @@ def write_stats(path: str | None, stats: dict) -> None:
         write_json(Path(path), stats)
 
 
+def fail_if_nothing_kept(source: str | Path, records: int, kept: int, rejects: str | Path | None,
+                         by_reason: dict | None = None) -> None:
+    """Stop (non-zero exit) when every record of ``source`` was rejected: a run that produced nothing usable
+    must not look like a success. The rejects table was written first and stays; the message names it."""
+    if kept or not records:
+        return
+    from theraflow.errors import InputError
+
+    why = ""
+    if by_reason:
+        top = sorted(by_reason.items(), key=lambda kv: -kv[1])[:3]
+        why = " (" + "; ".join(f"{reason}: {n}" for reason, n in top) + (", ..." if len(by_reason) > 3 else "") + ")"
+    kept_in = f"; the rejects, with a reason for each, are in {rejects}" if rejects else ""
+    raise InputError(f"{source}: nothing usable is left: all {records} record(s) were rejected{why}{kept_in}")
+
+
+def reason_counts(rejects: str | Path) -> dict[str, int]:
+    """How often each reason (its generic part, before the first ':') occurs in a rejects table."""
+    from theraflow.io import read_table
+
+    table = read_table(rejects, **({} if str(rejects).endswith(".parquet") else {"dtype": str, "keep_default_na": False}))
+    if table.empty or "reason" not in table.columns:
+        return {}
+    generic = table["reason"].astype(str).str.split(":").str[0].str.strip()
+    if "stage" in table.columns:
+        generic = table["stage"].astype(str) + ": " + generic
+    return {k: int(v) for k, v in generic.value_counts().items()}
+
+
 def print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, sort_keys=True, default=str))
 

@@ -19,10 +19,13 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from theraflow.chem.shards import format_summary, gather
+    from theraflow.cli.common import fail_if_nothing_kept
 
     summary = gather(standardized=args.standardized, features=args.features, rejects=args.rejects,
                      stats=args.stats, molecules_out=args.molecules, rejects_out=args.rejects_out,
                      summary_out=args.summary, name=args.name)
     if args.print:
         print(format_summary(summary))
+    fail_if_nothing_kept(f"molecule set {args.name}" if args.name else "the molecule set", summary["records"],
+                         summary["kept"], args.rejects_out, summary.get("rejected_by_reason"))
     return 0

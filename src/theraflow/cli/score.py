@@ -96,7 +96,11 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from pathlib import Path
+
     import torch
+
+    from theraflow.cli.common import fail_if_nothing_kept
 
     cmd = args.score_command
     if cmd == "run":
@@ -106,9 +110,9 @@ def run(args) -> int:
                                 chunk_size=args.chunk_size, workers=args.workers, top_k=args.top_k,
                                 ad_threshold=args.ad_threshold, read_options=read_options(args),
                                 resume=not args.no_resume)
+        fail_if_nothing_kept(args.library, summary["records"], summary["kept"],
+                             Path(args.outdir) / "rejects.tsv", summary.get("rejected_by_stage"))
         if not args.no_report:
-            from pathlib import Path
-
             from theraflow.report.scoring import build_scoring_report
 
             build_scoring_report(args.outdir, args.models, Path(args.outdir) / "report.html", library=args.library,
@@ -138,6 +142,9 @@ def run(args) -> int:
         summary = gather_scores(args.scores, args.outdir, top_k=args.top_k, stats_files=args.stats,
                                 chem_stats_files=args.chem_stats, reject_files=args.rejects)
         print(f"gathered {summary['shards']} shard(s), {len(summary['targets'])} target(s)")
+        fail_if_nothing_kept("the library", summary["records"], summary["kept"],
+                             Path(args.outdir) / "rejects.tsv" if args.rejects else None,
+                             summary.get("rejected_by_stage"))
     elif cmd == "report":
         from theraflow.report.scoring import build_scoring_report
 

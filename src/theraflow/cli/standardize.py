@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from theraflow.cli.common import add_read_options, read_options, write_stats
+from theraflow.cli.common import (
+    add_read_options,
+    fail_if_nothing_kept,
+    read_options,
+    reason_counts,
+    write_stats,
+)
 
 
 def register(sub) -> None:
@@ -48,4 +54,7 @@ def run(args) -> int:
     counts = standardize_file(args.input, args.output, args.rejects, options=options, shard=shard,
                               n_shards=n_shards, **read_options(args))
     write_stats(args.stats, {"stage": "standardize", **counts, "seconds": time.perf_counter() - t0})
+    if n_shards == 1:  # a shard of a library may hold only bad records; `gather` checks the whole library
+        fail_if_nothing_kept(args.input, counts["records"], counts["kept"], args.rejects,
+                             reason_counts(args.rejects) if not counts["kept"] else None)
     return 0

@@ -265,11 +265,10 @@ def explain_pairs(pairs: pd.DataFrame, ensemble, *, steps: int = DEFAULT_STEPS, 
     cols = ["id", "smiles", "target_id"] + (["class"] if "class" in pairs else [])
     rows = list(pairs[cols].astype(str).itertuples(index=False))
     if progress is not False:  # None: the CLI's --progress/--no-progress, else bars only on a terminal
-        from tqdm.auto import tqdm
-
+        from theraflow.progress import bar_class
         from theraflow.progress import progress as bar
 
-        rows = bar(rows, desc="attributions", unit="pair") if progress is None else tqdm(rows, desc="attributions")
+        rows = bar(rows, desc="attributions", unit="pair") if progress is None else bar_class()(rows, desc="attributions")
     for r in rows:
         pid, smi, tid = r[0], r[1], r[2]
         cls_name = r[3] if len(r) > 3 and r[3] not in ("", "nan") else ""

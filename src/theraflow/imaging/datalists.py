@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from theraflow.imaging.volumes import Volume, case_id, is_nifti, read_volume, volume_format
-from theraflow.io import InputError, read_table, sha256_file
+from theraflow.io import InputError, read_table, record_lines, sha256_file
 from theraflow.progress import progress
 
 log = logging.getLogger(__name__)
@@ -74,13 +74,15 @@ def read_csv_cases(path: str | os.PathLike) -> list[dict]:
         raise InputError(f"{path}: expected columns id, image and optional label; found {', '.join(df.columns)}")
     base = path.parent
     out, seen = [], set()
-    for i, row in enumerate(df.to_dict("records"), start=2):
+    parquet = path.name.lower().endswith((".parquet", ".pq"))
+    where = [f"row {i + 1}" for i in range(len(df))] if parquet else [f"line {n}" for n in record_lines(path, len(df))]
+    for i, row in enumerate(df.to_dict("records")):
         image = row["image"].strip()
         if not image:
-            raise InputError(f"{path}: line {i}: empty image path")
+            raise InputError(f"{path}: {where[i]}: empty image path")
         cid = (row.get("id") or "").strip() or case_id(image)
         if cid in seen:
-            raise InputError(f"{path}: line {i}: duplicate case id {cid!r}")
+            raise InputError(f"{path}: {where[i]}: duplicate case id {cid!r}")
         seen.add(cid)
         label = (row.get("label") or "").strip() or None
         out.append({"id": cid, "image": _resolve(base, image), "label": _resolve(base, label) if label else None})

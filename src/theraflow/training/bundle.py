@@ -36,11 +36,21 @@ def load_bundle(model_dir: str | Path, build: Callable[[dict], torch.nn.Module],
     for name in ("model.json", "model.safetensors"):
         if not (model_dir / name).exists():
             raise InputError(f"{model_dir}: no {name}; is this a trained theraflow {what} model directory?")
-    meta = json.loads((model_dir / "model.json").read_text())
+    try:
+        meta = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{model_dir / 'model.json'}: not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise InputError(f"{model_dir / 'model.json'}: expected a JSON object, found {type(meta).__name__}")
     if task is not None and meta.get("task", "dti") != task:
         raise InputError(f"{model_dir}: not a {what} model (task {meta.get('task', 'dti')!r})")
     model = build(meta)
-    state = {k.removeprefix("model."): v for k, v in load_file(str(model_dir / "model.safetensors")).items()}
+    weights = model_dir / "model.safetensors"
+    try:
+        state = {k.removeprefix("model."): v for k, v in load_file(str(weights)).items()}
+    except Exception as exc:  # SafetensorError (not safetensors, truncated), OSError
+        raise InputError(f"{weights}: not safetensors weights; the file is truncated, corrupt or of another "
+                         f"format ({exc})") from None
     if upgrade is not None:
         state = upgrade(state, model)
     try:

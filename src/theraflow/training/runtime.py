@@ -27,6 +27,7 @@ Checkpoints are read with ``torch.load(weights_only=True)``: they are this run's
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -338,9 +339,18 @@ def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
     return out
 
 
+def fingerprint_path(ckpt_dir: Path) -> Path:
+    """Where the recipe fingerprint of the checkpoints in ``ckpt_dir`` is kept: beside the folder, not in it,
+    so a new run's checkpoint folder is empty when Lightning's checkpoint callbacks look at it."""
+    return ckpt_dir.with_name(ckpt_dir.name + ".fingerprint.json")
+
+
 def _apply_resume_policy(ckpt_dir: Path, history_path: Path, fingerprint: dict) -> None:
     """Set old checkpoints aside when they were written under another recipe fingerprint."""
-    fp_path = ckpt_dir / "fingerprint.json"
+    fp_path = fingerprint_path(ckpt_dir)
+    legacy = ckpt_dir / "fingerprint.json"  # where runs of earlier releases kept it
+    if legacy.exists() and not fp_path.exists():
+        os.replace(legacy, fp_path)
     fingerprint = json.loads(json.dumps(fingerprint, sort_keys=True, default=str))
     if fp_path.exists():
         try:
@@ -392,7 +402,7 @@ def fit(module, train_data, valid_data, outdir: str | Path, *, recipe: Recipe, f
 
     outdir = Path(outdir)
     ckpt_dir = outdir / "checkpoints"
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)  # empty for a new run: nothing else is written in it
     history_path = outdir / history_file
     for leftover in ckpt_dir.glob(".*.tmp"):  # a writer killed mid-write (see theraflow.io.atomic_write)
         leftover.unlink(missing_ok=True)
@@ -425,16 +435,17 @@ def fit(module, train_data, valid_data, outdir: str | Path, *, recipe: Recipe, f
     callbacks_all += [history, last_ckpt, _stop_if_finished(early), _state_callback(),
                       _save_on_sigterm(last_ckpt, mid_epoch_resume), *(callbacks or [])]
     precision = precision_for(recipe.precision, accelerator)
-    trainer = pl.Trainer(
-        accelerator=accelerator, devices=devices if accelerator != "cpu" else 1, max_epochs=recipe.max_epochs,
-        max_time={"minutes": float(recipe.max_minutes)} if recipe.max_minutes else None,
-        precision=precision, callbacks=callbacks_all, plugins=[_checkpoint_io()],
-        check_val_every_n_epoch=max(1, recipe.eval_every), limit_val_batches=1.0 if has_valid else 0,
-        gradient_clip_val=recipe.grad_clip or None, logger=False, deterministic=recipe.deterministic,
-        enable_progress_bar=bool(progress) if progress is not None else _progress_default(),
-        enable_model_summary=False, default_root_dir=str(outdir), num_sanity_val_steps=0,
-        log_every_n_steps=log_every_n_steps,
-    )
+    with _quiet_lightning():
+        trainer = pl.Trainer(
+            accelerator=accelerator, devices=devices if accelerator != "cpu" else 1, max_epochs=recipe.max_epochs,
+            max_time={"minutes": float(recipe.max_minutes)} if recipe.max_minutes else None,
+            precision=precision, callbacks=callbacks_all, plugins=[_checkpoint_io()],
+            check_val_every_n_epoch=max(1, recipe.eval_every), limit_val_batches=1.0 if has_valid else 0,
+            gradient_clip_val=recipe.grad_clip or None, logger=False, deterministic=recipe.deterministic,
+            enable_progress_bar=bool(progress) if progress is not None else _progress_default(),
+            enable_model_summary=False, default_root_dir=str(outdir), num_sanity_val_steps=0,
+            log_every_n_steps=log_every_n_steps,
+        )
     trainer._theraflow_ckpt_dir = ckpt_dir
     last = ckpt_dir / "last.ckpt"
     ckpt_path = str(last) if resume and last.exists() and _usable_checkpoint(last) else None
@@ -445,10 +456,14 @@ def fit(module, train_data, valid_data, outdir: str | Path, *, recipe: Recipe, f
     wrap = (lambda d: d) if _is_loader(train_data) else _Iterable
     t0 = time.time()
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _quiet_lightning():
             # Lightning cannot tell that a task restores its batch position (its checkpoint
             # hooks do), and warns that a mid-epoch resume is unreliable.
             warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch")
+            if any(ckpt_dir.iterdir()):
+                # a re-run: the resume policy above decided what the checkpoints there are (resumed from, or
+                # set aside as *.stale with the reason logged); Lightning's generic warning adds nothing
+                warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
             trainer.fit(module, wrap(train_data), wrap(valid_data) if has_valid else None, ckpt_path=ckpt_path,
                         weights_only=True)
     except BaseException as exc:
@@ -469,6 +484,30 @@ def fit(module, train_data, valid_data, outdir: str | Path, *, recipe: Recipe, f
         selected="best" if best is not None and best.best_model_path else "last", history=history.rows,
         device=device_name(),
     )
+
+
+@contextlib.contextmanager
+def _quiet_lightning():
+    """Lightning's own lines left out while theraflow builds and runs a Trainer: its INFO lines (which device
+    is used, advertisements for its cloud services) and its hint to start the process with ``srun`` wherever
+    ``srun`` is installed (theraflow trains one process per job; the SLURM executor starts it), and the
+    deprecation warnings Lightning's own code raises under the installed torch. Warnings about the training
+    itself still show; theraflow logs what it does."""
+    loggers = [logging.getLogger(name) for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric",
+                                                     "lightning.fabric")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(max(lg.getEffectiveLevel(), logging.WARNING))
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"The `srun` command is available on your system")
+            # deprecations Lightning's own code meets in the installed torch (LeafSpec ...): theirs to fix
+            for category in (DeprecationWarning, FutureWarning):
+                warnings.filterwarnings("ignore", category=category, module=r"(pytorch_lightning|lightning_fabric)\.")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def _is_loader(data) -> bool:
