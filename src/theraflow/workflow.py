@@ -378,7 +378,7 @@ class Plan:
         if self.score["targets"]:
             args += f" --targets {shlex.quote(self.score['targets'])}"
         args += "".join(f" --config {shlex.quote(c)}" for c in self.configfiles[:1])
-        return args
+        return args + f" --grid-rows {self.score['grid_rows']} --ad-threshold {self.score['ad_threshold']}"
 
     # ---------------------------------------------------------------- imaging
     @property

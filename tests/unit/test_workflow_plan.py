@@ -103,6 +103,8 @@ def test_rule_arguments():
                                                  "--valid-frac 0.1"
     assert plan.score_model_dirs() == [f"results/dti/demo/random/dti_demo_gin_id/seed{s}" for s in (0, 1, 2)]
     assert plan.score_calibration_files() == ["results/dti/demo/random/dti_demo_gin_id/calibration.json"]
+    # the report's grid size and domain threshold follow the config (defaults 200 and 0.3)
+    assert plan.score_report_args("lib").endswith("--grid-rows 200 --ad-threshold 0.3")
     plan_one = Plan(validate_config(config(score={"libraries": {}, "model": {"dataset": "demo", "split": "random",
                                                                              "name": "dti_demo_gin_id", "seeds": [0]}}),
                                     SCHEMA))

@@ -80,6 +80,11 @@ def register(sub) -> None:
                     "default: fitted from the models' predictions.parquet when they have them")
     rp.add_argument("--title", default="theraflow screening report")
     rp.add_argument("-o", "--output", required=True, help="report.html")
+    rp.add_argument("--grid-rows", type=int, default=200, metavar="N",
+                    help="rows per target in the report's hit grid: the top N by score and the top N inside the "
+                         "applicability domain (the page's weight follows N, not the library; default 200)")
+    rp.add_argument("--ad-threshold", type=float, default=0.3,
+                    help="similarity to the training molecules below which a molecule is outside the domain")
     rp.add_argument("--explain-top", type=int, default=5, metavar="N",
                     help="draw atom attributions for the top N of each target (0: none; default 5)")
 
@@ -116,7 +121,7 @@ def run(args) -> int:
             from theraflow.report.scoring import build_scoring_report
 
             build_scoring_report(args.outdir, args.models, Path(args.outdir) / "report.html", library=args.library,
-                                 targets=args.targets)
+                                 targets=args.targets, ad_threshold=args.ad_threshold)
         reused = f" ({summary['shards_reused']} of {summary['shards']} shards from an earlier run)" \
             if summary["shards_reused"] else ""
         print(f"scored {summary['kept']} of {summary['records']} molecules against {len(summary['targets'])} "
@@ -150,7 +155,8 @@ def run(args) -> int:
 
         path = build_scoring_report(args.screen, args.models, args.output, library=args.library,
                                     targets=args.targets, chem_summary=args.chem_summary, config=args.config,
-                                    title=args.title, explain_top=args.explain_top, calibration=args.calibration)
+                                    title=args.title, explain_top=args.explain_top, calibration=args.calibration,
+                                    grid_rows=args.grid_rows, ad_threshold=args.ad_threshold)
         print(f"wrote {path}")
     elif cmd == "explain":
         from theraflow.explain.attributions import explain_stage

@@ -117,6 +117,13 @@ def count_lines(metrics_tsv: Path, info: dict) -> list[str]:
         return lines
     df = df[df["n_given"].notna()]
     order = {"train": 0, "valid": 1, "test": 2}
+    if "shortcut_flag" in df:  # splits whose labels an entity-frequency rule predicts nearly as well as the model
+        flagged = df[df["shortcut_flag"].fillna(False).astype(bool) & df["part"].isin(["test", "valid"])]
+        for split, g in flagged.groupby("split", sort=False):
+            r = g.sort_values("part", key=lambda s: s.map(order)).iloc[-1]
+            lines.append(f"  {split}: SHORTCUT — an entity-frequency rule scores {r['shortcut_metric']} "
+                         f"{r['shortcut_baseline']:.3f} on the {r['part']} part, close to the model: its figures say "
+                         "little about new chemistry (metrics.json 'shortcut')")
     for split, g in df.groupby("split", sort=False):
         first = g[g["model"] == g["model"].iat[0]].sort_values("part", key=lambda s: s.map(order))
         lines.append(f"  {split}: pairs per part")

@@ -392,6 +392,10 @@ def metrics_table(metrics_files: list[str | Path], out_tsv: str | Path, out_png:
             if c:
                 row |= {"pairs_given": c["given"], "pairs_rejected": c["rejected"]}
             row |= counts_of.get(part, {})
+            short = (m.get("shortcut") or {}).get("parts", {}).get(part)
+            if short:  # the entity-frequency baseline on this part, and whether it comes close to the model
+                row |= {"shortcut_metric": m["shortcut"].get("metric"), "shortcut_baseline": short.get("entity_frequency"),
+                        "shortcut_flag": bool(m["shortcut"].get("flag"))}
             for k, (lo, hi) in res.get("ci95", {}).items():
                 row[f"{k}_lo"], row[f"{k}_hi"] = lo, hi
             rows.append(row)
@@ -401,6 +405,11 @@ def metrics_table(metrics_files: list[str | Path], out_tsv: str | Path, out_png:
     summary = df.groupby(["dataset", "split", "model", "part"], sort=False)[metrics].agg(["mean", "std", "count"])
     summary.columns = [f"{a}_{b}" for a, b in summary.columns]
     summary = summary.reset_index()
+    if "shortcut_flag" in df:  # the split's flag (any seed's run flagged) and the baseline's figure per part
+        short = df.groupby(["dataset", "split", "model", "part"], sort=False).agg(
+            shortcut_metric=("shortcut_metric", "first"), shortcut_baseline=("shortcut_baseline", "first"),
+            shortcut_flag=("shortcut_flag", lambda v: bool(pd.Series(v).fillna(False).astype(bool).any())))
+        summary = summary.merge(short.reset_index(), on=["dataset", "split", "model", "part"], how="left", sort=False)
     if count_rows:  # every part's rows given, scored, rejected (by reason): one data set, the same for every seed
         keys = ["dataset", "split", "model", "part"]
         counts = pd.DataFrame(count_rows).drop_duplicates(keys)

@@ -185,6 +185,16 @@ def test_the_split_and_evaluate_stages_write_the_audit_and_the_flag(tmp_path):
     section = pair_scores_section(scores, [model])  # the scoring report shows the models' split audit
     assert "⚠ Shortcut (tiny/seed0)" in section and "(the model: " in section
     assert "Shortcut audit" in shortcut_note({**s, "flag": False, "sentence": "fine"})
+    # the metrics table and `theraflow summary` carry the flag too
+    from theraflow.cli.summary import count_lines
+    from theraflow.pairs.stages import metrics_table
+
+    metrics_table([model / "metrics.json"], tmp_path / "metrics.tsv")
+    table = pd.read_csv(tmp_path / "metrics.summary.tsv", sep="\t")
+    test_row = table[table["part"] == "test"].iloc[0]
+    assert bool(test_row["shortcut_flag"]) and test_row["shortcut_baseline"] > 0.99
+    assert test_row["shortcut_metric"] == "auroc"
+    assert any("SHORTCUT" in line and "random" in line for line in count_lines(tmp_path / "metrics.tsv", {}))
 
 
 @pytest.mark.shared_data
