@@ -109,6 +109,9 @@ def count_lines(metrics_tsv: Path, info: dict) -> list[str]:
     if merged:
         rule = (info.get("replicates") or {}).get("aggregate", "median")
         lines.append(f"  replicates merged: {merged:,} row(s) into the pair they repeat ({rule} label)")
+    for role, f in (info.get("shared_sequences") or {}).items():
+        lines.append(f"  {f['ids']:,} {role} ids share {f['sequences']:,} sequence(s) (e.g. {', '.join(f['example'])}): "
+                     f"kept apart as the table names them")
     summary = metrics_tsv.with_name(metrics_tsv.stem + ".summary.tsv")
     if not summary.exists():
         return lines

@@ -90,7 +90,7 @@ def vocabularies(meta: dict, spec: TaskSpec) -> dict[str, Vocabulary]:
     """{entity kind: :class:`Vocabulary`} of a model bundle's ``model.json`` (``vocab``, ``vocab_keys``,
     ``partners``). A bundle without ``vocab_keys`` lists a target by its id (and a molecule by its
     standardized SMILES)."""
-    from theraflow.pairs.entity import sequence_hash
+    from theraflow.pairs.entity import sequence_hash, shared_sequences, variant_key
 
     task = spec.task
     kinds = {k.name: k for k in task.kinds()}
@@ -99,6 +99,7 @@ def vocabularies(meta: dict, spec: TaskSpec) -> dict[str, Vocabulary]:
     p = meta.get("partners") or {}
     p_ids, p_values = list(p.get("ids") or []), list(p.get("values") or [])
     out: dict[str, Vocabulary] = {}
+    shared = shared_sequences([str(i) for i in p_ids], [str(v or "") for v in p_values])
     for name, keys in (meta.get("vocab") or {}).items():
         kind = kinds.get(name)
         keying = recorded.get(name) or ("smiles" if kind is None or kind.featurized else "id")
@@ -109,10 +110,14 @@ def vocabularies(meta: dict, spec: TaskSpec) -> dict[str, Vocabulary]:
                 i, v = str(i), str(v or "")
                 if not v:
                     continue
-                if keying == "id" and i in row:  # a renamed target: known by the sequence its id stood for
-                    aliases.setdefault(sequence_hash(v), row[i])
-                elif keying == "sequence_hash" and sequence_hash(v) in row:  # a training id without its sequence
-                    aliases.setdefault(i, row[sequence_hash(v)])
+                h = sequence_hash(v)
+                if keying == "id" and i in row and h not in shared:
+                    # a renamed target: known by the sequence its id stood for (not one several ids stood for)
+                    aliases.setdefault(h, row[i])
+                elif keying == "sequence_hash":  # a training id without its sequence
+                    r = row.get(h, row.get(variant_key(h, i)))
+                    if r is not None:
+                        aliases.setdefault(i, r)
         out[name] = Vocabulary(keys, keying, aliases)
     return out
 
@@ -121,7 +126,8 @@ def vocabulary_rows(table: EntityTable, vocab: list[str]) -> np.ndarray:
     """Each entity's row in ``vocab`` (-1: not trained on); see :meth:`EntityTable.with_vocabulary`.
 
     With sequence keys an entity given with a sequence is known by that sequence only (its name does
-    not matter); one without a sequence by its id (an entity trained without one, or a training id
+    not matter), unless training gave that sequence under several ids (variant keys): then by the sequence
+    and one of those ids, and under another name it is unseen (:func:`variants_of` says which); one without a sequence by its id (an entity trained without one, or a training id
     the bundle stored a sequence for). With id keys (earlier bundles) an entity is known by its id as
     before, else by a sequence the bundle stored under another id."""
     keying = getattr(vocab, "keying", None) or table.kind.keying
@@ -129,12 +135,16 @@ def vocabulary_rows(table: EntityTable, vocab: list[str]) -> np.ndarray:
     row = {k: i for i, k in enumerate(vocab)}
     if table.kind.featurized or keying not in ("sequence_hash", "id"):
         return np.array([row.get(k, -1) for k in table.keys()], dtype=np.int64)
-    from theraflow.pairs.entity import sequence_hash
+    from theraflow.pairs.entity import sequence_hash, variant_key
 
     out = np.full(len(table), -1, dtype=np.int64)
     for j, (i, v) in enumerate(zip(table.ids, table.values)):
         if keying == "sequence_hash":
-            r = row.get(sequence_hash(v), -1) if v else row.get(i, aliases.get(i, -1))
+            if v:  # by its sequence; one that training told apart by id (a variant key) by both
+                h = sequence_hash(v)
+                r = row.get(h, row.get(variant_key(h, i), -1))
+            else:
+                r = row.get(i, aliases.get(i, -1))
             if r < 0 and v and i in row and not _is_sequence_key(i):
                 r = row[i]  # trained without a sequence: known by its id alone
         else:
@@ -143,6 +153,17 @@ def vocabulary_rows(table: EntityTable, vocab: list[str]) -> np.ndarray:
                 r = aliases.get(sequence_hash(v), -1)
         out[j] = r
     return out
+
+
+def variants_of(vocab, value: str) -> list[str]:
+    """The training ids a sequence-keyed vocabulary holds ``value`` under when training gave that sequence
+    under several ids (:func:`~theraflow.pairs.entity.variant_key`); [] otherwise."""
+    from theraflow.pairs.entity import sequence_hash
+
+    if not value or getattr(vocab, "keying", None) != "sequence_hash":
+        return []
+    prefix = sequence_hash(value) + ":"
+    return sorted(k[len(prefix):] for k in vocab if k.startswith(prefix))
 
 
 def _is_sequence_key(key: str) -> bool:

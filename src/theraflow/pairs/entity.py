@@ -34,6 +34,34 @@ def sequence_hash(value: str) -> str:
     return f"seq_{hashlib.sha256(normalize_sequence(value).encode()).hexdigest()[:16]}"
 
 
+def variant_key(seq_key: str, entity_id: str) -> str:
+    """The vocabulary key of one of several targets a table gives the same sequence under different ids
+    (kinase variants that a data set, Davis among them, lists with the wild-type sequence; domain constructs
+    given the full-length one): the sequence's key and the id, so that the table's distinction is kept."""
+    return f"{seq_key}:{entity_id}"
+
+
+def sequence_keys(ids: list[str], values: list[str]) -> list[str]:
+    """Vocabulary keys by sequence: :func:`sequence_hash` of each value; where one table gives one sequence
+    under several ids (the table tells them apart: their labels may differ), :func:`variant_key` of each;
+    an entity without a value keeps its id."""
+    hashes = [sequence_hash(v) if v else "" for v in values]
+    named: dict[str, set] = {}
+    for i, h in zip(ids, hashes):
+        if h:
+            named.setdefault(h, set()).add(i)
+    return [i if not h else variant_key(h, i) if len(named[h]) > 1 else h for i, h in zip(ids, hashes)]
+
+
+def shared_sequences(ids: list[str], values: list[str]) -> dict[str, list[str]]:
+    """{sequence key: the ids that share it} for sequences a table gives under more than one id."""
+    named: dict[str, list[str]] = {}
+    for i, v in dict(zip(ids, values)).items():
+        if v:
+            named.setdefault(sequence_hash(v), []).append(i)
+    return {h: sorted(set(x)) for h, x in named.items() if len(set(x)) > 1}
+
+
 @dataclass(frozen=True)
 class EntityKind:
     name: str
@@ -59,7 +87,7 @@ class EntityKind:
         """Vocabulary keys of entities that are not featurized (``keying``: this kind's, or a bundle's)."""
         keying = keying or self.keying
         if keying == "sequence_hash":
-            return [sequence_hash(v) if v else i for i, v in zip(ids, values)]
+            return sequence_keys(list(ids), list(values))
         if keying == "id":
             return list(ids)
         raise ValueError(f"{self.name} entities cannot be keyed by {keying!r}")

@@ -131,7 +131,10 @@ class Ensemble:
         neither) — ``known`` (every model), unseen (none) or partial (``models_known`` of ``models``) — with
         its id, name, length (residues) and the ids the models trained it under. An unseen partner is
         scored from its value alone (the models' unknown-entity vector and no fallback offset): said once
-        per partner in the log."""
+        per partner in the log. A sequence training gave under several ids (variants the data set told
+        apart) but asked for under another name is unseen, with ``shares_sequence_with`` (those ids)."""
+        from theraflow.pairs.data import EntityTable, variants_of
+
         task = self.spec.task
         role = task.roles[1]
         kind = task.entity(role)
@@ -143,8 +146,6 @@ class Ensemble:
             by_row: dict[int, list[str]] = {}
             p = m.meta.get("partners") or {}
             if p.get("ids"):
-                from theraflow.pairs.data import EntityTable
-
                 values = list(p.get("values") or [])
                 values += [""] * (len(p["ids"]) - len(values))
                 ptab = EntityTable(kind, [str(x) for x in p["ids"]], [str(v or "") for v in values])
@@ -160,9 +161,21 @@ class Ensemble:
             names = sorted({x for j in range(n) if known[j, i]
                             for x in trained_as[j].get(int(encoded.index[j][i]), [])})
             length = len("".join(value.split())) if kind.value == "sequence" and value else None
-            out.append({"id": pid, "name": name, "length": length, "known": k == n, "models_known": k,
-                        "models": n, "trained_as": names})
-            if k < n:
+            entry = {"id": pid, "name": name, "length": length, "known": k == n, "models_known": k,
+                     "models": n, "trained_as": names}
+            shares = sorted({x for j, m in enumerate(self.models) if not known[j, i]
+                             for x in variants_of(m.vocab(kind.name), value)})
+            if shares:
+                entry["shares_sequence_with"] = shares
+            out.append(entry)
+            if shares:
+                log.warning("%s %s is unseen by %s: training gave its sequence under %d ids the data set told "
+                            "apart (%s%s), and %r is not one of them; scored from its sequence alone. Name it as "
+                            "one of them to use what the model learned of that one",
+                            role.name, pid if name == pid else f"{pid} ({name})",
+                            "every model" if k == 0 else f"{n - k} of {n} models", len(shares),
+                            ", ".join(shares[:5]), ", …" if len(shares) > 5 else "", pid)
+            elif k < n:
                 what = f"its sequence ({length} residues)" if length else f"its {kind.value}" if value else "its id"
                 log.warning("%s %s is unseen by %s (not a %s it trained on): scored from %s alone",
                             role.name, pid if name == pid else f"{pid} ({name})",

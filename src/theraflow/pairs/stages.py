@@ -134,11 +134,36 @@ def prepare_dataset(task, cfg: dict, outdir: str | Path) -> dict:
             "given_parts": ({p: int(n) for p, n in pairs["given_part"].value_counts().items()}
                             if "given_part" in pairs else None),
             "entities": {r.name: int(pairs[r.id].nunique()) for r in task.roles},
-            "molecules": int(len(molecules)), "label": label_facts(spec, pairs)}
+            "molecules": int(len(molecules)), "label": label_facts(spec, pairs),
+            "shared_sequences": shared_sequence_facts(task, pairs)}
     write_json(outdir / "dataset.json", info)
     log.info("%s data set: %d pairs (%s labels), %d row(s) rejected", task.name, len(pairs), spec.label.name,
              len(rejects))
+    for role, facts_ in info["shared_sequences"].items():
+        log.info("%s: %d %s ids share %d sequence(s) (e.g. %s): kept as distinct %ss, as the table names them; "
+                 "a screen recognizes them by sequence and one of these ids", task.name, facts_["ids"], role,
+                 facts_["sequences"], ", ".join(facts_["example"]), role)
     return info
+
+
+def shared_sequence_facts(task, pairs: pd.DataFrame) -> dict:
+    """Per role whose entities are sequences: ids the table gives one sequence under (variants a data set lists
+    with the wild-type sequence, as Davis does); kept apart in a model's vocabulary
+    (:func:`~theraflow.pairs.entity.variant_key`). {role: {ids, sequences, example}}, roles without any left out."""
+    from theraflow.pairs.entity import shared_sequences
+
+    out = {}
+    for r in task.roles:
+        kind = task.entity(r)
+        if kind.featurized or kind.value != "sequence" or r.value not in pairs:
+            continue
+        u = pairs[[r.id, r.value]].drop_duplicates(r.id)
+        shared = shared_sequences(u[r.id].astype(str).tolist(), u[r.value].fillna("").astype(str).tolist())
+        if shared:
+            biggest = max(shared.values(), key=len)
+            out[r.name] = {"ids": sum(len(v) for v in shared.values()), "sequences": len(shared),
+                           "example": biggest[:4]}
+    return out
 
 
 def label_facts(spec: TaskSpec, pairs: pd.DataFrame) -> dict:

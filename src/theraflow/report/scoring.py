@@ -299,7 +299,12 @@ def _known_text(entry: dict) -> str:
     if known is None:
         return "unknown"
     if known:
-        return f"known: {'every model' if not n else f'all {n} models'} trained on it"
+        return f"known: {'every model' if not n else 'the model' if n == 1 else f'all {n} models'} trained on it"
+    shares = entry.get("shares_sequence_with") or []
+    if shares:
+        more = ", …" if len(shares) > 5 else ""
+        return (f"unseen under this name: the models trained on its sequence as {len(shares)} targets the data "
+                f"set told apart ({', '.join(map(str, shares[:5]))}{more}); scored from its sequence alone")
     if k:
         return f"partly unseen: {k} of {n} models trained on it"
     return "unseen: no model trained on it (scored from its sequence alone)"

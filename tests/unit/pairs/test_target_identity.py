@@ -194,3 +194,88 @@ def test_keys_of_targets_with_and_without_sequences():
     old = Vocabulary(["t0", "P1", "t2"], "id", {sequence_hash(SEQUENCES[2]): 2})
     asked = EntityTable(kind, ["t0", "X", "Y", "P1"], [MUTANT, SEQUENCES[2], SEQUENCES[0], ""])
     assert asked.with_vocabulary(old).vocab_index.tolist() == [0, 2, -1, 1]
+
+
+def test_ids_a_table_gives_one_sequence_stay_apart():
+    """Two ids with one sequence in one table (Davis lists kinase variants with the wild-type sequence) are
+    two entities, keyed by sequence and id; under a third name that sequence is unseen, and which ids it
+    was trained under is said."""
+    from theraflow.pairs.data import EntityTable, Vocabulary, variants_of
+    from theraflow.pairs.entity import variant_key
+    from theraflow.registry import TASKS
+
+    kind = TASKS.get("dti").entity(TASKS.get("dti").roles[1])
+    h0 = sequence_hash(SEQUENCES[0])
+    keys = EntityTable(kind, ["EGFR", "EGFR(L858R)", "ABL1"], [SEQUENCES[0], SEQUENCES[0].lower(), SEQUENCES[1]]).keys()
+    assert keys == [variant_key(h0, "EGFR"), variant_key(h0, "EGFR(L858R)"), sequence_hash(SEQUENCES[1])]
+    vocab = Vocabulary(keys, "sequence_hash")
+    asked = EntityTable(kind, ["EGFR(L858R)", "EGFR", "egfr_human", "abl", "EGFR"],
+                        [SEQUENCES[0], SEQUENCES[0], SEQUENCES[0], SEQUENCES[1], MUTANT])
+    assert asked.with_vocabulary(vocab).vocab_index.tolist() == [1, 0, -1, 2, -1]
+    assert variants_of(vocab, SEQUENCES[0]) == ["EGFR", "EGFR(L858R)"]
+    assert variants_of(vocab, SEQUENCES[1]) == [] and variants_of(vocab, MUTANT) == []
+    # one id given twice is one entity: a plain sequence key
+    assert EntityTable(kind, ["EGFR", "EGFR"], [SEQUENCES[0]] * 2).keys() == [h0, h0]
+
+
+@pytest.fixture(scope="module")
+def variant_model(tmp_path_factory):
+    """Trained on t0..t4 and t1v: t1's sequence under a second id whose labels differ by 2 units."""
+    from theraflow.pairs.data import build_pair_data
+    from theraflow.pairs.task import task_spec
+    from theraflow.pairs.train import train_model
+
+    pairs = seq_pairs()
+    v = pairs[pairs["target_id"] == "t1"].assign(target_id="t1v", label=lambda d: d["label"] + 2.0)
+    pairs = pd.concat([pairs, v], ignore_index=True)
+    mols = molecules_of([f"d{i}" for i in range(len(SEQ_SMILES))], SEQ_SMILES)
+    data = build_pair_data(task_spec("dti", "regression"), pairs, mols)
+    parts = np.where(pairs["drug_id"] == "d5", "valid", "train")
+    out = tmp_path_factory.mktemp("variants") / "seed0"
+    train_model(data, parts, small_dti(max_epochs=60, patience=60, batch_size=8) | {"target_encoder": CFG["target_encoder"]},
+                out, seed=0, progress=False)
+    return out, pairs
+
+
+def test_variants_are_scored_apart_and_a_third_name_is_unseen_with_the_ids_said(tmp_path, variant_model, caplog):
+    from theraflow.pairs.entity import variant_key
+    from theraflow.pairs.scoring import read_partners, score_pairs
+    from theraflow.pairs.stages import shared_sequence_facts
+    from theraflow.registry import TASKS
+
+    model_dir, pairs = variant_model
+    meta = json.loads((model_dir / "model.json").read_text())
+    h1 = sequence_hash(SEQUENCES[1])
+    assert variant_key(h1, "t1") in meta["vocab"]["protein"] and variant_key(h1, "t1v") in meta["vocab"]["protein"]
+    assert h1 not in meta["vocab"]["protein"]
+    trained, _ = score_pairs(_molecules(), [model_dir])  # the training targets by id
+    s = _by_partner(trained)
+    # told apart: t1v's learned row carries its higher labels
+    assert (s.xs("t1v", level="partner").to_numpy() - s.xs("t1", level="partner").to_numpy()).mean() > 0.1
+    fasta = _fasta(tmp_path / "v.fasta", [("t1v", "variant", SEQUENCES[1]), ("ABL1", "", SEQUENCES[1]),
+                                         ("EGFR", "", SEQUENCES[0])])
+    with caplog.at_level(logging.WARNING):
+        named, _ = score_pairs(_molecules(), [model_dir], partners=read_partners(fasta, "dti"))
+    ident = {p["id"]: p for p in named.attrs["partners"]}
+    assert ident["t1v"]["known"] and ident["t1v"]["trained_as"] == ["t1v"] and ident["EGFR"]["known"]
+    assert not ident["ABL1"]["known"] and ident["ABL1"]["shares_sequence_with"] == ["t1", "t1v"]
+    assert "shares_sequence_with" not in ident["EGFR"]
+    assert "training gave its sequence under 2 ids the data set told apart (t1, t1v)" in caplog.text
+    n = _by_partner(named)
+    np.testing.assert_allclose(n.xs("t1v", level="partner").to_numpy(), s.xs("t1v", level="partner").to_numpy(),
+                               rtol=0, atol=1e-6)
+    # the dataset stage's facts and the report's wording
+    assert shared_sequence_facts(TASKS.get("dti"), pairs) == {"target": {"ids": 2, "sequences": 1,
+                                                                         "example": ["t1", "t1v"]}}
+    from theraflow.report.scoring import _known_text
+
+    assert _known_text(ident["ABL1"]).startswith("unseen under this name: the models trained on its sequence as 2")
+    assert _known_text(ident["t1v"]) == "known: the model trained on it"
+
+
+def test_the_summary_says_which_ids_share_a_sequence(tmp_path):
+    from theraflow.cli.summary import count_lines
+
+    info = {"shared_sequences": {"target": {"ids": 81, "sequences": 18, "example": ["ABL1(E255K)", "ABL1(F317I)"]}}}
+    assert count_lines(tmp_path / "metrics.tsv", info) == [
+        "  81 target ids share 18 sequence(s) (e.g. ABL1(E255K), ABL1(F317I)): kept apart as the table names them"]
