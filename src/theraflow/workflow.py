@@ -185,9 +185,16 @@ class Plan:
     def shard_ids(self, name: str) -> list[str]:
         return [f"{i:04d}" for i in range(self.n_shards(name))]
 
+    def index_dir(self, name: str) -> str:
+        """Where a molecule set's library index is kept (theraflow.chem.library_index): made once per version of
+        the file (by the score_count checkpoint for a scored library, else by the first shard job), read by every
+        shard job so that each reads only its own records."""
+        return f"{self.results}/chem/{name}/index"
+
     def read_args(self, name: str) -> str:
+        """The reading options of a molecule set, its index folder included."""
         m = self.molecule_set(name)
-        args = ["--smiles-column", m["smiles_column"]]
+        args = ["--smiles-column", m["smiles_column"], "--index-dir", self.index_dir(name)]
         for key in ("format", "id_column", "sdf_id_property"):
             if m.get(key):
                 args += [f"--{key.replace('_', '-')}", m[key]]

@@ -22,15 +22,13 @@ are derived from that registry.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import logging
 import re
 import zlib
-from array import array
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from theraflow.io import GZIP_ERRORS, InputError, gzip_error
@@ -84,17 +82,6 @@ def _check_file(path: Path) -> None:
         raise InputError(f"{path}: file not found")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, expected a molecule file")
-
-
-def _read_bytes(path: Path) -> bytes:
-    _check_file(path)
-    data = path.read_bytes()
-    if path.name.lower().endswith(".gz"):
-        try:
-            data = gzip.decompress(data)
-        except GZIP_ERRORS as exc:
-            raise gzip_error(path, exc) from None
-    return data
 
 
 def _decode(raw: bytes) -> tuple[str | None, str]:
@@ -176,46 +163,6 @@ def _clip(text: str, limit: int = 500) -> str:
 Raw = tuple[int, "str | None", "str | None", str, "str | None"]
 
 
-def _smi_lines(path: Path) -> Iterator[bytes]:
-    """The lines of a SMILES file (plain or gzip), read as a stream: a shard job or an id scan
-    holds one line at a time, not the library. Splits like ``bytes.splitlines`` (\\n, \\r\\n, \\r)."""
-    _check_file(path)
-    gz = path.name.lower().endswith(".gz")
-    try:
-        with (gzip.open if gz else open)(path, "rb") as fh:
-            for line in fh:
-                yield from line.splitlines()
-    except GZIP_ERRORS as exc:
-        if not gz or not isinstance(exc, (EOFError, zlib.error, gzip.BadGzipFile)):
-            raise
-        raise gzip_error(path, exc) from None
-
-
-def _raw_smi(path: Path) -> Iterator[Raw]:
-    record = 0
-    anything = False
-    for line_no, raw in enumerate(_smi_lines(path), start=1):
-        if line_no == 1:
-            first_text, _ = _decode(raw)
-            if first_text is not None and first_text.split() and first_text.split()[0].lower() in ("smiles", "smi"):
-                anything = True
-                continue  # a header line
-        if not raw.strip():
-            continue
-        anything = True
-        record += 1
-        text, problem = _decode(raw)
-        if problem:
-            yield record, None, None, f"line {line_no}: {problem}", raw.decode("utf-8", "backslashreplace")
-            continue
-        parts = text.split(None, 1)
-        yield record, (parts[1].strip() if len(parts) > 1 else None), (parts[0] if parts else ""), "", None
-    if not anything:
-        raise InputError(f"{path}: the file is empty; expected one SMILES (and optional id) per line")
-    if record == 0:
-        raise InputError(f"{path}: has a header line but no molecules")
-
-
 def _find_column(df: pd.DataFrame, wanted: str | None, path: Path, what: str,
                  candidates: tuple[str, ...] = ()) -> str | None:
     lower = {str(c).lower(): c for c in df.columns}
@@ -233,66 +180,6 @@ def _find_column(df: pd.DataFrame, wanted: str | None, path: Path, what: str,
         if c in lower:
             return lower[c]
     return None
-
-
-def _raw_table(path: Path, fmt: str, smiles_column: str, id_column: str | None,
-               chunksize: int = 100_000) -> Iterator[Raw]:
-    import io
-
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        if not path.exists():
-            raise InputError(f"{path}: file not found")
-        try:
-            pf = pq.ParquetFile(path)
-        except Exception as exc:
-            raise InputError(f"{path}: cannot be read as Parquet ({exc})") from None
-        header = pd.DataFrame(columns=pf.schema_arrow.names)
-        smiles_col = _find_column(header, smiles_column, path, "SMILES")
-        id_col = _find_column(header, id_column, path, "id", ID_CANDIDATES)
-        if pf.metadata.num_rows == 0:
-            raise InputError(f"{path}: has a header but no records")
-        cols = [c for c in (smiles_col, id_col) if c is not None]
-        chunks = (b.to_pandas() for b in pf.iter_batches(batch_size=chunksize, columns=cols))
-    else:
-        data = _read_bytes(path)
-        if not data.strip():
-            raise InputError(f"{path}: the file is empty; expected a header with a {smiles_column!r} column")
-        sep = "\t" if fmt == "tsv" else ","
-        try:
-            header = pd.read_csv(io.BytesIO(data), sep=sep, nrows=0, encoding="utf-8",
-                                 encoding_errors="surrogateescape")
-        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise InputError(f"{path}: not a valid {fmt.upper()} table ({exc})") from None
-        smiles_col = _find_column(header, smiles_column, path, "SMILES")
-        id_col = _find_column(header, id_column, path, "id", ID_CANDIDATES)
-        cols = [c for c in (smiles_col, id_col) if c is not None]
-        try:
-            chunks = pd.read_csv(io.BytesIO(data), sep=sep, dtype=object, keep_default_na=False, usecols=cols,
-                                 encoding="utf-8", encoding_errors="surrogateescape", chunksize=chunksize)
-        except pd.errors.ParserError as exc:
-            raise InputError(f"{path}: not a valid {fmt.upper()} table ({exc})") from None
-    record = 0
-    try:
-        for df in chunks:
-            ids = df[id_col].tolist() if id_col is not None else [None] * len(df)
-            for smi, mol_id in zip(df[smiles_col].tolist(), ids):
-                record += 1
-                smi = "" if smi is None or (isinstance(smi, float) and smi != smi) else str(smi)
-                mol_id = None if mol_id is None or (isinstance(mol_id, float) and mol_id != mol_id) else str(mol_id)
-                bad = _surrogate_problem(smi) or (mol_id is not None and _surrogate_problem(mol_id))
-                if bad:
-                    shown = smi.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-                    if mol_id is not None:
-                        mol_id = mol_id.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-                    yield record, mol_id, None, f"row {record + 1}: {bad}", shown
-                    continue
-                yield record, mol_id, smi, "", None
-    except pd.errors.ParserError as exc:
-        raise InputError(f"{path}: not a valid {fmt.upper()} table after record {record} ({exc})") from None
-    if record == 0:
-        raise InputError(f"{path}: has a header but no records")
 
 
 _WHITESPACE = re.compile(r"\s")
@@ -323,6 +210,340 @@ def _surrogate_problem(text: str) -> str:
     return ""
 
 
+def _sd_tag(text: str, name: str) -> str:
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(">") and f"<{name}>" in line and i + 1 < len(lines):
+            return lines[i + 1].strip()
+    return ""
+
+
+
+# ------------------------------------------------------------------ blocks
+# Every built-in format reads its file as consecutive *blocks*: runs of whole records, cut where a record
+# ends (after a newline for SMILES files, after a newline outside quotes for CSV/TSV, after a $$$$ line for
+# SDF; a row group for Parquet). The whole-file reader parses every block; a shard parses only the blocks
+# that hold its records, found through the library's index (theraflow.chem.library_index). Both call the
+# same parse function on the same bytes, so a shard holds exactly the records, ids and rejects that the
+# whole-file reader gives for its range.
+
+BLOCK_BYTES = 4 << 20  # a text block holds the whole records that end within about this many bytes
+
+
+@dataclass(frozen=True)
+class Block:
+    """A run of whole records: ``offset``/``length`` in bytes of the (decompressed) file for a text format,
+    row-group number / rows for Parquet; its first record (1-based) and first line; how many records."""
+
+    offset: int
+    length: int
+    first_record: int
+    first_line: int
+    n_records: int
+
+
+class _Incomplete(Exception):
+    """A block ended inside a quoted CSV field: it is parsed again together with the next block."""
+
+
+def is_gzip(path: Path) -> bool:
+    return path.name.lower().endswith(".gz")
+
+
+def _byte_blocks(path: Path, cut, start: int = 0, block_bytes: int | None = None,
+                 shown: Path | None = None) -> Iterator[tuple[int, bytes]]:
+    """(offset, bytes) of consecutive runs of whole records, from byte ``start`` of the file's (decompressed)
+    stream to its end, read as a stream; ``cut(buf)`` is where the last whole record in ``buf`` ends (0: none)."""
+    _check_file(path)
+    gz = is_gzip(path)
+    try:
+        with (gzip.open if gz else open)(path, "rb") as fh:
+            if start:
+                fh.seek(start)
+            buf, offset = b"", start
+            while True:
+                chunk = fh.read(block_bytes or BLOCK_BYTES)
+                if not chunk:
+                    break
+                buf = buf + chunk if buf else chunk
+                pos = cut(buf)
+                if pos:
+                    yield offset, buf[:pos]
+                    offset += pos
+                    buf = buf[pos:]
+            if buf:
+                yield offset, buf
+    except GZIP_ERRORS as exc:
+        if not gz or not isinstance(exc, (EOFError, zlib.error, gzip.BadGzipFile)):
+            raise
+        raise gzip_error(shown or path, exc) from None
+
+
+def _read_range(path: Path, offset: int, length: int, shown: Path) -> bytes:
+    """``length`` bytes from ``offset`` of a file's (decompressed) stream."""
+    gz = is_gzip(path)
+    try:
+        with (gzip.open if gz else open)(path, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read(length)
+    except GZIP_ERRORS as exc:
+        if not gz or not isinstance(exc, (EOFError, zlib.error, gzip.BadGzipFile)):
+            raise
+        raise gzip_error(shown, exc) from None
+    if len(data) != length:
+        raise InputError(f"{shown}: ends at byte {offset + len(data)}, before the {length} bytes from {offset} "
+                         "that its index lists; the file changed after it was indexed")
+    return data
+
+
+def _cut_lines(buf: bytes) -> int:
+    return buf.rfind(b"\n") + 1
+
+
+def _cut_quoted(buf: bytes) -> int:
+    """After the last newline outside double quotes (quotes counted from the block's start, a record start)."""
+    quotes_after = 0
+    end = len(buf)
+    total = buf.count(b'"')
+    while True:
+        nl = buf.rfind(b"\n", 0, end)
+        if nl < 0:
+            return 0
+        quotes_after += buf.count(b'"', nl + 1, end)
+        if (total - quotes_after) % 2 == 0:
+            return nl + 1
+        end = nl
+
+
+_SDF_END = re.compile(rb"(?:^|(?<=[\r\n]))\$\$\$\$\r?\n", re.M)
+
+
+def _cut_sdf(buf: bytes) -> int:
+    """After the last ``$$$$`` line (a record terminator) whose newline is in ``buf``."""
+    last = 0
+    for m in _SDF_END.finditer(buf, max(0, len(buf) - (1 << 20))):
+        last = m.end()
+    if last:
+        return last
+    for m in _SDF_END.finditer(buf):  # a record longer than the 1 MiB looked at first
+        last = m.end()
+    return last
+
+
+class BlockFormat:
+    """A molecule file format read in blocks (see above). Calling it reads the whole file's raw records."""
+
+    kind = "smiles"
+    name = ""
+
+    def context(self, path: Path, source: Path, opts: dict) -> dict:
+        """What every block of this file needs (a CSV header, the columns), read from the head of ``source``;
+        ``start``: where the first block begins; raises InputError for a file that cannot be used at all."""
+        return {"start": 0}
+
+    def blocks(self, path: Path, source: Path, ctx: dict) -> Iterator[tuple[Block, list[Raw]]]:
+        """Every block of the file with its raw records, in order."""
+        record, line = 1, 1
+        pending: tuple[int, bytes] | None = None
+        chunks = _byte_blocks(source, self.cut, ctx["start"], shown=path)
+        nxt = next(chunks, None)
+        while nxt is not None:
+            offset, data = nxt
+            if pending is not None:
+                offset, data = pending[0], pending[1] + data
+                pending = None
+            nxt = next(chunks, None)
+            try:
+                raws, lines = self.parse(path, data, ctx, record, line, final=nxt is None)
+            except _Incomplete:
+                pending = (offset, data)
+                continue
+            yield Block(offset, len(data), record, line, len(raws)), raws
+            record += len(raws)
+            line += lines
+
+    def read(self, path: Path, source: Path, ctx: dict, block: Block) -> list[Raw]:
+        """The raw records of one block of an indexed file."""
+        data = _read_range(source, block.offset, block.length, path)
+        raws, _ = self.parse(path, data, ctx, block.first_record, block.first_line, final=True)
+        if len(raws) != block.n_records:
+            raise InputError(f"{path}: the block at byte {block.offset} holds {len(raws)} records where its index "
+                             f"lists {block.n_records}; the file changed after it was indexed")
+        return raws
+
+    def no_records(self, path: Path, source: Path, ctx: dict) -> None:
+        raise InputError(f"{path}: contains no records")
+
+    def __call__(self, path: Path, *, smiles_column: str = "smiles", id_column: str | None = None,
+                 sdf_id_property: str | None = None) -> Iterator[Raw]:
+        path = Path(path)
+        ctx = self.context(path, path, dict(smiles_column=smiles_column, id_column=id_column,
+                                            sdf_id_property=sdf_id_property))
+        n = 0
+        for _, raws in self.blocks(path, path, ctx):
+            n += len(raws)
+            yield from raws
+        if n == 0:
+            self.no_records(path, path, ctx)
+
+
+def _first_nonblank(source: Path, shown: Path) -> bytes | None:
+    """The start of the file's first block that holds more than whitespace (None: only whitespace)."""
+    for _, data in _byte_blocks(source, _cut_lines, shown=shown):
+        if data.strip():
+            return data
+    return None
+
+
+class SmiFormat(BlockFormat):
+    """SMILES file (``smi``): one SMILES per line, optionally followed by an id; an optional header line."""
+
+    name = "smi"
+    cut = staticmethod(_cut_lines)
+
+    def parse(self, path, data, ctx, first_record, first_line, final):
+        out: list[Raw] = []
+        record = first_record - 1
+        lines = data.splitlines()
+        for line_no, raw in enumerate(lines, start=first_line):
+            if line_no == 1:
+                first_text, _ = _decode(raw)
+                if first_text is not None and first_text.split() and first_text.split()[0].lower() in ("smiles",
+                                                                                                      "smi"):
+                    continue  # a header line
+            if not raw.strip():
+                continue
+            record += 1
+            text, problem = _decode(raw)
+            if problem:
+                out.append((record, None, None, f"line {line_no}: {problem}", raw.decode("utf-8", "backslashreplace")))
+                continue
+            parts = text.split(None, 1)
+            out.append((record, (parts[1].strip() if len(parts) > 1 else None), (parts[0] if parts else ""), "",
+                        None))
+        return out, len(lines)
+
+    def no_records(self, path, source, ctx):
+        if _first_nonblank(source, path) is None:
+            raise InputError(f"{path}: the file is empty; expected one SMILES (and optional id) per line")
+        raise InputError(f"{path}: has a header line but no molecules")
+
+
+def _header_end(head: bytes) -> int:
+    """Where a table's header record ends: after the first newline outside quotes that follows a line holding
+    more than whitespace (pandas skips blank lines before the header); 0 when ``head`` holds no such newline."""
+    pos = 0
+    while True:
+        nl = head.find(b"\n", pos)
+        if nl < 0:
+            return 0
+        pos = nl + 1
+        if head[:pos].strip() and head.count(b'"', 0, pos) % 2 == 0:
+            return pos
+
+
+class TableFormat(BlockFormat):
+    """Comma- or tab-separated table with a header; SMILES and id columns by name."""
+
+    cut = staticmethod(_cut_quoted)
+
+    def __init__(self, name: str, sep: str) -> None:
+        self.name, self.sep = name, sep
+
+    def context(self, path, source, opts):
+        import io
+
+        head, end = b"", 0
+        for _, data in _byte_blocks(source, _cut_quoted, shown=path):
+            head += data
+            end = _header_end(head)
+            if end:
+                head = head[:end]
+                break
+        if not head.strip():
+            raise InputError(f"{path}: the file is empty; expected a header with a {opts['smiles_column']!r} column")
+        try:
+            header = pd.read_csv(io.BytesIO(head), sep=self.sep, nrows=0, encoding="utf-8",
+                                 encoding_errors="surrogateescape")
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise InputError(f"{path}: not a valid {self.name.upper()} table ({exc})") from None
+        smiles_col = _find_column(header, opts["smiles_column"], path, "SMILES")
+        id_col = _find_column(header, opts["id_column"], path, "id", ID_CANDIDATES)
+        return {"start": len(head), "header": head, "header_lines": head.count(b"\n"),
+                "smiles_col": smiles_col, "id_col": id_col}
+
+    def parse(self, path, data, ctx, first_record, first_line, final):
+        import io
+
+        cols = [c for c in (ctx["smiles_col"], ctx["id_col"]) if c is not None]
+        try:
+            df = pd.read_csv(io.BytesIO(ctx["header"] + data), sep=self.sep, dtype=object, keep_default_na=False,
+                             usecols=cols, encoding="utf-8", encoding_errors="surrogateescape")
+        except pd.errors.ParserError as exc:
+            if not final and "EOF inside string" in str(exc):
+                raise _Incomplete from None
+            first = ctx["header_lines"] + first_line  # the block's first line in the file
+            msg = re.sub(r"\b(line|row) (\d+)", lambda m: f"{m.group(1)} {int(m.group(2)) - ctx['header_lines'] - 1 + first}"
+                         if m.group(1) == "line" else m.group(0), str(exc))
+            raise InputError(f"{path}: not a valid {self.name.upper()} table after record {first_record - 1} "
+                             f"({msg})") from None
+        except pd.errors.EmptyDataError:
+            return [], data.count(b"\n")
+        out: list[Raw] = []
+        record = first_record - 1
+        ids = df[ctx["id_col"]].tolist() if ctx["id_col"] is not None else [None] * len(df)
+        for smi, mol_id in zip(df[ctx["smiles_col"]].tolist(), ids):
+            record += 1
+            out.append(_table_raw(record, smi, mol_id))
+        return out, data.count(b"\n")
+
+    def no_records(self, path, source, ctx):
+        raise InputError(f"{path}: has a header but no records")
+
+
+def _table_raw(record: int, smi, mol_id) -> Raw:
+    smi = "" if smi is None or (isinstance(smi, float) and smi != smi) else str(smi)
+    mol_id = None if mol_id is None or (isinstance(mol_id, float) and mol_id != mol_id) else str(mol_id)
+    bad = _surrogate_problem(smi) or (mol_id is not None and _surrogate_problem(mol_id))
+    if bad:
+        shown = smi.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        if mol_id is not None:
+            mol_id = mol_id.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return record, mol_id, None, f"row {record + 1}: {bad}", shown
+    return record, mol_id, smi, "", None
+
+
+class SdfFormat(BlockFormat):
+    """MDL SD file (``sdf``): molblocks separated by $$$$; id from the title line or an SD tag."""
+
+    name = "sdf"
+    kind = "molblock"
+    cut = staticmethod(_cut_sdf)
+
+    def context(self, path, source, opts):
+        return {"start": 0, "id_property": opts.get("sdf_id_property")}
+
+    def parse(self, path, data, ctx, first_record, first_line, final):
+        out: list[Raw] = []
+        for record, raw in enumerate(_sdf_blocks(data), start=first_record):
+            text, problem = _decode(raw)
+            if problem:
+                out.append((record, None, None, f"SDF record {record}: {problem}",
+                            raw.decode("utf-8", "backslashreplace")))
+                continue
+            lines = text.splitlines()
+            mol_id = (lines[0].strip() if lines else "") or None
+            if ctx["id_property"]:
+                mol_id = _sd_tag(text, ctx["id_property"]) or None
+            end = text.find("M  END")
+            block = text[: end + len("M  END")] + "\n" if end >= 0 else text
+            out.append((record, mol_id, block, "", None))
+        return out, data.count(b"\n")
+
+    def no_records(self, path, source, ctx):
+        raise InputError(f"{path}: the file is empty; expected SDF records separated by $$$$")
+
+
 def _sdf_blocks(data: bytes) -> Iterator[bytes]:
     block: list[bytes] = []
     for line in data.splitlines(keepends=True):
@@ -335,62 +556,70 @@ def _sdf_blocks(data: bytes) -> Iterator[bytes]:
         yield b"".join(block)  # last record without a terminator
 
 
-def _raw_sdf(path: Path, id_property: str | None) -> Iterator[Raw]:
-    data = _read_bytes(path)
-    if not data.strip():
-        raise InputError(f"{path}: the file is empty; expected SDF records separated by $$$$")
-    for record, raw in enumerate(_sdf_blocks(data), start=1):
-        text, problem = _decode(raw)
-        if problem:
-            yield record, None, None, f"SDF record {record}: {problem}", raw.decode("utf-8", "backslashreplace")
-            continue
-        lines = text.splitlines()
-        mol_id = (lines[0].strip() if lines else "") or None
-        if id_property:
-            mol_id = _sd_tag(text, id_property) or None
-        end = text.find("M  END")
-        block = text[: end + len("M  END")] + "\n" if end >= 0 else text
-        yield record, mol_id, block, "", None
+class ParquetFormat(BlockFormat):
+    """Parquet table (``parquet``): SMILES and id columns by name; a block is a row group."""
 
+    name = "parquet"
 
-def _sd_tag(text: str, name: str) -> str:
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith(">") and f"<{name}>" in line and i + 1 < len(lines):
-            return lines[i + 1].strip()
-    return ""
+    def _file(self, path: Path, source: Path):
+        import pyarrow.parquet as pq
+
+        _check_file(source)
+        try:
+            return pq.ParquetFile(source)
+        except Exception as exc:
+            raise InputError(f"{path}: cannot be read as Parquet ({exc})") from None
+
+    def context(self, path, source, opts):
+        pf = self._file(path, source)
+        header = pd.DataFrame(columns=pf.schema_arrow.names)
+        smiles_col = _find_column(header, opts["smiles_column"], path, "SMILES")
+        id_col = _find_column(header, opts["id_column"], path, "id", ID_CANDIDATES)
+        if pf.metadata.num_rows == 0:
+            raise InputError(f"{path}: has a header but no records")
+        return {"start": 0, "smiles_col": smiles_col, "id_col": id_col}
+
+    def _group(self, pf, group: int, ctx: dict, first_record: int) -> list[Raw]:
+        cols = [c for c in (ctx["smiles_col"], ctx["id_col"]) if c is not None]
+        out: list[Raw] = []
+        record = first_record - 1
+        for batch in pf.iter_batches(batch_size=100_000, row_groups=[group], columns=cols):
+            df = batch.to_pandas()
+            ids = df[ctx["id_col"]].tolist() if ctx["id_col"] is not None else [None] * len(df)
+            for smi, mol_id in zip(df[ctx["smiles_col"]].tolist(), ids):
+                record += 1
+                out.append(_table_raw(record, smi, mol_id))
+        return out
+
+    def blocks(self, path, source, ctx):
+        pf = self._file(path, source)
+        record = 1
+        for g in range(pf.metadata.num_row_groups):
+            raws = self._group(pf, g, ctx, record)
+            yield Block(g, pf.metadata.row_group(g).num_rows, record, 0, len(raws)), raws
+            record += len(raws)
+
+    def read(self, path, source, ctx, block):
+        return self._group(self._file(path, source), block.offset, ctx, block.first_record)
+
+    def no_records(self, path, source, ctx):
+        raise InputError(f"{path}: has a header but no records")
 
 
 # ------------------------------------------------------------------ the record readers
-# The objects of the READERS entries (see theraflow.chem.formats): one signature for every format.
-def smi_records(path: Path, *, smiles_column: str = "smiles", id_column: str | None = None,
-                sdf_id_property: str | None = None) -> Iterator[Raw]:
-    """Raw records of a SMILES file (``smi``); the column options do not apply."""
-    return _raw_smi(path)
+# The objects of the READERS entries (see theraflow.chem.formats). Each is called as
+# ``reader(path, *, smiles_column, id_column, sdf_id_property)`` and yields raw records; a format a plugin
+# registers may be a plain function of that signature (it is then read whole, without blocks).
+smi_records = SmiFormat()
+csv_records = TableFormat("csv", ",")
+tsv_records = TableFormat("tsv", "\t")
+parquet_records = ParquetFormat()
+sdf_records = SdfFormat()
 
 
-def csv_records(path: Path, *, smiles_column: str = "smiles", id_column: str | None = None,
-                sdf_id_property: str | None = None) -> Iterator[Raw]:
-    """Raw records of a comma-separated table (``csv``)."""
-    return _raw_table(path, "csv", smiles_column, id_column)
-
-
-def tsv_records(path: Path, *, smiles_column: str = "smiles", id_column: str | None = None,
-                sdf_id_property: str | None = None) -> Iterator[Raw]:
-    """Raw records of a tab-separated table (``tsv``)."""
-    return _raw_table(path, "tsv", smiles_column, id_column)
-
-
-def parquet_records(path: Path, *, smiles_column: str = "smiles", id_column: str | None = None,
-                    sdf_id_property: str | None = None) -> Iterator[Raw]:
-    """Raw records of a Parquet table (``parquet``)."""
-    return _raw_table(path, "parquet", smiles_column, id_column)
-
-
-def sdf_records(path: Path, *, smiles_column: str = "smiles", id_column: str | None = None,
-                sdf_id_property: str | None = None) -> Iterator[Raw]:
-    """Raw records of an SD file (``sdf``): molblocks, ids from the title line or ``sdf_id_property``."""
-    return _raw_sdf(path, sdf_id_property)
+def format_reader(fmt: str):
+    """The READERS object of format ``fmt``."""
+    return READERS.get(fmt)
 
 
 def _raw_records(path: Path, fmt: str, smiles_column: str, id_column: str | None,
@@ -399,65 +628,11 @@ def _raw_records(path: Path, fmt: str, smiles_column: str, id_column: str | None
     return reader(path, smiles_column=smiles_column, id_column=id_column, sdf_id_property=sdf_id_property)
 
 
-def _resolve_format(path: Path, format: str | None) -> str:
+def resolve_format(path: Path, format: str | None) -> str:
     fmt = format or detect_format(path)
     if fmt not in READERS:
         raise InputError(f"{path}: unknown format {fmt!r}; expected one of {', '.join(READERS.names())}")
     return fmt
-
-
-def scan_ids(path: str | Path, *, format: str | None = None, smiles_column: str = "smiles",
-             id_column: str | None = None, sdf_id_property: str | None = None) -> tuple[int, dict[int, int]]:
-    """(number of records, {record: first record with the same id} for duplicate ids).
-
-    Keeps 8 bytes per record (a hash of its id), so a shard job can check ids across a
-    library of millions without holding the library.
-    """
-    path = Path(path)
-    fmt = _resolve_format(path, format)
-    stem = path.name.split(".")[0] or "mol"
-    hashes = array("q")
-    for record, mol_id, *_ in _raw_records(path, fmt, smiles_column, id_column, sdf_id_property):
-        digest = hashlib.blake2b(_final_id(mol_id, stem, record).encode("utf-8", "surrogatepass"), digest_size=8)
-        hashes.append(int.from_bytes(digest.digest(), "little", signed=True))
-    h = np.frombuffer(hashes, dtype=np.int64) if len(hashes) else np.zeros(0, np.int64)
-    # about 26 bytes per record at the peak (np.unique with its index arrays took ~140)
-    order = np.argsort(h, kind="stable")  # equal hashes stay in record order
-    hs = h[order]
-    same = hs[1:] == hs[:-1]
-    del hs
-    repeat = np.flatnonzero(same) + 1  # sorted positions whose hash the previous one has
-    if not len(repeat):
-        return len(h), {}
-    run_start = np.flatnonzero(np.concatenate(([True], ~same)))
-    first = order[run_start[np.searchsorted(run_start, repeat, side="right") - 1]]
-    return len(h), {int(d) + 1: int(f) + 1 for d, f in zip(order[repeat], first)}
-
-
-def count_records(path: str | Path, **options) -> int:
-    return scan_ids(path, **options)[0]
-
-
-def read_molecule_shard(path: str | Path, start: int, stop: int, *, format: str | None = None,
-                        smiles_column: str = "smiles", id_column: str | None = None,
-                        sdf_id_property: str | None = None,
-                        max_input_length: int = DEFAULT_MAX_INPUT_LENGTH,
-                        scan: tuple[int, dict[int, int]] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """Records ``start`` ≤ record < ``stop`` (1-based) of a molecule file, ids checked against
-    the whole file; returns (records, rejects, number of records in the file)."""
-    path = Path(path)
-    fmt = _resolve_format(path, format)
-    n_total, duplicates = scan or scan_ids(path, format=fmt, smiles_column=smiles_column, id_column=id_column,
-                                           sdf_id_property=sdf_id_property)
-    col = _Collector(path, record_kind(fmt), max_input_length, duplicates)
-    for record, mol_id, text, problem, shown in _raw_records(path, fmt, smiles_column, id_column, sdf_id_property):
-        if record < start:
-            continue
-        if record >= stop:
-            break
-        col.add(record, mol_id, text, problem, shown)
-    recs, rej = col.tables(allow_empty=True)
-    return recs, rej, n_total
 
 
 def read_molecules(
@@ -471,7 +646,7 @@ def read_molecules(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read a molecule file into (records, rejects) tables; see the module docstring."""
     path = Path(path)
-    fmt = _resolve_format(path, format)
+    fmt = resolve_format(path, format)
     col = _Collector(path, record_kind(fmt), max_input_length)
     for record, mol_id, text, problem, shown in _raw_records(path, fmt, smiles_column, id_column, sdf_id_property):
         col.add(record, mol_id, text, problem, shown)

@@ -283,22 +283,21 @@ def reject_category(stage: str, reason: str) -> str:
 
 def standardize_file(input_path: str | Path, output: str | Path, rejects_path: str | Path, *,
                      options: StandardizeOptions | None = None, shard: int = 0, n_shards: int = 1,
-                     **read_options) -> dict:
+                     index_dir: str | Path | None = None, **read_options) -> dict:
     """Stage function: molecule file → standardized table + rejects table.
 
-    With ``n_shards`` > 1 the whole file is read (so ids are checked across all of
-    it) and only the records of ``shard`` — a contiguous run — are standardized;
-    records rejected while reading go to the rejects table of their shard.
-    Returns counts.
+    With ``n_shards`` > 1 only the records of ``shard`` — a contiguous run — are read and standardized,
+    through the library's index (:mod:`theraflow.chem.library_index`, kept in ``index_dir`` and made once
+    per version of the file), so ids are still checked across the whole file; records rejected while
+    reading go to the rejects table of their shard. Returns counts.
     """
-    from theraflow.chem.readers import read_molecule_shard, scan_ids
+    from theraflow.chem.library_index import library_index, read_molecule_shard
     from theraflow.chem.shards import shard_bounds
 
     if n_shards > 1:
-        # read only this shard's records; ids are checked across the whole file (8 bytes per record)
-        scan = scan_ids(input_path, **{k: v for k, v in read_options.items() if k != "max_input_length"})
-        lo, hi = shard_bounds(scan[0], shard, n_shards)
-        records, read_rejects, _ = read_molecule_shard(input_path, lo, hi, scan=scan, **read_options)
+        index = library_index(input_path, cache_dir=index_dir, **read_options)
+        lo, hi = shard_bounds(index.records, shard, n_shards)
+        records, read_rejects, _ = read_molecule_shard(input_path, lo, hi, index=index, **read_options)
     else:
         records, read_rejects = read_molecules(input_path, **read_options)
     kept, rejects = standardize(records, options)

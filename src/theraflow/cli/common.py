@@ -26,6 +26,12 @@ def add_read_options(p: argparse.ArgumentParser) -> None:
                    help="reject SMILES/molblocks longer than this many characters")
 
 
+def add_index_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--index-dir", metavar="DIR",
+                   help="keep the library's index here (made once per version of the file: record count, duplicate "
+                        "ids, where each block of records starts), so that a shard reads only its own records")
+
+
 def read_options(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "format": args.format,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from theraflow.cli.common import add_read_options, read_options
+from theraflow.cli.common import add_index_option, add_read_options, read_options
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -46,6 +46,7 @@ def register(sub) -> None:
     n.add_argument("library", help="molecule file")
     n.add_argument("--chunk-size", type=int, default=50_000, help="records per shard")
     n.add_argument("-o", "--output", required=True, help="library.json: records, chunk size, shards, file identity")
+    add_index_option(n)
     add_read_options(n)
 
     s = ss.add_parser("shard", help="score one shard")
@@ -54,6 +55,7 @@ def register(sub) -> None:
     src.add_argument("--standardized", help="a standardized shard table from `theraflow standardize`")
     s.add_argument("--shard", type=int, default=0)
     s.add_argument("--chunk-size", type=int, default=50_000)
+    add_index_option(s)
     s.add_argument("--out-scores", required=True)
     s.add_argument("--out-rejects", required=True)
     s.add_argument("--out-stats", required=True)
@@ -130,7 +132,8 @@ def run(args) -> int:
         from theraflow.pairs.screen import count_library
 
         info = count_library(args.library, args.output, chunk_size=args.chunk_size,
-                             read_options={k: v for k, v in read_options(args).items() if k != "max_input_length"})
+                             read_options={k: v for k, v in read_options(args).items() if k != "max_input_length"},
+                             index_dir=args.index_dir)
         print(f"{info['records']} records: {info['shards']} shard(s) of at most {info['chunk_size']}")
     elif cmd == "shard":
         from theraflow.pairs.screen import score_shard
@@ -139,7 +142,8 @@ def run(args) -> int:
         st = score_shard(args.models, out_scores=args.out_scores, out_rejects=args.out_rejects,
                          out_stats=args.out_stats, library=args.library, shard=args.shard,
                          chunk_size=args.chunk_size, standardized=args.standardized, targets=args.targets,
-                         store=args.store, ad_threshold=args.ad_threshold, read_options=read_options(args))
+                         store=args.store, ad_threshold=args.ad_threshold, read_options=read_options(args),
+                         index_dir=args.index_dir)
         print(f"shard {args.shard}: {st['kept']} molecules x {st['targets']} targets in {st['seconds']} s")
     elif cmd == "gather":
         from theraflow.pairs.screen import gather_scores

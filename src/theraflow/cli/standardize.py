@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from theraflow.cli.common import (
+    add_index_option,
     add_read_options,
     fail_if_nothing_kept,
     read_options,
@@ -22,6 +23,7 @@ def register(sub) -> None:
     p.add_argument("--stats", help="write counts and seconds as JSON here")
     p.add_argument("--shard", default="0/1", metavar="I/N",
                    help="standardize only shard I (0-based) of N contiguous shards (default: 0/1, all)")
+    add_index_option(p)
     g = p.add_argument_group("standardization")
     B = argparse.BooleanOptionalAction
     g.add_argument("--largest-fragment", action=B, default=True, help="keep the largest organic fragment")
@@ -52,7 +54,7 @@ def run(args) -> int:
         raise ValueError(f"--shard expects I/N (for example 0/4), got {args.shard!r}") from None
     t0 = time.perf_counter()
     counts = standardize_file(args.input, args.output, args.rejects, options=options, shard=shard,
-                              n_shards=n_shards, **read_options(args))
+                              n_shards=n_shards, index_dir=args.index_dir, **read_options(args))
     write_stats(args.stats, {"stage": "standardize", **counts, "seconds": time.perf_counter() - t0})
     if n_shards == 1:  # a shard of a library may hold only bad records; `gather` checks the whole library
         fail_if_nothing_kept(args.input, counts["records"], counts["kept"], args.rejects,

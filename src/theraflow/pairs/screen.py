@@ -34,7 +34,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from theraflow.chem.readers import REJECT_COLUMNS, read_molecule_shard
+from theraflow.chem.library_index import library_index, read_molecule_shard
+from theraflow.chem.readers import REJECT_COLUMNS
 from theraflow.chem.standardize import StandardizeOptions, standardize
 from theraflow.errors import InputError
 from theraflow.io import atomic_write, safe_name, write_json, write_table
@@ -72,11 +73,12 @@ def score_shard(model_dirs: Sequence[str | Path], *, out_scores: str | Path, out
                 standardized: str | Path | None = None, targets: str | Path | pd.DataFrame | None = None,
                 store: str | Path | None = None, standardize_options: StandardizeOptions | None = None,
                 ad_threshold: float = 0.3, read_options: dict | None = None, ensemble: Ensemble | None = None,
-                scan: tuple[int, dict[int, int]] | None = None, job_key: str | None = None) -> dict:
+                index_dir: str | Path | None = None, job_key: str | None = None) -> dict:
     """Stage: one shard → scores Parquet (sorted by target, then score), rejects, stats.
 
-    Input is either records ``shard * chunk_size + 1`` ... of a raw ``library`` (read and
-    standardized here) or a ``standardized`` shard table written by the chemistry stage.
+    Input is either records ``shard * chunk_size + 1`` ... of a raw ``library`` (read through its index,
+    kept in ``index_dir``, and standardized here) or a ``standardized`` shard table written by the
+    chemistry stage.
     """
     from rdkit import Chem, rdBase
 
@@ -95,7 +97,8 @@ def score_shard(model_dirs: Sequence[str | Path], *, out_scores: str | Path, out
     if library is not None:
         t = time.perf_counter()
         start = shard * chunk_size + 1
-        records, read_rejects, n_total = read_molecule_shard(library, start, start + chunk_size, scan=scan,
+        records, read_rejects, n_total = read_molecule_shard(library, start, start + chunk_size,
+                                                             cache_dir=index_dir,
                                                              **(read_options or {}))
         times["read"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -199,15 +202,14 @@ def score_library(library: str | Path, model_dirs: Sequence[str | Path], outdir:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    from theraflow.chem.readers import scan_ids
-
     outdir = Path(outdir)
     shard_dir = outdir / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
     with _exclusive(outdir):
         _remove_leftovers(outdir)
-        scan = scan_ids(library, **{k: v for k, v in (read_options or {}).items() if k != "max_input_length"})
-        n_shards = max(1, math.ceil(scan[0] / chunk_size))
+        index_dir = outdir / "index"
+        index = library_index(library, cache_dir=index_dir, **(read_options or {}))
+        n_shards = max(1, math.ceil(index.records / chunk_size))
         screen_key = _screen_key(library, model_dirs, targets, chunk_size, ad_threshold, standardize_options,
                                  read_options)
         jobs = []
@@ -218,7 +220,7 @@ def score_library(library: str | Path, model_dirs: Sequence[str | Path], outdir:
                              out_rejects=str(shard_dir / f"{i:04d}.rejects.parquet"),
                              out_stats=str(shard_dir / f"{i:04d}.stats.json"), targets=targets and str(targets),
                              store=store and str(store), standardize_options=standardize_options,
-                             ad_threshold=ad_threshold, read_options=read_options, scan=scan,
+                             ad_threshold=ad_threshold, read_options=read_options, index_dir=str(index_dir),
                              job_key=_sha256_json({"screen": screen_key, "shard": i})))
         todo = [j for j in jobs if not (resume and _shard_done(j))]
         if len(todo) < len(jobs):
@@ -244,16 +246,20 @@ def score_library(library: str | Path, model_dirs: Sequence[str | Path], outdir:
     return summary
 
 
-def count_library(library: str | Path, out: str | Path, *, chunk_size: int, read_options: dict | None = None) -> dict:
+def count_library(library: str | Path, out: str | Path, *, chunk_size: int, read_options: dict | None = None,
+                  index_dir: str | Path | None = None) -> dict:
     """Stage: a library's records and its shards of ``chunk_size`` (library.json, written atomically), with the
-    file's identity (size, modification time) so that a changed file is counted again."""
-    from theraflow.chem.readers import count_records
-
+    file's identity (size, modification time, a hash of its head and tail). The count comes from the library's
+    index (:mod:`theraflow.chem.library_index`), made here once per version of the file and kept in
+    ``index_dir``, where the shard jobs read it."""
     path = Path(library)
-    st = path.stat()
-    n = count_records(path, **{k: v for k, v in (read_options or {}).items() if v is not None})
-    info = {"library": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "records": int(n),
-            "chunk_size": int(chunk_size), "shards": max(1, math.ceil(n / chunk_size))}
+    index = library_index(path, cache_dir=index_dir, **{k: v for k, v in (read_options or {}).items()
+                                                         if v is not None})
+    n = index.records
+    info = {"library": str(path), "size": index.identity.get("size"), "mtime_ns": index.identity.get("mtime_ns"),
+            "identity": index.identity, "records": int(n), "chunk_size": int(chunk_size),
+            "shards": max(1, math.ceil(n / chunk_size)), "duplicate_ids": int(len(index.duplicates)),
+            "index": str(index.folder) if index.folder else None, "index_seconds": round(index.seconds, 3)}
     write_json(out, info)
     return info
 
