@@ -21,6 +21,15 @@ Davis kinases, by sequence). Writes benchmarks/results/score.json. Measures; doe
 
 Times are medians over ``--repeats`` runs (sizes up to ``--repeat-max``); each run is a
 fresh process, so the gather step's peak RSS belongs to that run alone.
+
+``--scale`` measures real molecules instead (issue 22): MOSES (../shared/data/moses, see benchmarks/_moses.py)
+as a library of each ``--scale-formats`` at each ``--scale-sizes``, screened cold (an empty feature store) by
+an ensemble of ``--ensemble-seeds`` models of the shipped recipe (models/dti_hybrid, trained 2 epochs on Davis:
+enough weights to time scoring) against ``--targets`` Davis kinases, with RDKit's parse-only rate measured in
+the same run. Its rows go to score.json's ``scale`` list (other rows and fields kept; a row measured again is
+replaced), each with the commit and date it was measured at:
+
+    python benchmarks/score.py --scale [--scale-formats smi csv parquet sdf] [--scale-sizes 100000 1584663]
 """
 
 from __future__ import annotations
@@ -53,8 +62,8 @@ def make_library(n: int, path: Path) -> None:
             fh.write(f"{smi} {name}-r{i // len(lines)}\n")
 
 
-def default_models(work: Path, seeds=(0, 1)) -> list[Path]:
-    """2 seeds of the Davis architecture, trained 2 epochs (enough weights to time scoring)."""
+def default_models(work: Path, seeds=(0, 1), recipe: str = "dti_gin_cnn") -> list[Path]:
+    """Seeds of a Davis recipe (models/<recipe>), trained 2 epochs (enough weights to time scoring)."""
     import pandas as pd
     import yaml
 
@@ -73,10 +82,10 @@ def default_models(work: Path, seeds=(0, 1)) -> list[Path]:
                                         "input": drugs["smiles"], "kind": "smiles"}))
     res = featurize(kept["smiles"].tolist(), "default")
     ps = build_pair_data(spec, pairs, Molecules({d: i for i, d in enumerate(kept["id"])}, res.graphs))
-    cfg = yaml.safe_load((REPO / "models" / "dti_gin_cnn" / "config.yaml").read_text())
+    cfg = yaml.safe_load((REPO / "models" / recipe / "config.yaml").read_text())
     out = []
     for s in seeds:
-        d = work / "model" / f"seed{s}"
+        d = work / ("model" if recipe == "dti_gin_cnn" else f"model_{recipe}") / f"seed{s}"
         if not (d / "model.json").exists():
             train_model(ps, part, cfg, d, seed=s, training={"max_epochs": 2, "max_minutes": 10}, progress=False)
         out.append(d)
@@ -106,6 +115,81 @@ def run_screen(library: Path, models, outdir: Path, store: Path, targets: Path |
         return pool.submit(_screen, library, models, outdir, store, targets, workers, chunk).result()
 
 
+def target_table(models, work: Path, n: int) -> Path | None:
+    import pandas as pd
+
+    meta = json.loads((models[0] / "model.json").read_text())
+    partners = meta.get("partners") or {}
+    if partners.get("values"):  # the pair engine's model.json: the targets it trained on, by id and sequence
+        t = pd.DataFrame({"target_id": partners["ids"], "sequence": partners["values"]})
+    elif meta.get("target_sequences"):
+        t = pd.DataFrame({"target_id": meta["target_ids"], "sequence": meta["target_sequences"]})
+    else:
+        return None
+    t = t[t["sequence"] != ""].head(n)
+    out = work / f"targets_{n}.tsv"
+    t.to_csv(out, sep="\t", index=False)
+    return out
+
+
+def scale(args, work: Path) -> int:
+    """MOSES libraries per format and size, cold store, the shipped recipe's ensemble (see the docstring)."""
+    from _common import merge_rows, provenance
+    from _moses import DISTINCT, make_library, parse_only_rate
+
+    models = [Path(m) for m in args.model] if args.model else \
+        default_models(work, seeds=tuple(range(args.ensemble_seeds)), recipe="dti_hybrid")
+    targets = target_table(models, work, args.targets)
+    parse_rate = parse_only_rate()
+    print(f"RDKit parse only: {parse_rate:.0f} molecules/s on one core", flush=True)
+    rows = []
+    for n in args.scale_sizes:
+        for fmt in args.scale_formats:
+            t = time.perf_counter()
+            lib = make_library(n, fmt, work / "moses")
+            made = time.perf_counter() - t
+            store = work / "store_scale"
+            shutil.rmtree(store, ignore_errors=True)
+            summary, seconds = run_screen(lib, models, work / f"scale_{fmt}_{n}", store, targets, args.workers,
+                                          args.chunk_size)
+            row = {"format": fmt, "molecules": n, "distinct": min(n, DISTINCT), "kept": summary["kept"],
+                   "rejected": summary["records"] - summary["kept"], "targets": len(summary["targets"]),
+                   "models": len(models), "workers": args.workers, "chunk_size": args.chunk_size,
+                   "shards": summary["shards"], "seconds": round(seconds, 1), "mol_per_s": round(n / seconds, 1),
+                   "seconds_per_million": round(seconds / n * 1e6, 1),
+                   "peak_rss_mb_worker": max(summary["shard_peak_rss_mb"]),
+                   "peak_rss_mb_gather": summary["gather_peak_rss_mb"],
+                   "index_seconds": summary["index"]["seconds"], "store_misses": summary["store_misses"],
+                   "seconds_by_step": summary["seconds_by_step"], "library_bytes": lib.stat().st_size,
+                   "library_write_seconds": round(made, 1), "parse_only_mol_per_s_one_core": round(parse_rate, 1),
+                   **provenance()}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    out = Path(args.out)
+    report = json.loads(out.read_text()) if out.exists() else {}
+    report["scale"] = merge_rows(report.get("scale", []), rows, ("format", "molecules"))
+    report["scale_setup"] = {
+        "library": "MOSES (train, test, test_scaffolds; concatenated again with new ids above 1,936,962)",
+        "models": f"{len(models)} seeds of models/dti_hybrid (2 epochs on Davis: weights for timing only)",
+        "targets": args.targets, "store": "cold (emptied before each row)", "machine": machine_info()}
+    cold = [r for r in report["scale"] if r["format"] == "smi"]
+    if cold:
+        best = max(cold, key=lambda r: r["molecules"])
+        report["cold_mol_per_s"] = {"value": best["mol_per_s"], "molecules": best["molecules"], "format": "smi",
+                                    "parse_only_mol_per_s_one_core": best["parse_only_mol_per_s_one_core"],
+                                    "workers": best["workers"], "goal": 2000, "commit": best["commit"],
+                                    "date": best["date"]}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\n{'format':>8} {'molecules':>10} {'seconds':>8} {'mol/s':>7} {'s per M':>8} {'worker MB':>10} "
+          f"{'gather MB':>10}")
+    for r in sorted(report["scale"], key=lambda r: (r["molecules"], r["format"])):
+        print(f"{r['format']:>8} {r['molecules']:>10} {r['seconds']:>8.0f} {r['mol_per_s']:>7.0f} "
+              f"{r['seconds_per_million']:>8.0f} {r['peak_rss_mb_worker']:>10.0f} {r['peak_rss_mb_gather']:>10.0f}")
+    print(f"wrote {out}")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 400_000])
@@ -121,20 +205,19 @@ def main() -> int:
                     help="repeat only sizes up to this (larger ones run once)")
     ap.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "theraflow-score-benchmark"))
     ap.add_argument("--out", default=str(HERE / "results" / "score.json"))
+    ap.add_argument("--scale", action="store_true", help="MOSES per format and size instead (see the docstring)")
+    ap.add_argument("--scale-formats", nargs="+", default=["smi", "csv", "parquet", "sdf"],
+                    choices=["smi", "csv", "tsv", "parquet", "sdf"])
+    ap.add_argument("--scale-sizes", type=int, nargs="+", default=[100_000, 1_584_663])
+    ap.add_argument("--ensemble-seeds", type=int, default=3)
     args = ap.parse_args()
-
-    import pandas as pd
 
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
+    if args.scale:
+        return scale(args, work)
     models = [Path(m) for m in args.model] if args.model else default_models(work)
-    meta = json.loads((models[0] / "model.json").read_text())
-    targets = None
-    if meta.get("target_sequences"):
-        t = pd.DataFrame({"target_id": meta["target_ids"], "sequence": meta["target_sequences"]})
-        t = t[t["sequence"] != ""].head(args.targets)
-        targets = work / "targets.tsv"
-        t.to_csv(targets, sep="\t", index=False)
+    targets = target_table(models, work, args.targets)
     rows = []
     for n in args.sizes:
         lib = work / f"library_{n}.smi"
@@ -187,6 +270,10 @@ def main() -> int:
         report["rss_growth_worker_mb"] = round(rows[-1]["peak_rss_mb_worker"] - rows[0]["peak_rss_mb_worker"], 1)
         report["rss_growth_gather_mb"] = round(rows[-1]["peak_rss_mb_gather"] - rows[0]["peak_rss_mb_gather"], 1)
     out = Path(args.out)
+    if out.exists():  # the scale rows (--scale) and other parts stay
+        earlier = json.loads(out.read_text())
+        report = {**{k: v for k, v in earlier.items() if k not in report and not k.startswith("rss_growth")},
+                  **report}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\n{'molecules':>10} {'cold mol/s':>11} {'warm pairs/s':>13} {'worker RSS MB':>14} {'gather RSS MB':>14}")

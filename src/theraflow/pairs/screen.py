@@ -240,6 +240,7 @@ def score_library(library: str | Path, model_dirs: Sequence[str | Path], outdir:
                                 stats_files=[j["out_stats"] for j in jobs],
                                 reject_files=[j["out_rejects"] for j in jobs])
         summary["wall_seconds_shards"] = round(shard_seconds, 3)
+        summary["index"] = index.summary()
         summary["workers"] = workers
         summary["shards_reused"] = len(jobs) - len(todo)
         write_json(outdir / "summary.json", summary)
