@@ -190,6 +190,58 @@ def scale(args, work: Path) -> int:
     return 0
 
 
+def dag(args, work: Path) -> int:
+    """The workflow's DAG on a ``--dag N`` MOSES library: the score_count checkpoint once (the first indexing,
+    timed), then ``snakemake -n`` (timed, the median of 3) and the jobs per rule it plans; written as
+    score.json's ``dag_seconds`` and ``submissions_per_stage``."""
+    import re
+    import subprocess
+
+    import yaml
+    from _common import provenance
+    from _moses import make_library
+
+    models = [Path(m) for m in args.model] if args.model else \
+        default_models(work, seeds=tuple(range(args.ensemble_seeds)), recipe="dti_hybrid")
+    targets = target_table(models, work, args.targets)
+    t = time.perf_counter()
+    lib = make_library(args.dag, "smi", work / "moses")
+    print(f"library {lib}: {lib.stat().st_size / 1e6:.0f} MB, written in {time.perf_counter() - t:.0f} s", flush=True)
+    d = work / f"dag_{args.dag}"
+    d.mkdir(parents=True, exist_ok=True)
+    cfg = {"results": str(d / "results"), "store": str(d / "store"),
+           "score": {"libraries": {"moses": {"path": str(lib), "chunk_size": args.chunk_size}},
+                     "model_dirs": [str(m) for m in models], "targets": str(targets) if targets else None}}
+    (d / "config.yaml").write_text(yaml.safe_dump(cfg))
+    base = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(d),
+            "--configfile", str(d / "config.yaml"), "--workflow-profile", str(REPO / "profiles" / "default"),
+            "--cores", "1"]
+    count = d / "results" / "score" / "moses" / "library.json"
+    count.unlink(missing_ok=True)
+    t = time.perf_counter()
+    subprocess.run([*base, str(count)], check=True, capture_output=True)
+    first = time.perf_counter() - t
+    runs, out = [], ""
+    for _ in range(3):
+        t = time.perf_counter()
+        proc = subprocess.run([*base, "-n", "--quiet", "rules"], check=True, capture_output=True, text=True)
+        runs.append(time.perf_counter() - t)
+        out = proc.stdout + proc.stderr
+    jobs = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", out, re.M) if m.group(1) != "total"}
+    info = json.loads(count.read_text())
+    row = {"molecules": args.dag, "chunk_size": args.chunk_size, "shards": info["shards"],
+           "first_count_and_index_seconds": round(first, 1), "index_seconds": info.get("index_seconds"),
+           "dag_seconds": round(statistics.median(runs), 1), "dag_seconds_runs": [round(x, 1) for x in runs],
+           "jobs_per_rule": jobs, "machine": machine_info(), **provenance()}
+    print(json.dumps(row, indent=1), flush=True)
+    out_path = Path(args.out)
+    report = json.loads(out_path.read_text()) if out_path.exists() else {}
+    report["dag_seconds"] = row
+    out_path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out_path}")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 400_000])
@@ -210,12 +262,16 @@ def main() -> int:
                     choices=["smi", "csv", "tsv", "parquet", "sdf"])
     ap.add_argument("--scale-sizes", type=int, nargs="+", default=[100_000, 1_584_663])
     ap.add_argument("--ensemble-seeds", type=int, default=3)
+    ap.add_argument("--dag", type=int, metavar="N",
+                    help="time the workflow's DAG (snakemake -n) on an N-molecule MOSES library instead")
     args = ap.parse_args()
 
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     if args.scale:
         return scale(args, work)
+    if args.dag:
+        return dag(args, work)
     models = [Path(m) for m in args.model] if args.model else default_models(work)
     targets = target_table(models, work, args.targets)
     rows = []

@@ -371,7 +371,9 @@ class Plan:
         return self.score["libraries"][lib]
 
     def count_args(self, lib: str) -> str:
-        return f"--chunk-size {int(self.score_library(lib)['chunk_size'])} {self.read_args(f'score_{lib}')}"
+        c = self.score_library(lib)
+        return (f"--chunk-size {int(c['chunk_size'])} --max-shards {int(c['max_shards'])} "
+                f"{self.read_args(f'score_{lib}')}")
 
     def score_shard_args(self) -> str:
         args = " ".join(f"--model {shlex.quote(d)}" for d in self.score_model_dirs())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 from tests.inprocess import cli
 
@@ -62,6 +63,37 @@ def test_score_count(tmp_path):
     rc, out, err = cli(["score", "count", str(tmp_path / "nothere.smi"), "-o", str(tmp_path / "x.json")])
     assert rc == 2 and "nothere.smi" in err and "Traceback" not in err
     assert not (tmp_path / "x.json").exists()
+
+
+def test_score_count_caps_the_shards_and_keeps_the_index(tmp_path):
+    """A library larger than chunk_size x max_shards gets larger shards (jobs per stage stay bounded); the index
+    is made once and kept where the shard jobs read it."""
+    from theraflow.pairs.screen import shard_plan
+
+    assert shard_plan(10_000_000, 50_000, 200) == (50_000, 200)
+    assert shard_plan(20_000_000, 50_000, 200) == (100_000, 200)
+    assert shard_plan(10_000_001, 50_000, 200) == (50_001, 200)
+    assert shard_plan(120, 50, None) == (50, 3) and shard_plan(0, 50, 200) == (50, 1)
+    lib = tmp_path / "lib.smi"
+    lib.write_text("".join(f"CCO m{i}\n" for i in range(1000)) + "CCN m7\n")
+    out = tmp_path / "library.json"
+    rc, _, err = cli(["score", "count", str(lib), "--chunk-size", "50", "--max-shards", "8", "--index-dir",
+                      str(tmp_path / "index"), "-o", str(out)])
+    assert rc == 0, err
+    counted = json.loads(out.read_text())
+    assert (counted["records"], counted["shards"], counted["chunk_size"], counted["chunk_size_asked"]) == \
+        (1001, 8, 126, 50)
+    assert counted["duplicate_ids"] == 1 and Path(counted["index"]).parent == tmp_path / "index"
+    assert counted["identity"]["size"] == lib.stat().st_size
+    # a shard job reads its records through that index: shard 7 of 8 holds the duplicate, rejected with its reason
+    rc, _, err = cli(["standardize", str(lib), "--shard", "7/8", "--index-dir", str(tmp_path / "index"),
+                      "-o", str(tmp_path / "s.parquet"), "--rejects", str(tmp_path / "r.parquet")])
+    assert rc == 0, err
+    import pandas as pd
+
+    kept, rej = pd.read_parquet(tmp_path / "s.parquet"), pd.read_parquet(tmp_path / "r.parquet")
+    assert len(kept) + len(rej) == 1001 - 7 * 126 and rej["reason"].tolist() == \
+        ["duplicate id 'm7' (first seen at record 8)"]
 
 
 def test_dataset_of_a_binary_table_and_errors_naming_the_file(tmp_path):

@@ -93,6 +93,10 @@ def test_the_plan_reads_no_library_and_counts_shards_from_the_checkpoint(tmp_pat
     count.write_text(json.dumps({"records": 250, "chunk_size": 100, "shards": 3}))
     assert plan.shard_ids("score_lib") == ["0000", "0001", "0002"]
     assert plan.n_shards("dti_demo") == 1
+    # the count makes the library's index where every shard job of the set reads it; shards are capped
+    assert plan.count_args("lib").startswith("--chunk-size 100 --max-shards 200 ")
+    assert f"--index-dir {tmp_path}/r/chem/score_lib/index" in plan.count_args("lib")
+    assert f"--index-dir {tmp_path}/r/chem/score_lib/index" in plan.read_args("score_lib")
 
 
 def test_rule_arguments():

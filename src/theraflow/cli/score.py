@@ -34,6 +34,8 @@ def register(sub) -> None:
     r.add_argument("library", help="molecule file (.smi, .csv, .tsv, .parquet, .sdf, optionally .gz)")
     r.add_argument("--outdir", required=True)
     r.add_argument("--chunk-size", type=int, default=50_000, help="records per shard")
+    r.add_argument("--max-shards", type=int, default=None,
+                   help="at most this many shards: a larger library gets larger shards (default: no limit)")
     r.add_argument("--workers", type=int, default=1, help="shards scored in parallel")
     r.add_argument("--top-k", type=int, default=50)
     r.add_argument("--no-report", action="store_true")
@@ -45,6 +47,8 @@ def register(sub) -> None:
     n = ss.add_parser("count", help="count a library's records (its shards follow from the chunk size)")
     n.add_argument("library", help="molecule file")
     n.add_argument("--chunk-size", type=int, default=50_000, help="records per shard")
+    n.add_argument("--max-shards", type=int, default=None,
+                   help="at most this many shards: a larger library gets larger shards (default: no limit)")
     n.add_argument("-o", "--output", required=True, help="library.json: records, chunk size, shards, file identity")
     add_index_option(n)
     add_read_options(n)
@@ -114,7 +118,8 @@ def run(args) -> int:
         from theraflow.pairs.screen import score_library
 
         summary = score_library(args.library, args.models, args.outdir, targets=args.targets, store=args.store,
-                                chunk_size=args.chunk_size, workers=args.workers, top_k=args.top_k,
+                                chunk_size=args.chunk_size, max_shards=args.max_shards, workers=args.workers,
+                                top_k=args.top_k,
                                 ad_threshold=args.ad_threshold, read_options=read_options(args),
                                 resume=not args.no_resume)
         fail_if_nothing_kept(args.library, summary["records"], summary["kept"],
@@ -133,7 +138,7 @@ def run(args) -> int:
 
         info = count_library(args.library, args.output, chunk_size=args.chunk_size,
                              read_options={k: v for k, v in read_options(args).items() if k != "max_input_length"},
-                             index_dir=args.index_dir)
+                             index_dir=args.index_dir, max_shards=args.max_shards)
         print(f"{info['records']} records: {info['shards']} shard(s) of at most {info['chunk_size']}")
     elif cmd == "shard":
         from theraflow.pairs.screen import score_shard

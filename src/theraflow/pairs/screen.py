@@ -192,7 +192,7 @@ def score_library(library: str | Path, model_dirs: Sequence[str | Path], outdir:
                   targets: str | Path | None = None, store: str | Path | None = None, chunk_size: int = 50_000,
                   workers: int = 1, top_k: int = 50, ad_threshold: float = 0.3,
                   standardize_options: StandardizeOptions | None = None, read_options: dict | None = None,
-                  resume: bool = True) -> dict:
+                  resume: bool = True, max_shards: int | None = None) -> dict:
     """The whole screen in one call: shards (``workers`` processes at a time) → gather.
 
     With ``resume`` (the default) shards finished by an earlier run of the same screen
@@ -209,7 +209,7 @@ def score_library(library: str | Path, model_dirs: Sequence[str | Path], outdir:
         _remove_leftovers(outdir)
         index_dir = outdir / "index"
         index = library_index(library, cache_dir=index_dir, **(read_options or {}))
-        n_shards = max(1, math.ceil(index.records / chunk_size))
+        chunk_size, n_shards = shard_plan(index.records, chunk_size, max_shards)
         screen_key = _screen_key(library, model_dirs, targets, chunk_size, ad_threshold, standardize_options,
                                  read_options)
         jobs = []
@@ -247,19 +247,35 @@ def score_library(library: str | Path, model_dirs: Sequence[str | Path], outdir:
     return summary
 
 
+def shard_plan(records: int, chunk_size: int, max_shards: int | None = None) -> tuple[int, int]:
+    """(records per shard, shards) for a library: shards of ``chunk_size`` records, unless that makes more than
+    ``max_shards`` shards, where the chunk grows to ``ceil(records / max_shards)`` (so a 10-million-molecule
+    library at the default 50,000 and 200 is 200 shards of 50,000; at 20 million, 200 shards of 100,000):
+    the jobs per stage a cluster is asked to take stay bounded whatever the library's size."""
+    chunk = max(1, int(chunk_size))
+    if max_shards is not None and math.ceil(records / chunk) > max_shards:
+        chunk = math.ceil(records / max(1, int(max_shards)))
+    return chunk, max(1, math.ceil(records / chunk))
+
+
 def count_library(library: str | Path, out: str | Path, *, chunk_size: int, read_options: dict | None = None,
-                  index_dir: str | Path | None = None) -> dict:
-    """Stage: a library's records and its shards of ``chunk_size`` (library.json, written atomically), with the
-    file's identity (size, modification time, a hash of its head and tail). The count comes from the library's
-    index (:mod:`theraflow.chem.library_index`), made here once per version of the file and kept in
+                  index_dir: str | Path | None = None, max_shards: int | None = None) -> dict:
+    """Stage: a library's records and its shards (library.json, written atomically; see :func:`shard_plan`),
+    with the file's identity (size, modification time, a hash of its head and tail). The count comes from the
+    library's index (:mod:`theraflow.chem.library_index`), made here once per version of the file and kept in
     ``index_dir``, where the shard jobs read it."""
     path = Path(library)
     index = library_index(path, cache_dir=index_dir, **{k: v for k, v in (read_options or {}).items()
                                                          if v is not None})
     n = index.records
+    chunk, shards = shard_plan(n, chunk_size, max_shards)
+    if chunk != chunk_size:
+        log.info("%s: %d records in %d shards of %d (chunk_size %d would make more than max_shards %d)", path, n,
+                 shards, chunk, chunk_size, max_shards)
     info = {"library": str(path), "size": index.identity.get("size"), "mtime_ns": index.identity.get("mtime_ns"),
-            "identity": index.identity, "records": int(n), "chunk_size": int(chunk_size),
-            "shards": max(1, math.ceil(n / chunk_size)), "duplicate_ids": int(len(index.duplicates)),
+            "identity": index.identity, "records": int(n), "chunk_size": int(chunk), "shards": shards,
+            "chunk_size_asked": int(chunk_size), "max_shards": max_shards,
+            "duplicate_ids": int(len(index.duplicates)),
             "index": str(index.folder) if index.folder else None, "index_seconds": round(index.seconds, 3)}
     write_json(out, info)
     return info
