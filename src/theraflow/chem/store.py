@@ -6,6 +6,9 @@ Layout::
                                                   featurizer code version, RDKit version)
     <root>/v1/<fid>/packs/<sha256>.safetensors    immutable packs of graphs, named by the
                                                   sha256 of their own bytes
+    <root>/v1/<fid>/index/current.json           the key index snapshot in use (see below)
+    <root>/v1/<fid>/index/<digest>/               a snapshot: the sorted keys of a set of packs, with the
+                                                  pack and row of each (numpy .npy files, memory-mapped)
     <root>/tmp/                                   packs being written (renamed into place)
     <root>/quarantine/                            packs `verify --repair` found corrupt
 
@@ -19,6 +22,15 @@ to ``tmp/``, fsyncs it and renames it into ``packs/``. Two processes featurizing
 overlapping sets at once each write their own packs; a key present in several packs
 maps to identical graphs, and readers use the first. No pickle anywhere: packs are
 safetensors (raw arrays plus a JSON header).
+
+A process that opens the store needs every key (16 bytes) to know what it holds. Up to a few packs it
+reads them from the packs; beyond that it memory-maps a **snapshot** of the sorted keys and reads only the
+packs written since (the *delta*), so opening a store of 10 million entries costs neither seconds of
+sorting nor hundreds of MB per process. A process that finds the delta large (``SNAPSHOT_MIN_PACKS``
+packs and at least ``SNAPSHOT_GROWTH`` of the snapshot's entries) merges it into a new snapshot, in chunks
+(memory bounded), under a lock (others go on without waiting), written in a temporary folder and renamed;
+``current.json`` then points at it. A snapshot that names a pack no longer there (after ``gc --compact``
+or ``verify --repair``) is not used: the keys are read from the packs again and a new snapshot is made.
 
 The store only stores: callers hand it a featurizer's identity (:func:`featurizer_id`,
 :meth:`FeatureStore.register`) and, to tell current featurizer ids from stale ones in
@@ -86,16 +98,18 @@ def _split_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass
 class _Index:
-    """Sorted (hi, lo) key halves with the pack and row of each entry."""
+    """Sorted (hi, lo) key halves with the pack and row of each entry: a memory-mapped snapshot (``base``,
+    the first ``len(base.packs)`` of ``packs``) and the packs written since, sorted in memory."""
 
     packs: list[Path] = field(default_factory=list)
     hi: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
     lo: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
     pack: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     row: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    base: _Snapshot | None = None
 
     def add(self, items: Sequence[tuple[Path, np.ndarray]]) -> None:
-        """Add packs (path, keys) and re-sort once."""
+        """Add packs (path, keys) to the in-memory part and re-sort it once."""
         if not items:
             return
         his, los, packs, rows = [self.hi], [self.lo], [self.pack], [self.row]
@@ -112,30 +126,157 @@ class _Index:
         self.hi, self.lo, self.pack, self.row = hi[order], lo[order], pack[order], row[order]
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
-        """Position in the index of each key's first entry, or -1."""
+        """Position of each key's first entry (snapshot positions first, then the in-memory part's, after
+        them), or -1."""
         qhi, qlo = _split_keys(keys)
+        nb = len(self.base) if self.base is not None else 0
         out = np.full(len(keys), -1, dtype=np.int64)
-        if len(self.hi) == 0 or len(keys) == 0:
-            return out
-        pos = np.searchsorted(self.hi, qhi, side="left")
-        inb = pos < len(self.hi)
-        cand = np.where(inb, pos, 0)
-        same_hi = inb & (self.hi[cand] == qhi)
-        exact = same_hi & (self.lo[cand] == qlo)
-        out[exact] = cand[exact]
-        # Another key with the same first 8 bytes sorts first (astronomically rare):
-        # scan the short run of equal `hi` for the matching `lo`.
-        for i in np.nonzero(same_hi & ~exact)[0]:
-            j = int(cand[i]) + 1
-            while j < len(self.hi) and self.hi[j] == qhi[i]:
-                if self.lo[j] == qlo[i]:
-                    out[i] = j
-                    break
-                j += 1
+        if self.base is not None:
+            out = _search(self.base.hi, self.base.lo, qhi, qlo)
+        missing = out < 0
+        if missing.any() and len(self.hi):
+            found = _search(self.hi, self.lo, qhi[missing], qlo[missing])
+            out[np.flatnonzero(missing)] = np.where(found >= 0, found + nb, -1)
         return out
+
+    def locate(self, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(pack number in ``packs``, row in that pack) of index positions from :meth:`lookup`."""
+        nb = len(self.base) if self.base is not None else 0
+        packs = np.empty(len(pos), np.int64)
+        rows = np.empty(len(pos), np.int64)
+        inb = pos < nb
+        if inb.any():
+            packs[inb] = self.base.pack[pos[inb]]
+            rows[inb] = self.base.row[pos[inb]]
+        if (~inb).any():
+            packs[~inb] = self.pack[pos[~inb] - nb]
+            rows[~inb] = self.row[pos[~inb] - nb]
+        return packs, rows
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every entry's (hi, lo, pack, row), sorted, in memory (maintenance: stats, compaction)."""
+        if self.base is None:
+            return self.hi, self.lo, self.pack, self.row
+        hi = np.concatenate([self.base.hi, self.hi])
+        lo = np.concatenate([self.base.lo, self.lo])
+        pack = np.concatenate([np.asarray(self.base.pack, np.int64), self.pack])
+        row = np.concatenate([np.asarray(self.base.row, np.int64), self.row])
+        order = np.lexsort((row, pack, lo, hi))
+        return hi[order], lo[order], pack[order], row[order]
+
+    def __len__(self) -> int:
+        return len(self.hi) + (len(self.base) if self.base is not None else 0)
+
+
+def _search(hi: np.ndarray, lo: np.ndarray, qhi: np.ndarray, qlo: np.ndarray) -> np.ndarray:
+    """Positions of (qhi, qlo) in arrays sorted by ``hi`` (-1: absent)."""
+    out = np.full(len(qhi), -1, dtype=np.int64)
+    if len(hi) == 0 or len(qhi) == 0:
+        return out
+    pos = np.searchsorted(hi, qhi, side="left")
+    inb = pos < len(hi)
+    cand = np.where(inb, pos, 0)
+    same_hi = inb & (hi[cand] == qhi)
+    exact = same_hi & (lo[cand] == qlo)
+    out[exact] = cand[exact]
+    # Another key with the same first 8 bytes sorts first (astronomically rare):
+    # scan the short run of equal `hi` for the matching `lo`.
+    for i in np.nonzero(same_hi & ~exact)[0]:
+        j = int(cand[i]) + 1
+        while j < len(hi) and hi[j] == qhi[i]:
+            if lo[j] == qlo[i]:
+                out[i] = j
+                break
+            j += 1
+    return out
+
+
+SNAPSHOT_FORMAT = "theraflow-store-index-1"
+SNAPSHOT_MIN_PACKS = 4  # packs outside the snapshot before a process merges them into a new one
+SNAPSHOT_GROWTH = 0.25  # ... and at least this share of the snapshot's entries (new snapshots grow geometrically)
+_MERGE_CHUNK = 1 << 20
+
+
+@dataclass
+class _Snapshot:
+    """A memory-mapped snapshot of the keys of ``packs`` (sorted by hi; the pack numbers index ``packs``)."""
+
+    folder: Path
+    packs: list[Path]
+    hi: np.ndarray
+    lo: np.ndarray
+    pack: np.ndarray
+    row: np.ndarray
 
     def __len__(self) -> int:
         return len(self.hi)
+
+
+def _read_snapshot(index_dir: Path, packs_dir: Path) -> _Snapshot | None:
+    """The snapshot ``current.json`` names, or None (none, unreadable, or a pack it lists is gone)."""
+    try:
+        current = json.loads((index_dir / "current.json").read_text())
+        folder = index_dir / str(current["snapshot"])
+        meta = json.loads((folder / "snapshot.json").read_text())
+        if meta.get("format") != SNAPSHOT_FORMAT:
+            return None
+        packs = [packs_dir / name for name in meta["packs"]]
+        if not all(p.is_file() for p in packs):
+            return None
+        arrays = {k: np.load(folder / f"{k}.npy", mmap_mode="r", allow_pickle=False)
+                  for k in ("hi", "lo", "pack", "row")}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not len({len(a) for a in arrays.values()}) == 1 or len(arrays["hi"]) != int(meta.get("entries", -1)):
+        return None
+    return _Snapshot(folder, packs, arrays["hi"], arrays["lo"], arrays["pack"], arrays["row"])
+
+
+def _write_snapshot(index_dir: Path, idx: _Index) -> str:
+    """Merge ``idx`` (snapshot + in-memory part) into a new snapshot folder, chunk by chunk; returns its name."""
+    import tempfile
+
+    from numpy.lib.format import open_memmap
+
+    base = idx.base
+    nb = len(base) if base is not None else 0
+    nd = len(idx.hi)
+    n = nb + nd
+    names = [p.name for p in idx.packs]
+    digest = hashlib.sha256("\n".join(names).encode()).hexdigest()[:24]
+    index_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".snapshot-", dir=index_dir))
+    try:
+        out = {k: open_memmap(tmp / f"{k}.npy", mode="w+", dtype=dt, shape=(n,))
+               for k, dt in (("hi", np.uint64), ("lo", np.uint64), ("pack", np.int32), ("row", np.int32))}
+        # the in-memory part goes before the snapshot's entries of the same hi (it is a sorted merge either way)
+        ins = np.searchsorted(base.hi, idx.hi, side="left") if nb else np.zeros(nd, np.int64)
+        dpos = ins + np.arange(nd)
+        for k, values in (("hi", idx.hi), ("lo", idx.lo), ("pack", idx.pack), ("row", idx.row)):
+            out[k][dpos] = values
+        for a in range(0, nb, _MERGE_CHUNK):
+            b = min(nb, a + _MERGE_CHUNK)
+            i = np.arange(a, b)
+            at = i + np.searchsorted(ins, i, side="right")
+            for k in ("hi", "lo", "pack", "row"):
+                out[k][at] = getattr(base, k)[a:b]
+        for a in out.values():
+            a.flush()
+        del out
+        write_json(tmp / "snapshot.json", {"format": SNAPSHOT_FORMAT, "entries": n, "packs": names})
+        final = index_dir / digest
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    write_json(index_dir / "current.json", {"snapshot": digest, "entries": n, "packs": len(names)})
+    keep = {digest, base.folder.name if base is not None else None}
+    for old in index_dir.iterdir():  # older snapshots (a process still mapping one keeps its open files)
+        if old.is_dir() and old.name not in keep and not old.name.startswith("."):
+            shutil.rmtree(old, ignore_errors=True)
+    return digest
 
 
 class FeatureStore:
@@ -172,21 +313,60 @@ class FeatureStore:
     def _index(self, fid: str, refresh: bool = False) -> _Index:
         idx = self._indexes.get(fid)
         if idx is None or refresh:
-            idx = _Index()
-            items = []
-            for path in self._pack_paths(fid):
-                try:
-                    with safe_open(str(path), framework="np") as fh:
-                        keys = fh.get_tensor("keys")
-                except FileNotFoundError:
-                    continue  # removed by a concurrent gc
-                except Exception as exc:  # corrupt pack: skip it; `verify` reports it
-                    log.warning("feature store: skipping unreadable pack %s (%s)", path, exc)
-                    continue
-                items.append((path, keys))
-            idx.add(items)
+            snap = _read_snapshot(self.fid_dir(fid) / "index", self._packs_dir(fid))
+            idx = _Index(packs=list(snap.packs) if snap else [], base=snap)
+            known = set(idx.packs)
+            idx.add(self._pack_keys([p for p in self._pack_paths(fid) if p not in known]))
             self._indexes[fid] = idx
+            idx = self._snapshot_if_due(fid, idx)
         return idx
+
+    def _pack_keys(self, paths: Sequence[Path]) -> list[tuple[Path, np.ndarray]]:
+        items = []
+        for path in paths:
+            try:
+                with safe_open(str(path), framework="np") as fh:
+                    keys = fh.get_tensor("keys")
+            except FileNotFoundError:
+                continue  # removed by a concurrent gc
+            except Exception as exc:  # corrupt pack: skip it; `verify` reports it
+                log.warning("feature store: skipping unreadable pack %s (%s)", path, exc)
+                continue
+            items.append((path, keys))
+        return items
+
+    def _snapshot_if_due(self, fid: str, idx: _Index) -> _Index:
+        """Merge the packs outside the snapshot into a new one when there are enough of them (see the module
+        docstring); a read-only store, or a snapshot another process is writing, is left as it is."""
+        n_delta = len(idx.packs) - (len(idx.base.packs) if idx.base is not None else 0)
+        nb = len(idx.base) if idx.base is not None else 0
+        if n_delta < SNAPSHOT_MIN_PACKS or len(idx.hi) < SNAPSHOT_GROWTH * nb:
+            return idx
+        index_dir = self.fid_dir(fid) / "index"
+        try:
+            import fcntl
+
+            index_dir.mkdir(parents=True, exist_ok=True)
+            with open(index_dir / ".lock", "a+") as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return idx  # another process is writing one
+                t = time.perf_counter()
+                _write_snapshot(index_dir, idx)
+                log.info("feature store: key index snapshot of %d entries in %d packs (%.1f s)", len(idx),
+                         len(idx.packs), time.perf_counter() - t)
+        except OSError as exc:
+            log.debug("feature store: no snapshot written (%s)", exc)
+            return idx
+        snap = _read_snapshot(index_dir, self._packs_dir(fid))
+        if snap is None:
+            return idx
+        fresh = _Index(packs=list(snap.packs), base=snap)
+        known = set(fresh.packs)
+        fresh.add(self._pack_keys([p for p in idx.packs if p not in known]))
+        self._indexes[fid] = fresh
+        return fresh
 
     def _load_pack(self, path: Path) -> dict[str, np.ndarray]:
         arrays = self._cache.get(path)
@@ -232,8 +412,7 @@ class FeatureStore:
         raise AssertionError("unreachable")
 
     def _gather(self, idx: _Index, pos: np.ndarray) -> GraphSet:
-        packs = idx.pack[pos]
-        rows = idx.row[pos]
+        packs, rows = idx.locate(pos)
         parts: list[GraphSet] = []
         order_parts: list[np.ndarray] = []
         for p in np.unique(packs):
@@ -318,8 +497,8 @@ class FeatureStore:
         for fid in self.fids():
             info = self.featurizer_info(fid)
             packs = self._pack_paths(fid)
-            idx = self._index(fid, refresh=True)
-            unique = int(len(np.unique(np.stack([idx.hi, idx.lo], axis=1), axis=0))) if len(idx) else 0
+            hi, lo, _, _ = self._index(fid, refresh=True).arrays()
+            unique = int(len(np.unique(np.stack([hi, lo], axis=1), axis=0))) if len(hi) else 0
             rows.append({
                 "fid": fid,
                 "featurizer": info.get("name", "?"),
@@ -329,7 +508,7 @@ class FeatureStore:
                 "current": None if current is None else bool(current(info)),
                 "packs": len(packs),
                 "entries": unique,
-                "duplicates": len(idx) - unique,
+                "duplicates": len(hi) - unique,
                 "bytes": sum(p.stat().st_size for p in packs),
             })
         return rows
@@ -392,6 +571,16 @@ class FeatureStore:
                     report["bytes_freed"] += st.st_size
                     if not dry_run:
                         p.unlink(missing_ok=True)
+        for fid in self.fids():  # snapshots a crashed process left half-written
+            for p in (self.fid_dir(fid) / "index").glob(".snapshot-*"):
+                try:
+                    age = now - p.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                if age > tmp_age_s:
+                    report["tmp_removed"] += 1
+                    if not dry_run:
+                        shutil.rmtree(p, ignore_errors=True)
         if remove_stale:
             for row in self.stats(current):
                 if not row["current"]:
@@ -404,19 +593,18 @@ class FeatureStore:
             for fid in self.fids():
                 packs = self._pack_paths(fid)
                 idx = self._index(fid, refresh=True)
-                has_dupes = len(idx) > 1 and bool(
-                    np.any((idx.hi[1:] == idx.hi[:-1]) & (idx.lo[1:] == idx.lo[:-1]))
-                )
+                hi, lo, pk, rw = idx.arrays()
+                has_dupes = len(hi) > 1 and bool(np.any((hi[1:] == hi[:-1]) & (lo[1:] == lo[:-1])))
                 if len(packs) < 2 and not has_dupes:
                     continue
                 report["compacted"].append(fid)
                 if dry_run:
                     continue
-                keep = np.ones(len(idx), dtype=bool)
-                keep[1:] = (idx.hi[1:] != idx.hi[:-1]) | (idx.lo[1:] != idx.lo[:-1])
+                keep = np.ones(len(hi), dtype=bool)
+                keep[1:] = (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1])
                 pos = np.nonzero(keep)[0]
-                graphs = self._gather(idx, pos)
-                keys = np.stack([idx.hi[pos], idx.lo[pos]], axis=1).astype(">u8").view(np.uint8)
+                graphs = self._gather(_Index(packs=idx.packs, hi=hi, lo=lo, pack=pk, row=rw), pos)
+                keys = np.stack([hi[pos], lo[pos]], axis=1).astype(">u8").view(np.uint8)
                 new = set(self.put(fid, keys.reshape(-1, KEY_BYTES), graphs))
                 for p in packs:  # new packs are in place before old ones go
                     if p not in new:
