@@ -93,6 +93,39 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, tmp_dir: str | os
     fsync_dir(path.parent)
 
 
+@contextlib.contextmanager
+def atomic_dir(final: str | os.PathLike, *, prefix: str = ".build-") -> Iterator[Path]:
+    """A temporary folder beside ``final`` to write into; on success it replaces ``final`` (a rename), on an
+    exception it is removed and ``final`` is left as it was. The folder gets the mode a plain ``mkdir`` would
+    give it under the umask (``mkdtemp`` makes it private). Readers see the old folder or the new, whole."""
+    import shutil
+
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=final.parent))
+    try:
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, 0o777 & ~current_umask())
+        yield tmp
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        fsync_dir(final.parent)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_other_dirs(parent: str | os.PathLike, keep: set[str]) -> None:
+    """Remove the folders in ``parent`` not named in ``keep`` (hidden ones, being written, stay): the
+    versions a newer one replaced."""
+    import shutil
+
+    for old in Path(parent).iterdir():
+        if old.is_dir() and old.name not in keep and not old.name.startswith("."):
+            shutil.rmtree(old, ignore_errors=True)
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     with atomic_write(path, "wb") as fh:
         fh.write(data)

@@ -72,3 +72,26 @@ def test_umask_077_keeps_them_private(tmp_path, umask):
     for f in files:
         assert _mode(f) == 0o600, f"{f}: mode {_mode(f):o}, expected 600 under umask 077"
         assert not _mode(f) & (stat.S_IRGRP | stat.S_IROTH)
+
+
+def test_a_library_index_and_a_store_snapshot_are_shared_like_the_rest(tmp_path, umask):
+    """Folders written aside and renamed into place (the library index, the store's key snapshots) get the
+    mode mkdir gives under the umask, not mkdtemp's 0700; their files too."""
+    from theraflow.chem.library_index import library_index
+    from theraflow.chem.store import SNAPSHOT_MIN_PACKS
+
+    umask(0o002)
+    lib = tmp_path / "lib.smi.gz"
+    import gzip
+
+    lib.write_bytes(gzip.compress(b"CCO a\nCCN b\n"))
+    idx = library_index(lib, cache_dir=tmp_path / "index")
+    store = FeatureStore(tmp_path / "store")
+    for i in range(SNAPSHOT_MIN_PACKS):
+        featurize([f"C{'C' * i}O"], "default", store=store)
+    snapshot = FeatureStore(tmp_path / "store")._index(next(iter(FeatureStore(tmp_path / "store").fids())))
+    assert snapshot.base is not None, "no snapshot was made"
+    for folder in (idx.folder, snapshot.base.folder):
+        assert _mode(folder) == 0o775, f"{folder}: mode {_mode(folder):o}, expected 775 under umask 002"
+        for f in _files(folder):
+            assert _mode(f) == 0o664, f"{f}: mode {_mode(f):o}, expected 664 under umask 002"

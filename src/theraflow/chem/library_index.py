@@ -27,9 +27,7 @@ import fcntl
 import hashlib
 import json
 import logging
-import os
 import shutil
-import tempfile
 import time
 from array import array
 from contextlib import contextmanager
@@ -51,7 +49,7 @@ from theraflow.chem.readers import (
     record_kind,
     resolve_format,
 )
-from theraflow.io import InputError, write_json
+from theraflow.io import InputError, atomic_dir, remove_other_dirs, write_json
 
 log = logging.getLogger(__name__)
 
@@ -271,21 +269,12 @@ def library_index(path: str | Path, *, cache_dir: str | Path | None = None, form
         found = _load(path, final)  # another job may have built it while this one waited
         if found is not None:
             return found
-        tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=cache_dir))
-        try:
+        with atomic_dir(final) as tmp:
             index = build_index(path, format=fmt, folder=tmp, **read_options)
             if file_identity(path) != index.identity:
                 raise InputError(f"{path}: the file changed while it was being indexed; run again")
             _save(index, tmp)
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-        for old in cache_dir.iterdir():  # earlier versions of the file, or other options
-            if old.is_dir() and old.name != key and not old.name.startswith(".build-"):
-                shutil.rmtree(old, ignore_errors=True)
+        remove_other_dirs(cache_dir, {key})  # earlier versions of the file, or other options
     loaded = _load(path, final)
     if loaded is None:
         raise InputError(f"{final}: the index just written cannot be read back")

@@ -58,7 +58,7 @@ from safetensors.numpy import save as st_save
 
 from theraflow.chem.graphs import GraphSet
 from theraflow.errors import StoreError
-from theraflow.io import atomic_write, fsync_dir, sha256_file, write_json
+from theraflow.io import atomic_dir, atomic_write, fsync_dir, remove_other_dirs, sha256_file, write_json
 
 log = logging.getLogger(__name__)
 
@@ -234,8 +234,6 @@ def _read_snapshot(index_dir: Path, packs_dir: Path) -> _Snapshot | None:
 
 def _write_snapshot(index_dir: Path, idx: _Index) -> str:
     """Merge ``idx`` (snapshot + in-memory part) into a new snapshot folder, chunk by chunk; returns its name."""
-    import tempfile
-
     from numpy.lib.format import open_memmap
 
     base = idx.base
@@ -244,9 +242,7 @@ def _write_snapshot(index_dir: Path, idx: _Index) -> str:
     n = nb + nd
     names = [p.name for p in idx.packs]
     digest = hashlib.sha256("\n".join(names).encode()).hexdigest()[:24]
-    index_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".snapshot-", dir=index_dir))
-    try:
+    with atomic_dir(index_dir / digest, prefix=".snapshot-") as tmp:
         out = {k: open_memmap(tmp / f"{k}.npy", mode="w+", dtype=dt, shape=(n,))
                for k, dt in (("hi", np.uint64), ("lo", np.uint64), ("pack", np.int32), ("row", np.int32))}
         # the in-memory part goes before the snapshot's entries of the same hi (it is a sorted merge either way)
@@ -264,18 +260,9 @@ def _write_snapshot(index_dir: Path, idx: _Index) -> str:
             a.flush()
         del out
         write_json(tmp / "snapshot.json", {"format": SNAPSHOT_FORMAT, "entries": n, "packs": names})
-        final = index_dir / digest
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     write_json(index_dir / "current.json", {"snapshot": digest, "entries": n, "packs": len(names)})
-    keep = {digest, base.folder.name if base is not None else None}
-    for old in index_dir.iterdir():  # older snapshots (a process still mapping one keeps its open files)
-        if old.is_dir() and old.name not in keep and not old.name.startswith("."):
-            shutil.rmtree(old, ignore_errors=True)
+    # older snapshots go (a process still mapping one keeps its open files)
+    remove_other_dirs(index_dir, {digest, base.folder.name if base is not None else ""})
     return digest
 
 
