@@ -396,9 +396,17 @@ def _shard_index(path: Path) -> _ShardIndex:
 
 
 def _iter_target(path: Path, groups: list[int], batch: int) -> Iterator[pa.Table]:
-    pf = pq.ParquetFile(path)
-    for b in pf.iter_batches(batch_size=batch, row_groups=groups, columns=SCORE_COLUMNS):
-        yield pa.Table.from_batches([b])
+    """A target's rows of one shard, ``batch`` at a time, holding one decoded row group and no open file
+    between groups: ``iter_batches`` over all the target's groups read them ahead, and 64 open readers held
+    109 MB of Arrow memory in a 1.6-million-molecule gather (33 MB this way)."""
+    for g in groups:
+        pf = pq.ParquetFile(path)
+        try:
+            table = pf.read_row_group(g, columns=SCORE_COLUMNS)
+        finally:
+            pf.close()
+        for start in range(0, table.num_rows, batch):
+            yield table.slice(start, batch)
 
 
 def merge_sorted_batches(sources: Sequence[Iterator[pa.Table]], key: str = "score_mean") -> Iterator[pa.Table]:
@@ -517,6 +525,7 @@ def gather_scores(shard_files: Sequence[str | Path], outdir: str | Path, *, top_
             writer.close()
         hists[t] = counts.tolist()
         per_target[t] = {"molecules": n, "outside_domain": flagged, "file": str(path.relative_to(outdir))}
+        pa.default_memory_pool().release_unused()  # what one target's merge used goes back before the next
     topk = pd.DataFrame(topk_rows, columns=["target_id", "rank", "id", "smiles", "class", "score_mean", "score_std",
                                             "ad_similarity", "ad_flag"])
     write_table(topk, outdir / "topk.tsv")
