@@ -34,7 +34,8 @@ def _complete(shards) -> dict[str, tuple]:
 
 
 TIMING_KEYS = {"shard_seconds", "shard_peak_rss_mb", "gather_seconds", "gather_peak_rss_mb", "seconds_by_step",
-               "wall_seconds_shards", "store_hits", "store_misses", "shards_reused"}
+               "wall_seconds_shards", "store_hits", "store_misses", "shards_reused",
+               "index"}  # the library index: its folder (per screen) and build time; its counts are compared
 
 
 def test_score_run_killed_five_times_resumes_and_matches(tmp_path, nci_smi, tiny_model, start, theraflow_cmd):
@@ -94,6 +95,8 @@ def test_score_run_killed_five_times_resumes_and_matches(tmp_path, nci_smi, tiny
                                       obj=str(rel))
     a, b = (json.loads((d / "summary.json").read_text()) for d in (out, ref))
     assert {k: v for k, v in a.items() if k not in TIMING_KEYS} == {k: v for k, v in b.items() if k not in TIMING_KEYS}
+    same = ("records", "blocks", "duplicate_ids", "format", "identity")
+    assert {k: a["index"][k] for k in same} == {k: b["index"][k] for k in same}
     assert a["records"] == N_RECORDS == a["kept"] + a["rejected"]
     for s in range(n_shards):  # per shard: the same rows in the same order as the uninterrupted run
         assert pq.read_table(shards / f"{s:04d}.scores.parquet").equals(
