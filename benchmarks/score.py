@@ -232,7 +232,9 @@ def dag(args, work: Path) -> int:
     row = {"molecules": args.dag, "chunk_size": args.chunk_size, "shards": info["shards"],
            "first_count_and_index_seconds": round(first, 1), "index_seconds": info.get("index_seconds"),
            "dag_seconds": round(statistics.median(runs), 1), "dag_seconds_runs": [round(x, 1) for x in runs],
-           "jobs_per_rule": jobs, "machine": machine_info(), **provenance()}
+           "jobs_per_rule": jobs,
+           "submissions_per_stage": {r: n for r, n in jobs.items() if r != "all"},  # `all` runs on the login node
+           "machine": machine_info(), **provenance()}
     print(json.dumps(row, indent=1), flush=True)
     out_path = Path(args.out)
     report = json.loads(out_path.read_text()) if out_path.exists() else {}
