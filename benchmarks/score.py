@@ -30,6 +30,12 @@ the same run. Its rows go to score.json's ``scale`` list (other rows and fields 
 replaced), each with the commit and date it was measured at:
 
     python benchmarks/score.py --scale [--scale-formats smi csv parquet sdf] [--scale-sizes 100000 1584663]
+
+``--dag N`` times the workflow's DAG on an N-molecule MOSES ``.smi`` library instead: the score_count job once
+(the library's first indexing), then ``snakemake -n`` three times, and the jobs per rule it plans (score.json's
+``dag_seconds``, with ``submissions_per_stage``):
+
+    python benchmarks/score.py --dag 10000000
 """
 
 from __future__ import annotations
