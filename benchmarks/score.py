@@ -156,6 +156,7 @@ def scale(args, work: Path) -> int:
             made = time.perf_counter() - t
             store = work / "store_scale"
             shutil.rmtree(store, ignore_errors=True)
+            stamp = provenance()  # the code the screen imports is the code at its start
             summary, seconds = run_screen(lib, models, work / f"scale_{fmt}_{n}", store, targets, args.workers,
                                           args.chunk_size)
             row = {"format": fmt, "molecules": n, "distinct": min(n, DISTINCT), "kept": summary["kept"],
@@ -168,7 +169,7 @@ def scale(args, work: Path) -> int:
                    "index_seconds": summary["index"]["seconds"], "store_misses": summary["store_misses"],
                    "seconds_by_step": summary["seconds_by_step"], "library_bytes": lib.stat().st_size,
                    "library_write_seconds": round(made, 1), "parse_only_mol_per_s_one_core": round(parse_rate, 1),
-                   **provenance()}
+                   **stamp}
             rows.append(row)
             print(json.dumps(row), flush=True)
     out = Path(args.out)
