@@ -41,15 +41,16 @@ from theraflow.chem.readers import (
     DEFAULT_MAX_INPUT_LENGTH,
     Block,
     BlockFormat,
+    ParquetFormat,
     _Collector,
     _final_id,
     _raw_records,
-    format_reader,
     is_gzip,
     record_kind,
     resolve_format,
 )
 from theraflow.io import InputError, atomic_dir, remove_other_dirs, write_json
+from theraflow.registry import READERS
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ def build_index(path: str | Path, *, format: str | None = None, folder: str | Pa
     fmt = resolve_format(path, format)
     opts = _options(read_options)
     identity = file_identity(path) if path.is_file() else {}
-    reader = format_reader(fmt)
+    reader = READERS.get(fmt)
     stem = path.name.split(".")[0] or "mol"
     hashes = array("q")
     rows: list[tuple[int, int, int, int, int]] = []
@@ -162,7 +163,7 @@ def build_index(path: str | Path, *, format: str | None = None, folder: str | Pa
     bar = progress(desc=f"indexing {path.name}", unit=" records", unit_scale=True)
     try:
         if isinstance(reader, BlockFormat):
-            if folder is not None and is_gzip(path) and not _binary(reader):
+            if folder is not None and is_gzip(path) and not isinstance(reader, ParquetFormat):
                 source = Path(folder) / "data"
                 _decompress(path, source)
             ctx = reader.context(path, source, opts)
@@ -186,12 +187,6 @@ def build_index(path: str | Path, *, format: str | None = None, folder: str | Pa
     log.info("%s: indexed %d records in %d block(s), %d duplicate id(s), %.1f s", path, index.records,
              len(blocks), len(index.duplicates), index.seconds)
     return index
-
-
-def _binary(reader) -> bool:
-    from theraflow.chem.readers import ParquetFormat
-
-    return isinstance(reader, ParquetFormat)
 
 
 def _decompress(path: Path, out: Path) -> None:
@@ -281,10 +276,6 @@ def library_index(path: str | Path, *, cache_dir: str | Path | None = None, form
     return loaded
 
 
-def count_records(path: str | Path, *, cache_dir: str | Path | None = None, **options) -> int:
-    return library_index(path, cache_dir=cache_dir, **options).records
-
-
 def read_molecule_shard(path: str | Path, start: int, stop: int, *, format: str | None = None,
                         smiles_column: str = "smiles", id_column: str | None = None,
                         sdf_id_property: str | None = None,
@@ -300,7 +291,7 @@ def read_molecule_shard(path: str | Path, start: int, stop: int, *, format: str 
         index = library_index(path, cache_dir=cache_dir, format=format, **opts)
     fmt = index.format
     col = _Collector(path, record_kind(fmt), max_input_length, index.duplicates_in(start, stop))
-    reader = format_reader(fmt)
+    reader = READERS.get(fmt)
     wanted = index.blocks_for(start, stop)
     if wanted and isinstance(reader, BlockFormat):
         ctx = reader.context(path, index.source, index.options)

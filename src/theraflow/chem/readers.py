@@ -617,11 +617,6 @@ parquet_records = ParquetFormat()
 sdf_records = SdfFormat()
 
 
-def format_reader(fmt: str):
-    """The READERS object of format ``fmt``."""
-    return READERS.get(fmt)
-
-
 def _raw_records(path: Path, fmt: str, smiles_column: str, id_column: str | None,
                  sdf_id_property: str | None) -> Iterator[Raw]:
     reader = READERS.get(fmt)

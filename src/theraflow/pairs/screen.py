@@ -265,15 +265,13 @@ def count_library(library: str | Path, out: str | Path, *, chunk_size: int, read
     library's index (:mod:`theraflow.chem.library_index`), made here once per version of the file and kept in
     ``index_dir``, where the shard jobs read it."""
     path = Path(library)
-    index = library_index(path, cache_dir=index_dir, **{k: v for k, v in (read_options or {}).items()
-                                                         if v is not None})
+    index = library_index(path, cache_dir=index_dir, **(read_options or {}))
     n = index.records
     chunk, shards = shard_plan(n, chunk_size, max_shards)
     if chunk != chunk_size:
         log.info("%s: %d records in %d shards of %d (chunk_size %d would make more than max_shards %d)", path, n,
                  shards, chunk, chunk_size, max_shards)
-    info = {"library": str(path), "size": index.identity.get("size"), "mtime_ns": index.identity.get("mtime_ns"),
-            "identity": index.identity, "records": int(n), "chunk_size": int(chunk), "shards": shards,
+    info = {"library": str(path), "identity": index.identity, "records": int(n), "chunk_size": int(chunk), "shards": shards,
             "chunk_size_asked": int(chunk_size), "max_shards": max_shards,
             "duplicate_ids": int(len(index.duplicates)),
             "index": str(index.folder) if index.folder else None, "index_seconds": round(index.seconds, 3)}
