@@ -31,7 +31,7 @@ rule score_shard:
         standardized=f"{RESULTS}/chem/score_{{lib}}/shards/{{shard}}.standardized.parquet",
         models=PLAN.score_model_files(),
     output:
-        scores=f"{RESULTS}/score/{{lib}}/shards/{{shard}}.scores.parquet",
+        scores=f"{RESULTS}/score/{{lib}}/shards/{{shard}}.scores.arrow",
         rejects=f"{RESULTS}/score/{{lib}}/shards/{{shard}}.rejects.parquet",
         stats=f"{RESULTS}/score/{{lib}}/shards/{{shard}}.stats.json",
     params:
@@ -55,7 +55,7 @@ rule score_shard:
 
 rule score_gather:
     input:
-        scores=score_shard_files("scores.parquet"),
+        scores=score_shard_files("scores.arrow"),
         stats=score_shard_files("stats.json"),
         rejects=score_shard_files("rejects.parquet"),
         chem_rejects=score_shard_files("standardize-rejects.parquet", chem=True),

@@ -15,7 +15,7 @@ import random
 import time
 
 import pandas as pd
-import pyarrow.parquet as pq
+import pyarrow as pa
 
 from .conftest import cli, run_ok
 
@@ -28,7 +28,7 @@ def _complete(shards) -> dict[str, tuple]:
     out = {}
     for stats in sorted(shards.glob("*.stats.json")):
         i = stats.name.split(".")[0]
-        files = [shards / f"{i}.{kind}" for kind in ("scores.parquet", "rejects.parquet", "stats.json")]
+        files = [shards / f"{i}.{kind}" for kind in ("scores.arrow", "rejects.parquet", "stats.json")]
         out[i] = tuple((f.stat().st_ino, f.stat().st_mtime_ns, f.stat().st_size) for f in files)
     return out
 
@@ -99,8 +99,8 @@ def test_score_run_killed_five_times_resumes_and_matches(tmp_path, nci_smi, tiny
     assert {k: a["index"][k] for k in same} == {k: b["index"][k] for k in same}
     assert a["records"] == N_RECORDS == a["kept"] + a["rejected"]
     for s in range(n_shards):  # per shard: the same rows in the same order as the uninterrupted run
-        assert pq.read_table(shards / f"{s:04d}.scores.parquet").equals(
-            pq.read_table(ref / "shards" / f"{s:04d}.scores.parquet"))
+        assert pa.ipc.open_file(shards / f"{s:04d}.scores.arrow").read_all().equals(
+            pa.ipc.open_file(ref / "shards" / f"{s:04d}.scores.arrow").read_all())
 
     # no temporary files left in the screen; the store is intact and gc clears its tmp/
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]

@@ -20,9 +20,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-SHARD_SCHEMA = [("id", "string"), ("smiles", "string"), ("target_id", "string"), ("class", "string"),
-                ("score_mean", "float32"), ("score_std", "float32"), ("ad_similarity", "float32"),
-                ("ad_flag", "bool_")]
 
 
 def nci_smiles(limit: int | None = None) -> list[str]:
@@ -69,9 +66,7 @@ def model_targets(models: list[Path]) -> list[str]:
 def fabricate_screen(outdir: str | Path, n: int, targets: list[str], *, shards: int = 4, top_k: int = 50,
                      seed: int = 0, rejects: int = 3) -> dict:
     """A gathered screen of ``n`` molecules against ``targets`` (the real gather, fabricated scores)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    from theraflow.pairs.screen import _write_sorted_by_target as write_shard_scores
     from theraflow.pairs.screen import gather_scores
 
     outdir = Path(outdir)
@@ -79,7 +74,6 @@ def fabricate_screen(outdir: str | Path, n: int, targets: list[str], *, shards: 
     work.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     smiles = np.asarray(nci_smiles())
-    schema = pa.schema([(name, getattr(pa, kind)()) for name, kind in SHARD_SCHEMA])
     bounds = np.linspace(0, n, shards + 1).astype(int)
     files, stats = [], []
     for s in range(shards):
@@ -87,17 +81,15 @@ def fabricate_screen(outdir: str | Path, n: int, targets: list[str], *, shards: 
         m = hi - lo
         ids = np.char.add("MOL", np.arange(lo + 1, hi + 1).astype(str))
         smi = smiles[np.arange(lo, hi) % len(smiles)]
-        path = work / f"shard{s}.parquet"
-        with pq.ParquetWriter(path, schema) as writer:
-            for t_i, t in enumerate(targets):
-                mean = rng.normal(5.5 + 0.3 * t_i, 0.8, m).astype(np.float32)
-                ad = rng.beta(2, 5, m).astype(np.float32)
-                frame = pd.DataFrame({"id": ids, "smiles": smi, "target_id": t, "class": None, "score_mean": mean,
-                                      "score_std": rng.gamma(2, 0.08, m).astype(np.float32), "ad_similarity": ad,
-                                      "ad_flag": ad < 0.3})
-                frame = frame.sort_values("score_mean", ascending=False, kind="stable")
-                writer.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False),
-                                   row_group_size=65536)
+        path = work / f"shard{s}.scores.arrow"
+        frames = []
+        for t_i, t in enumerate(targets):
+            mean = rng.normal(5.5 + 0.3 * t_i, 0.8, m).astype(np.float32)
+            ad = rng.beta(2, 5, m).astype(np.float32)
+            frames.append(pd.DataFrame({"id": ids, "smiles": smi, "target_id": t, "class": None, "score_mean": mean,
+                                        "score_std": rng.gamma(2, 0.08, m).astype(np.float32), "ad_similarity": ad,
+                                        "ad_flag": ad < 0.3}))
+        write_shard_scores(pd.concat(frames, ignore_index=True), path, list(targets))  # the shard job's writer
         st = outdir / f"shard{s}.stats.json"
         st.write_text(json.dumps({"records": int(m) + (rejects if s == 0 else 0), "kept": int(m),
                                   "rejected": rejects if s == 0 else 0, "store_hits": 0, "store_misses": int(m),

@@ -60,7 +60,7 @@ def register(sub) -> None:
     s.add_argument("--shard", type=int, default=0)
     s.add_argument("--chunk-size", type=int, default=50_000)
     add_index_option(s)
-    s.add_argument("--out-scores", required=True)
+    s.add_argument("--out-scores", required=True, help="the scores, an Arrow IPC file (pandas.read_feather reads it)")
     s.add_argument("--out-rejects", required=True)
     s.add_argument("--out-stats", required=True)
     s.add_argument("--threads", type=int, default=1)

@@ -3,8 +3,9 @@
 A library is cut into fixed-size shards of records. One shard job reads only its
 records (ids checked across the whole file), standardizes them, looks their graphs up
 in the feature store (featurizing misses), scores every molecule against every target
-with the model ensemble, and writes a Parquet file sorted by target and score (one row
-group per target). Memory depends on the shard size, not on the library size.
+with the model ensemble, and writes an Arrow IPC file sorted by target and score (record
+batches of ``SHARD_BATCH_ROWS`` rows, one target per batch; readable with ``pandas.read_feather``
+or ``pyarrow.ipc``). Memory depends on the shard size, not on the library size.
 
 :func:`score_library` runs the shards and the gather step in one call. A shard whose
 three outputs (scores, rejects, stats) are complete and were made from the same inputs
@@ -12,8 +13,8 @@ three outputs (scores, rejects, stats) are complete and were made from the same 
 not scored again, so a screen killed part-way (``kill -9``, a node lost, a wall-time
 limit) resumes with the shards it had not finished when run again.
 
-The gather step merges the shards target by target (a k-way merge over row-group
-batches, so again independent of library size) into per-target ranked tables, the
+The gather step merges the shards target by target (a k-way merge that holds one record
+batch per shard, so again independent of library size) into per-target ranked tables, the
 top-k of each target, score histograms, a sample of (uncertainty, applicability) points
 for the report, and a summary.
 """
@@ -44,11 +45,13 @@ from theraflow.pairs.scoring import SCORE_COLUMNS, Ensemble, load_ensemble, read
 log = logging.getLogger(__name__)
 
 HIST_BINS = 60
-MERGE_BUFFER_ROWS = 1 << 16  # gather: rows read ahead per target over all shards (about 8 MB)
-# Shard files: row groups of one target, at most this many rows. Parquet is decoded a row group
-# at a time, so this bounds what gather holds per shard (one row group per target per shard made
-# the gather step's memory grow with the library).
-SHARD_ROW_GROUP_ROWS = 4096
+# Shard score files are Arrow IPC files of record batches of one target, at most this many rows: gather
+# reads one batch per shard at a time, by its offset in the file, with nothing else held per open shard.
+# (Parquet shards read through open readers held page buffers for every column of every shard, and
+# row groups read whole a decoded group each: gather's memory grew with the number of shards, 43 MB
+# of Arrow buffers at 64 shards.)
+SHARD_BATCH_ROWS = 256
+SHARD_META_KEY = b"theraflow.shard"
 
 
 def peak_rss_mb() -> float:
@@ -56,16 +59,31 @@ def peak_rss_mb() -> float:
 
 
 def _write_sorted_by_target(scores: pd.DataFrame, path: Path, target_order: Sequence[str]) -> None:
+    """A shard's scores as an Arrow IPC file: for each target, its rows sorted by score (descending) in
+    batches of ``SHARD_BATCH_ROWS``. The schema's metadata says which batches hold which target and the
+    score range, so gather plans its merge without reading the rows."""
     schema = pa.schema([("id", pa.string()), ("smiles", pa.string()), ("target_id", pa.string()),
                         ("class", pa.string()), ("score_mean", pa.float32()), ("score_std", pa.float32()),
                         ("ad_similarity", pa.float32()), ("ad_flag", pa.bool_())])
-    with atomic_write(path, "wb") as fh:
-        writer = pq.ParquetWriter(fh, schema)
-        for t in target_order:
-            sub = scores[scores["target_id"] == t].sort_values("score_mean", ascending=False, kind="stable")
-            table = pa.Table.from_pandas(sub[SCORE_COLUMNS], schema=schema, preserve_index=False)
-            writer.write_table(table, row_group_size=SHARD_ROW_GROUP_ROWS)
-        writer.close()
+    tables, plan, at = [], {}, 0
+    for t in target_order:
+        sub = scores[scores["target_id"] == t].sort_values("score_mean", ascending=False, kind="stable")
+        table = pa.Table.from_pandas(sub[SCORE_COLUMNS], schema=schema, preserve_index=False)
+        n_batches = math.ceil(table.num_rows / SHARD_BATCH_ROWS)
+        if n_batches:
+            plan[t] = [at, n_batches, table.num_rows]
+            tables.append(table)
+            at += n_batches
+    means = scores["score_mean"].to_numpy(dtype=np.float64)
+    meta = {"format": 1, "targets": plan,
+            "lo": float(means.min()) if len(means) else None, "hi": float(means.max()) if len(means) else None}
+    schema = schema.with_metadata({SHARD_META_KEY: json.dumps(meta).encode()})
+    options = pa.ipc.IpcWriteOptions(compression="lz4")
+    with atomic_write(path, "wb") as fh, pa.ipc.new_file(fh, schema, options=options) as writer:
+        for table in tables:
+            for start in range(0, table.num_rows, SHARD_BATCH_ROWS):
+                batch = table.slice(start, SHARD_BATCH_ROWS).combine_chunks().to_batches()
+                writer.write_batch(batch[0] if len(batch) == 1 else pa.concat_batches(batch))
 
 
 def score_shard(model_dirs: Sequence[str | Path], *, out_scores: str | Path, out_rejects: str | Path,
@@ -74,7 +92,7 @@ def score_shard(model_dirs: Sequence[str | Path], *, out_scores: str | Path, out
                 store: str | Path | None = None, standardize_options: StandardizeOptions | None = None,
                 ad_threshold: float = 0.3, read_options: dict | None = None, ensemble: Ensemble | None = None,
                 index_dir: str | Path | None = None, job_key: str | None = None) -> dict:
-    """Stage: one shard → scores Parquet (sorted by target, then score), rejects, stats.
+    """Stage: one shard → scores (Arrow IPC, sorted by target, then score), rejects, stats.
 
     Input is either records ``shard * chunk_size + 1`` ... of a raw ``library`` (read through its index,
     kept in ``index_dir``, and standardized here) or a ``standardized`` shard table written by the
@@ -208,6 +226,9 @@ def score_library(library: str | Path, model_dirs: Sequence[str | Path], outdir:
     with _exclusive(outdir):
         _remove_leftovers(outdir)
         index_dir = outdir / "index"
+        if workers > 1:  # made in a process of its own (the workflow's count job): gather's memory is gather's
+            with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
+                pool.submit(_make_index, library, index_dir, read_options or {}).result()
         index = library_index(library, cache_dir=index_dir, **(read_options or {}))
         chunk_size, n_shards = shard_plan(index.records, chunk_size, max_shards)
         screen_key = _screen_key(library, model_dirs, targets, chunk_size, ad_threshold, standardize_options,
@@ -216,7 +237,7 @@ def score_library(library: str | Path, model_dirs: Sequence[str | Path], outdir:
         for i in range(n_shards):
             jobs.append(dict(model_dirs=[str(m) for m in model_dirs], library=str(library), shard=i,
                              chunk_size=chunk_size,
-                             out_scores=str(shard_dir / f"{i:04d}.scores.parquet"),
+                             out_scores=str(shard_dir / f"{i:04d}.scores.arrow"),
                              out_rejects=str(shard_dir / f"{i:04d}.rejects.parquet"),
                              out_stats=str(shard_dir / f"{i:04d}.stats.json"), targets=targets and str(targets),
                              store=store and str(store), standardize_options=standardize_options,
@@ -245,6 +266,10 @@ def score_library(library: str | Path, model_dirs: Sequence[str | Path], outdir:
         summary["shards_reused"] = len(jobs) - len(todo)
         write_json(outdir / "summary.json", summary)
     return summary
+
+
+def _make_index(library, index_dir, read_options: dict) -> None:
+    library_index(library, cache_dir=index_dir, **read_options)
 
 
 def shard_plan(records: int, chunk_size: int, max_shards: int | None = None) -> tuple[int, int]:
@@ -315,9 +340,9 @@ def _shard_done(job: dict) -> bool:
         stats = json.loads(Path(job["out_stats"]).read_text())
         if stats.get("job_key") != job["job_key"]:
             return False
-        n_scores = pq.ParquetFile(job["out_scores"]).metadata.num_rows
+        n_scores = sum(_shard_index(Path(job["out_scores"])).rows.values())
         n_rejects = pq.ParquetFile(job["out_rejects"]).metadata.num_rows
-    except (OSError, ValueError, pa.ArrowException):
+    except (OSError, ValueError, KeyError, InputError, pa.ArrowException):
         return False
     return n_scores == stats["pairs"] and n_rejects == stats["rejected"]
 
@@ -364,59 +389,53 @@ def _worker_init() -> None:
 
 @dataclass
 class _ShardIndex:
-    """What gather needs from a shard file's footer, read once: each target's row groups and
-    rows, and the score range."""
+    """What gather needs from a shard file, read once from its schema's metadata: each target's
+    record batches (first, count) and rows, and the score range."""
 
-    groups: dict[str, list[int]]
+    groups: dict[str, tuple[int, int]]
     rows: dict[str, int]
     lo: float
     hi: float
 
 
 def _shard_index(path: Path) -> _ShardIndex:
-    meta = pq.ParquetFile(path).metadata
-    names = meta.schema.to_arrow_schema()
-    col_t, col_s = names.get_field_index("target_id"), names.get_field_index("score_mean")
-    index = _ShardIndex({}, {}, math.inf, -math.inf)
-    for i in range(meta.num_row_groups):
-        rg = meta.row_group(i)
-        if rg.num_rows == 0:
-            continue
-        stats = rg.column(col_t).statistics
-        if stats is None or not stats.has_min_max or stats.min != stats.max:
-            raise ValueError(f"{path}: row group {i} mixes targets; not a theraflow score shard")
-        index.groups.setdefault(stats.min, []).append(i)
-        index.rows[stats.min] = index.rows.get(stats.min, 0) + rg.num_rows
-        st = rg.column(col_s).statistics
-        if st is not None and st.has_min_max:
-            index.lo, index.hi = min(index.lo, st.min), max(index.hi, st.max)
-    return index
+    try:
+        with pa.ipc.open_file(path) as reader:
+            raw = (reader.schema.metadata or {}).get(SHARD_META_KEY)
+    except pa.ArrowInvalid as e:
+        raise InputError(f"{path}: not a theraflow score shard (an Arrow IPC file was expected): {e}") from None
+    if raw is None:
+        raise InputError(f"{path}: not a theraflow score shard (no {SHARD_META_KEY.decode()} metadata)")
+    meta = json.loads(raw)
+    return _ShardIndex({t: (int(a), int(b)) for t, (a, b, _) in meta["targets"].items()},
+                       {t: int(n) for t, (_, _, n) in meta["targets"].items()},
+                       math.inf if meta["lo"] is None else meta["lo"], -math.inf if meta["hi"] is None else meta["hi"])
 
 
-def _iter_target(path: Path, groups: list[int], batch: int) -> Iterator[pa.Table]:
-    """A target's rows of one shard, ``batch`` at a time, holding one decoded row group and no open file
-    between groups: ``iter_batches`` over all the target's groups read them ahead, and 64 open readers held
-    109 MB of Arrow memory in a 1.6-million-molecule gather (33 MB this way)."""
-    for g in groups:
-        pf = pq.ParquetFile(path)
-        try:
-            table = pf.read_row_group(g, columns=SCORE_COLUMNS)
-        finally:
-            pf.close()
-        for start in range(0, table.num_rows, batch):
-            yield table.slice(start, batch)
+def _iter_target(path: Path, batches: tuple[int, int]) -> Iterator[pa.Table]:
+    """A target's rows of one shard, a record batch at a time, each read by its offset when the merge
+    asks for it (the open file holds only its footer)."""
+    first, count = batches
+    with pa.OSFile(str(path)) as fh, pa.ipc.open_file(fh) as reader:
+        for i in range(first, first + count):
+            yield pa.Table.from_batches([reader.get_batch(i)])
 
 
-def merge_sorted_batches(sources: Sequence[Iterator[pa.Table]], key: str = "score_mean") -> Iterator[pa.Table]:
+def merge_sorted_batches(sources: Sequence[Iterator[pa.Table]], key: str = "score_mean",
+                         low_rows: int = 256, max_rows: int = 16384) -> Iterator[pa.Table]:
     """k-way merge of sources whose rows come sorted by ``key``, descending → tables in merged order.
 
-    Vectorized: each round emits every pending row that no row still unread can outrank
-    (its key is above the largest of the sources' smallest pending keys), sorted with a
-    stable sort over the sources in order, so ties keep source order and then row order
-    (what ``heapq.merge`` over the rows gives). Memory: a batch or so per source.
+    Vectorized: every source keeps at least ``low_rows`` rows pending (while it has rows), and each
+    round emits every pending row that no row still unread can outrank (its key is above the largest
+    of the sources' smallest pending keys), sorted with a stable sort over the sources in order, so ties
+    keep source order and then row order (what ``heapq.merge`` over the rows gives). A round costs
+    O(k) and emits about ``k * low_rows / 2`` rows, at most about ``max_rows`` (a round with more takes
+    the ``max_rows`` highest), so the merge's cost per row does not grow with k and neither does what a
+    round holds. Memory: ``low_rows`` plus a table from each source, and a round's rows.
     """
     k = len(sources)
     pending: list[pa.Table | None] = [None] * k
+    neg: list[np.ndarray] = [np.empty(0, np.float64)] * k  # each source's pending keys, negated (ascending)
     live = [True] * k
 
     def refill(i: int) -> None:
@@ -425,31 +444,38 @@ def merge_sorted_batches(sources: Sequence[Iterator[pa.Table]], key: str = "scor
         except StopIteration:
             live[i] = False
             return
-        pending[i] = nxt if pending[i] is None or pending[i].num_rows == 0 else pa.concat_tables([pending[i], nxt])
+        more = -nxt.column(key).to_numpy().astype(np.float64)
+        if pending[i] is None or pending[i].num_rows == 0:
+            pending[i], neg[i] = nxt, more
+        else:
+            pending[i], neg[i] = pa.concat_tables([pending[i], nxt]), np.concatenate([neg[i], more])
 
     while True:
         for i in range(k):
-            while live[i] and (pending[i] is None or pending[i].num_rows == 0):
+            while live[i] and len(neg[i]) < low_rows:
                 refill(i)
-        keys = [pending[i].column(key).to_numpy() if pending[i] is not None else np.empty(0) for i in range(k)]
-        bounds = [(keys[i][-1], i) for i in range(k) if live[i]]
+        bounds = [(-neg[i][-1], i) for i in range(k) if live[i]]
         if bounds:
             floor, at = max(bounds)
-            counts = [int(np.searchsorted(-kk, -floor, side="left")) for kk in keys]  # rows with key > floor
+            counts = [int(kk.searchsorted(-floor, side="left")) for kk in neg]  # rows with key > floor
         else:
-            counts = [len(kk) for kk in keys]
+            counts = [len(kk) for kk in neg]
+        if sum(counts) > max_rows:  # a higher floor: at most about max_rows rows this round
+            above = np.concatenate([neg[i][:c] for i, c in enumerate(counts) if c])
+            cut = -float(np.partition(above, max_rows - 1)[max_rows - 1])  # the max_rows-th largest key
+            if not bounds or cut > floor:  # no unread row reaches it: rows with key >= cut are all pending
+                counts = [int(kk.searchsorted(-cut, side="right")) for kk in neg]
         if not any(counts):
             if not bounds:
                 return
             refill(at)  # every pending row ties with the floor: read further in the source that sets it
             continue
         taken = [pending[i].slice(0, c) for i, c in enumerate(counts) if c]
+        order = np.argsort(np.concatenate([neg[i][:c] for i, c in enumerate(counts) if c]), kind="stable")
         for i, c in enumerate(counts):
             if c:
-                pending[i] = pending[i].slice(c)
-        block = pa.concat_tables(taken)
-        order = np.argsort(-np.concatenate([keys[i][:c] for i, c in enumerate(counts) if c]), kind="stable")
-        yield block.take(pa.array(order))
+                pending[i], neg[i] = pending[i].slice(c), neg[i][c:]
+        yield pa.concat_tables(taken).take(pa.array(order))
 
 
 def gather_scores(shard_files: Sequence[str | Path], outdir: str | Path, *, top_k: int = 50,
@@ -462,6 +488,20 @@ def gather_scores(shard_files: Sequence[str | Path], outdir: str | Path, *, top_
     ``known`` (every model trained on its sequence), ``models_known`` of ``models``, ``trained_as`` (the
     ids it was trained under) from the shards' stats (:meth:`~theraflow.pairs.scoring.Ensemble.partner_identity`;
     absent without ``stats_files``), and ``molecules``, ``outside_domain``, ``file`` (its ranked table)."""
+    # Arrow's default pool (mimalloc) keeps what the merge frees: the gather step's RSS grew by 10 % from 4
+    # to 64 shards with it, 4 % with the system allocator, which this step uses (and gives back after).
+    pool = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        return _gather(shard_files, outdir, top_k=top_k, sample_per_target=sample_per_target,
+                       stats_files=stats_files, chem_stats_files=chem_stats_files, reject_files=reject_files,
+                       seed=seed)
+    finally:
+        pa.set_memory_pool(pool)
+
+
+def _gather(shard_files, outdir, *, top_k, sample_per_target, stats_files, chem_stats_files, reject_files,
+            seed) -> dict:
     t0 = time.perf_counter()
     outdir = Path(outdir)
     (outdir / "ranked").mkdir(parents=True, exist_ok=True)
@@ -489,10 +529,10 @@ def gather_scores(shard_files: Sequence[str | Path], outdir: str | Path, *, top_
             writer = pq.ParquetWriter(fh, schema)
             pending: list[pa.Table] = []
             buffered = 0
-            # rows read ahead per shard: a fixed budget over all shards, so memory does not grow with
-            # the number of shards (that is, with the library)
-            batch = max(256, MERGE_BUFFER_ROWS // max(1, len(parts)))
-            for block in merge_sorted_batches([_iter_target(p, rgs, batch) for p, rgs in parts]):
+            # one record batch held per shard: memory grows by SHARD_BATCH_ROWS rows per shard, whatever
+            # the shard's (and the library's) size
+            for block in merge_sorted_batches([_iter_target(p, rgs) for p, rgs in parts],
+                                               low_rows=SHARD_BATCH_ROWS):
                 m = block.num_rows
                 mean = block.column("score_mean").to_numpy()
                 flag = block.column("ad_flag").to_numpy(zero_copy_only=False)
@@ -523,7 +563,6 @@ def gather_scores(shard_files: Sequence[str | Path], outdir: str | Path, *, top_
             writer.close()
         hists[t] = counts.tolist()
         per_target[t] = {"molecules": n, "outside_domain": flagged, "file": str(path.relative_to(outdir))}
-        pa.default_memory_pool().release_unused()  # what one target's merge used goes back before the next
     topk = pd.DataFrame(topk_rows, columns=["target_id", "rank", "id", "smiles", "class", "score_mean", "score_std",
                                             "ad_similarity", "ad_flag"])
     write_table(topk, outdir / "topk.tsv")

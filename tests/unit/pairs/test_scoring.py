@@ -39,15 +39,15 @@ def test_api_equals_shard_paths(tmp_path, library, demo_ensemble):
     # the CLI/run path: raw library shards (read + standardize inside the job), two shards
     for shard in (0, 1):
         score_shard(demo_ensemble, library=library, shard=shard, chunk_size=200, store=store,
-                    out_scores=tmp_path / f"{shard}.parquet", out_rejects=tmp_path / f"{shard}.rej.parquet",
+                    out_scores=tmp_path / f"{shard}.arrow", out_rejects=tmp_path / f"{shard}.rej.parquet",
                     out_stats=tmp_path / f"{shard}.json")
-    raw = pd.concat([pd.read_parquet(tmp_path / f"{s}.parquet") for s in (0, 1)])
+    raw = pd.concat([pd.read_feather(tmp_path / f"{s}.arrow") for s in (0, 1)])
     # the workflow path: a standardized shard table from the chemistry stage
     standardize_file(library, tmp_path / "std.parquet", tmp_path / "std.rej.parquet",
                      options=StandardizeOptions(inchikey=False))
     score_shard(demo_ensemble, standardized=tmp_path / "std.parquet", store=store,
-                out_scores=tmp_path / "c.parquet", out_rejects=tmp_path / "c.rej.parquet", out_stats=tmp_path / "c.json")
-    wf = pd.read_parquet(tmp_path / "c.parquet")
+                out_scores=tmp_path / "c.arrow", out_rejects=tmp_path / "c.rej.parquet", out_stats=tmp_path / "c.json")
+    wf = pd.read_feather(tmp_path / "c.arrow")
     a = api.rename(columns={"molecule": "id", "partner": "target_id", "score": "score_mean",
                             "score_sd": "score_std"}).sort_values(["target_id", "id"]).reset_index(drop=True)
     b, c = (x.sort_values(["target_id", "id"]).reset_index(drop=True) for x in (raw, wf))
@@ -141,10 +141,10 @@ def test_a_multiclass_shard_scores_the_most_likely_class(tmp_path, ddi_demo_mode
     lib = tmp_path / "lib.smi"
     lib.write_text("".join(f"{s} {i}\n" for i, s in zip(mols["id"], mols["smiles"])))
     stats = score_shard([ddi_demo_model], library=lib, targets=partners[["id", "value"]],
-                        out_scores=tmp_path / "s.parquet", out_rejects=tmp_path / "r.parquet",
+                        out_scores=tmp_path / "s.arrow", out_rejects=tmp_path / "r.parquet",
                         out_stats=tmp_path / "s.json")
     assert stats["task"]["label"] == "multiclass" and stats["pairs"] == 6
-    shard = pd.read_parquet(tmp_path / "s.parquet").sort_values(["target_id", "id"]).reset_index(drop=True)
+    shard = pd.read_feather(tmp_path / "s.arrow").sort_values(["target_id", "id"]).reset_index(drop=True)
     api, _ = score_pairs(mols, [ddi_demo_model], partners=partners, top_k=1)
     api = api[api["order"] == "molecule → partner"].sort_values(["partner", "molecule"]).reset_index(drop=True)
     assert shard["class"].tolist() == api["class"].tolist()
@@ -156,7 +156,7 @@ def test_gather_ranks_like_a_global_sort(tmp_path, library, demo_model):
                             store=tmp_path / "store")
     assert summary["shards"] == 5 and summary["task"]["task"] == "dti"
     assert summary["records"] == 301 and summary["kept"] + summary["rejected"] == 301
-    allrows = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "screen" / "shards").glob("*.scores.parquet"))])
+    allrows = pd.concat([pd.read_feather(p) for p in sorted((tmp_path / "screen" / "shards").glob("*.scores.arrow"))])
     for t, g in allrows.groupby("target_id"):
         ranked = pd.read_parquet(tmp_path / "screen" / "ranked" / f"{t}.parquet")
         assert ranked["rank"].tolist() == list(range(1, len(g) + 1))
@@ -180,7 +180,8 @@ def test_parallel_workers_give_the_same_ranking(tmp_path, library, demo_model):
 
 
 def test_merge_sorted_batches_matches_a_row_by_row_merge():
-    """The vectorized k-way merge gives heapq.merge's order, ties included, whatever the batching."""
+    """The vectorized k-way merge gives heapq.merge's order, ties included, whatever the batching, the rows
+    kept pending per source and the cap on a round's rows."""
     import heapq
 
     import pyarrow as pa
@@ -188,7 +189,7 @@ def test_merge_sorted_batches_matches_a_row_by_row_merge():
     from theraflow.pairs.screen import merge_sorted_batches
 
     rng = np.random.default_rng(3)
-    for trial in range(30):
+    for trial in range(60):
         shards = []
         for s in range(int(rng.integers(1, 6))):
             n = int(rng.integers(0, 40))
@@ -200,7 +201,9 @@ def test_merge_sorted_batches_matches_a_row_by_row_merge():
             return iter([table.slice(a, size) for a in range(0, table.num_rows, size)])
 
         size = int(rng.integers(1, 7))
-        got = pa.concat_tables(list(merge_sorted_batches([batches(t, size) for t in shards])) or
+        low, cap = int(rng.integers(1, 9)), int(rng.integers(1, 12))
+        got = pa.concat_tables(list(merge_sorted_batches([batches(t, size) for t in shards], low_rows=low,
+                                                         max_rows=cap)) or
                                [shards[0].slice(0, 0)])
         want = list(heapq.merge(*[zip(t["score_mean"].to_pylist(), t["id"].to_pylist()) for t in shards],
                                 key=lambda r: -r[0]))
