@@ -111,7 +111,7 @@ def _screen(library: Path, models, outdir: Path, store: Path, targets: Path | No
 def run_screen(library: Path, models, outdir: Path, store: Path, targets: Path | None, workers: int,
                chunk: int) -> tuple[dict, float]:
     """One screen in a fresh process, so that the gather step's peak RSS is this screen's alone
-    (ru_maxrss never goes down within a process). The clock starts once theraflow is imported."""
+    (a process's peak RSS never goes down). The clock starts once theraflow is imported."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 

@@ -25,6 +25,7 @@ import json
 import logging
 import math
 import resource
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -55,7 +56,18 @@ SHARD_META_KEY = b"theraflow.shard"
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident memory (MB) since it started its program: the kernel's high-water mark
+    (VmHWM). ``ru_maxrss`` is not that: a process started by fork and exec (every ``spawn`` worker) keeps
+    the RSS its parent had at the fork, and a screen spawned by a 730 MB process reported a 788 MB gather."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # elsewhere: kB (Linux), bytes (macOS)
+    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
 
 
 def _write_sorted_by_target(scores: pd.DataFrame, path: Path, target_order: Sequence[str]) -> None:

@@ -208,3 +208,17 @@ def test_merge_sorted_batches_matches_a_row_by_row_merge():
         want = list(heapq.merge(*[zip(t["score_mean"].to_pylist(), t["id"].to_pylist()) for t in shards],
                                 key=lambda r: -r[0]))
         assert got["id"].to_pylist() == [r[1] for r in want], trial
+
+
+def test_peak_rss_is_the_process_own_not_its_parent():
+    """A worker started by fork and exec inherits its parent's RSS in ru_maxrss; the reported peak is its own."""
+    import subprocess
+    import sys
+
+    ballast = bytearray(800 << 20)  # the parent holds 800 MB when it starts the child
+    ballast[::4096] = b"x" * len(ballast[::4096])
+    code = "from theraflow.pairs.screen import peak_rss_mb; print(peak_rss_mb())"
+    child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                 check=True).stdout)
+    del ballast
+    assert 0 < child < 800, child
