@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 
 
-
 def nci_smiles(limit: int | None = None) -> list[str]:
     from rdkit import RDConfig
 
