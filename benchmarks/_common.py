@@ -14,7 +14,8 @@ def machine_info(**extra) -> dict:
 
 
 def provenance() -> dict:
-    """The commit (and whether the working tree had changes) and the date a row is measured at."""
+    """The commit (and whether the working tree had changes outside ``benchmarks/results``) and the date a
+    row is measured at."""
     import datetime as dt
     import subprocess
     from pathlib import Path
@@ -28,7 +29,8 @@ def provenance() -> dict:
             return ""
 
     return {"commit": git("rev-parse", "--short=12", "HEAD") or "unknown",
-            "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+            # the results a benchmark writes are not the code it measures: a run in parts rewrites them
+            "dirty": bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results")),
             "date": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()}
 
 
