@@ -428,7 +428,9 @@ def _iter_target(path: Path, batches: tuple[int, int]) -> Iterator[pa.Table]:
     """A target's rows of one shard, a record batch at a time, each read by its offset when the merge
     asks for it (the open file holds only its footer)."""
     first, count = batches
-    with pa.OSFile(str(path)) as fh, pa.ipc.open_file(fh) as reader:
+    # decompressed on this thread: Arrow's pool threads would each leave freed memory in an allocator arena
+    options = pa.ipc.IpcReadOptions(use_threads=False)
+    with pa.OSFile(str(path)) as fh, pa.ipc.open_file(fh, options=options) as reader:
         for i in range(first, first + count):
             yield pa.Table.from_batches([reader.get_batch(i)])
 
