@@ -84,7 +84,7 @@ def _write_sorted_by_target(scores: pd.DataFrame, path: Path, target_order: Sequ
     tables, plan, at = [], {}, 0
     for t in target_order:
         sub = scores[scores["target_id"] == t].sort_values("score_mean", ascending=False, kind="stable")
-        table = pa.Table.from_pandas(sub[SCORE_COLUMNS], schema=schema, preserve_index=False)
+        table = pa.Table.from_pandas(sub[SCORE_COLUMNS], schema=schema, preserve_index=False).combine_chunks()
         n_batches = math.ceil(table.num_rows / SHARD_BATCH_ROWS)
         if n_batches:
             plan[t] = [at, n_batches, table.num_rows]
@@ -96,10 +96,8 @@ def _write_sorted_by_target(scores: pd.DataFrame, path: Path, target_order: Sequ
     schema = schema.with_metadata({SHARD_META_KEY: json.dumps(meta).encode()})
     options = pa.ipc.IpcWriteOptions(compression="lz4")
     with atomic_write(path, "wb") as fh, pa.ipc.new_file(fh, schema, options=options) as writer:
-        for table in tables:
-            for start in range(0, table.num_rows, SHARD_BATCH_ROWS):
-                batch = table.slice(start, SHARD_BATCH_ROWS).combine_chunks().to_batches()
-                writer.write_batch(batch[0] if len(batch) == 1 else pa.concat_batches(batch))
+        for table in tables:  # one chunk each: batches of SHARD_BATCH_ROWS, as the plan counts them
+            writer.write_table(table, max_chunksize=SHARD_BATCH_ROWS)
 
 
 def score_shard(model_dirs: Sequence[str | Path], *, out_scores: str | Path, out_rejects: str | Path,
