@@ -222,3 +222,40 @@ def test_peak_rss_is_the_process_own_not_its_parent():
                                  check=True).stdout)
     del ballast
     assert 0 < child < 800, child
+
+
+def test_gather_reads_shards_as_streams_or_by_footer_alike(tmp_path, monkeypatch):
+    """Gather reads each shard front to back through one open stream; a shard past the open-files limit, or
+    whose targets were written in another order, is read through its footer: the ranked tables are the same."""
+    import builtins
+
+    from theraflow.pairs import screen
+
+    rng = np.random.default_rng(0)
+    targets = ["T1", "T2", "T3"]
+    files = []
+    for s in range(4):
+        m = int(rng.integers(300, 900))  # several record batches per target
+        frames = [pd.DataFrame({"id": [f"s{s}m{i}" for i in range(m)], "smiles": "C", "target_id": t, "class": None,
+                                "score_mean": rng.normal(size=m).astype(np.float32),
+                                "score_std": np.float32(0.1), "ad_similarity": np.float32(0.5), "ad_flag": False})
+                  for t in targets if not (s == 1 and t == "T2")]  # shard 1 has no row of T2
+        if s == 3:  # targets written in reverse: read through the footer
+            monkeypatch.setattr(screen, "sorted", lambda x: builtins.sorted(x, reverse=True), raising=False)
+        screen._write_sorted_by_target(pd.concat(frames, ignore_index=True), tmp_path / f"{s}.scores.arrow", targets)
+        monkeypatch.delattr(screen, "sorted", raising=False)
+        files.append(tmp_path / f"{s}.scores.arrow")
+    assert list(screen._shard_index(files[3]).groups) == ["T3", "T2", "T1"]
+    allrows = pd.concat([pd.read_feather(p) for p in files])
+
+    def ranked(out, limit=None):
+        if limit is not None:
+            monkeypatch.setattr(screen, "_open_files_limit", lambda wanted: limit)
+        screen.gather_scores(files, tmp_path / out, top_k=5)
+        return {t: pd.read_parquet(tmp_path / out / "ranked" / f"{t}.parquet") for t in targets}
+
+    streams, mixed, footers = ranked("streams"), ranked("mixed", 2), ranked("footers", 0)
+    for t in targets:
+        want = allrows[allrows["target_id"] == t].sort_values("score_mean", ascending=False, kind="stable")
+        assert streams[t]["id"].tolist() == want["id"].tolist()  # no ties: the global order
+        assert streams[t].equals(mixed[t]) and streams[t].equals(footers[t])
