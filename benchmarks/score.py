@@ -31,6 +31,9 @@ replaced), each with the commit and date it was measured at:
 
     python benchmarks/score.py --scale [--scale-formats smi csv parquet sdf] [--scale-sizes 100000 1584663]
 
+A screen longer than a sitting (10 M molecules: hours) runs in parts with ``--resume``: stop it, run the same
+command again, and it goes on from the shards it finished; the row's seconds are the parts' sum (``parts``).
+
 ``--dag N`` times the workflow's DAG on an N-molecule MOSES ``.smi`` library instead: the score_count job once
 (the library's first indexing), then ``snakemake -n`` three times, and the jobs per rule it plans (score.json's
 ``dag_seconds``, with ``submissions_per_stage``):
@@ -109,13 +112,14 @@ def _screen(library: Path, models, outdir: Path, store: Path, targets: Path | No
 
 
 def run_screen(library: Path, models, outdir: Path, store: Path, targets: Path | None, workers: int,
-               chunk: int) -> tuple[dict, float]:
+               chunk: int, *, fresh: bool = True) -> tuple[dict, float]:
     """One screen in a fresh process, so that the gather step's peak RSS is this screen's alone
-    (a process's peak RSS never goes down). The clock starts once theraflow is imported."""
+    (a process's peak RSS never goes down). The clock starts once theraflow is imported. ``fresh=False``
+    keeps what ``outdir`` holds (a screen resumed: its finished shards are not scored again)."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    if outdir.exists():
+    if fresh and outdir.exists():
         shutil.rmtree(outdir)
     with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
         return pool.submit(_screen, library, models, outdir, store, targets, workers, chunk).result()
@@ -138,6 +142,42 @@ def target_table(models, work: Path, n: int) -> Path | None:
     return out
 
 
+def resumed_screen(lib: Path, models, outdir: Path, store: Path, targets: Path | None, args,
+                   stamp: dict) -> tuple[dict, float, list[dict]]:
+    """A screen that may take several invocations (``--resume``): its shards, store and a log of its parts
+    (``bench_parts.json``) are kept in the work folder; an invocation that is stopped counts the time from
+    its start to the last shard it finished (what it left half done is scored again, and counted again,
+    by the next part: the sum overstates the work by at most a shard per worker). A part measured at another
+    commit, or with uncommitted changes, refuses to continue the screen."""
+    from theraflow.io import write_json
+
+    log_path = outdir.parent / f"{outdir.name}.parts.json"
+    parts = json.loads(log_path.read_text()) if log_path.exists() else []
+    if not parts:  # a screen started afresh: nothing from an earlier screen is reused
+        shutil.rmtree(outdir, ignore_errors=True)
+        shutil.rmtree(store, ignore_errors=True)
+    elif parts[-1].get("end") is None:  # the last part was stopped: it ends with the last shard it finished
+        stats = [p.stat().st_mtime for p in (outdir / "shards").glob("*.stats.json")
+                 if p.stat().st_mtime >= parts[-1]["start"]]
+        parts[-1]["end"] = max(stats, default=parts[-1]["start"])
+        parts[-1]["stopped"] = True
+    for part in parts:
+        if (part["commit"], part["dirty"]) != (stamp["commit"], stamp["dirty"]) or stamp["dirty"]:
+            raise SystemExit(f"{log_path}: part at {part['commit']}{' (dirty)' if part['dirty'] else ''}, now "
+                             f"{stamp['commit']}{' (dirty)' if stamp['dirty'] else ''}: delete it to start afresh")
+    part = {"start": time.time(), "end": None, "commit": stamp["commit"], "dirty": stamp["dirty"],
+            "date": stamp["date"]}
+    parts.append(part)
+    write_json(log_path, parts)
+    summary, _ = run_screen(lib, models, outdir, store, targets, args.workers, args.chunk_size, fresh=False)
+    part["end"] = time.time()
+    write_json(log_path, parts)
+    out = [{"seconds": round(p["end"] - p["start"], 1), "date": p["date"], **({"stopped": True} if p.get("stopped")
+                                                                              else {})} for p in parts]
+    log_path.unlink()  # finished: a later --resume run starts afresh
+    return summary, sum(p["end"] - p["start"] for p in parts), out
+
+
 def scale(args, work: Path) -> int:
     """MOSES libraries per format and size, cold store, the shipped recipe's ensemble (see the docstring)."""
     from _common import merge_rows, provenance
@@ -154,11 +194,15 @@ def scale(args, work: Path) -> int:
             t = time.perf_counter()
             lib = make_library(n, fmt, work / "moses")
             made = time.perf_counter() - t
-            store = work / "store_scale"
-            shutil.rmtree(store, ignore_errors=True)
+            store = work / f"store_scale_{fmt}_{n}" if args.resume else work / "store_scale"
+            outdir = work / f"scale_{fmt}_{n}"
             stamp = provenance()  # the code the screen imports is the code at its start
-            summary, seconds = run_screen(lib, models, work / f"scale_{fmt}_{n}", store, targets, args.workers,
-                                          args.chunk_size)
+            if args.resume:
+                summary, seconds, parts = resumed_screen(lib, models, outdir, store, targets, args, stamp)
+            else:
+                shutil.rmtree(store, ignore_errors=True)
+                summary, seconds = run_screen(lib, models, outdir, store, targets, args.workers, args.chunk_size)
+                parts = None
             row = {"format": fmt, "molecules": n, "distinct": min(n, DISTINCT), "kept": summary["kept"],
                    "rejected": summary["records"] - summary["kept"], "targets": len(summary["targets"]),
                    "models": len(models), "workers": args.workers, "chunk_size": args.chunk_size,
@@ -169,7 +213,7 @@ def scale(args, work: Path) -> int:
                    "index_seconds": summary["index"]["seconds"], "store_misses": summary["store_misses"],
                    "seconds_by_step": summary["seconds_by_step"], "library_bytes": lib.stat().st_size,
                    "library_write_seconds": round(made, 1), "parse_only_mol_per_s_one_core": round(parse_rate, 1),
-                   **stamp}
+                   **({"parts": parts} if parts else {}), **stamp}
             rows.append(row)
             print(json.dumps(row), flush=True)
     out = Path(args.out)
@@ -275,6 +319,9 @@ def main() -> int:
                     choices=["smi", "csv", "tsv", "parquet", "sdf"])
     ap.add_argument("--scale-sizes", type=int, nargs="+", default=[100_000, 1_584_663])
     ap.add_argument("--ensemble-seeds", type=int, default=3)
+    ap.add_argument("--resume", action="store_true",
+                    help="--scale: a screen that may take several invocations (stop it, run the same command "
+                         "again: finished shards are kept and the parts' times summed; see resumed_screen)")
     ap.add_argument("--dag", type=int, metavar="N",
                     help="time the workflow's DAG (snakemake -n) on an N-molecule MOSES library instead")
     args = ap.parse_args()
