@@ -58,6 +58,8 @@ from _common import machine_info  # noqa: E402
 
 REPO = HERE.parent
 SHARED = REPO.parent / "shared" / "data"
+# what a screen measured in parts runs: parts at commits that differ here are not one measurement
+MEASURED = ("src", "pyproject.toml", "benchmarks/_moses.py")
 
 
 def make_library(n: int, path: Path) -> None:
@@ -145,10 +147,13 @@ def target_table(models, work: Path, n: int) -> Path | None:
 def resumed_screen(lib: Path, models, outdir: Path, store: Path, targets: Path | None, args,
                    stamp: dict) -> tuple[dict, float, list[dict]]:
     """A screen that may take several invocations (``--resume``): its shards, store and a log of its parts
-    (``bench_parts.json``) are kept in the work folder; an invocation that is stopped counts the time from
+    (``<outdir>.parts.json``) are kept in the work folder; an invocation that is stopped counts the time from
     its start to the last shard it finished (what it left half done is scored again, and counted again,
-    by the next part: the sum overstates the work by at most a shard per worker). A part measured at another
-    commit, or with uncommitted changes, refuses to continue the screen."""
+    by the next part: the sum overstates the work by at most a shard per worker). A part refuses to continue
+    a screen whose earlier parts ran other code (a commit that differs in what the screen runs: ``MEASURED``)
+    or with uncommitted changes."""
+    import subprocess
+
     from theraflow.io import write_json
 
     log_path = outdir.parent / f"{outdir.name}.parts.json"
@@ -162,9 +167,16 @@ def resumed_screen(lib: Path, models, outdir: Path, store: Path, targets: Path |
         parts[-1]["end"] = max(stats, default=parts[-1]["start"])
         parts[-1]["stopped"] = True
     for part in parts:
-        if (part["commit"], part["dirty"]) != (stamp["commit"], stamp["dirty"]) or stamp["dirty"]:
-            raise SystemExit(f"{log_path}: part at {part['commit']}{' (dirty)' if part['dirty'] else ''}, now "
-                             f"{stamp['commit']}{' (dirty)' if stamp['dirty'] else ''}: delete it to start afresh")
+        changed = []
+        if part["commit"] != stamp["commit"]:
+            diff = subprocess.run(["git", "diff", "--name-only", part["commit"], "HEAD", "--", *MEASURED], cwd=REPO,
+                                  capture_output=True, text=True)
+            changed = diff.stdout.split() if diff.returncode == 0 else [f"{part['commit']} is not in this clone"]
+        if part["dirty"] or stamp["dirty"] or changed:
+            raise SystemExit(f"{log_path}: a part ran at {part['commit']}{' (dirty)' if part['dirty'] else ''}, "
+                             f"now {stamp['commit']}{' (dirty)' if stamp['dirty'] else ''}"
+                             f"{' (changed: ' + ', '.join(changed[:5]) + ')' if changed else ''}: commit, or delete "
+                             f"{log_path.name} to start afresh")
     part = {"start": time.time(), "end": None, "commit": stamp["commit"], "dirty": stamp["dirty"],
             "date": stamp["date"]}
     parts.append(part)
@@ -172,8 +184,8 @@ def resumed_screen(lib: Path, models, outdir: Path, store: Path, targets: Path |
     summary, _ = run_screen(lib, models, outdir, store, targets, args.workers, args.chunk_size, fresh=False)
     part["end"] = time.time()
     write_json(log_path, parts)
-    out = [{"seconds": round(p["end"] - p["start"], 1), "date": p["date"], **({"stopped": True} if p.get("stopped")
-                                                                              else {})} for p in parts]
+    out = [{"seconds": round(p["end"] - p["start"], 1), "commit": p["commit"], "date": p["date"],
+            **({"stopped": True} if p.get("stopped") else {})} for p in parts]
     log_path.unlink()  # finished: a later --resume run starts afresh
     return summary, sum(p["end"] - p["start"] for p in parts), out
 
