@@ -104,17 +104,19 @@ def default_models(work: Path, seeds=(0, 1), recipe: str = "dti_gin_cnn") -> lis
 
 
 def _screen(library: Path, models, outdir: Path, store: Path, targets: Path | None, workers: int,
-            chunk: int) -> tuple[dict, float]:
+            chunk: int, started: Path | None = None) -> tuple[dict, float]:
     from theraflow.pairs.screen import score_library
 
     t0 = time.perf_counter()
+    if started is not None:  # when the clock started (a screen in parts: a stopped part is timed from it)
+        started.write_text(f"{time.time()}\n")
     summary = score_library(library, models, outdir, targets=targets, store=store, chunk_size=chunk,
                             workers=workers, top_k=50)
     return summary, time.perf_counter() - t0
 
 
 def run_screen(library: Path, models, outdir: Path, store: Path, targets: Path | None, workers: int,
-               chunk: int, *, fresh: bool = True) -> tuple[dict, float]:
+               chunk: int, *, fresh: bool = True, started: Path | None = None) -> tuple[dict, float]:
     """One screen in a fresh process, so that the gather step's peak RSS is this screen's alone
     (a process's peak RSS never goes down). The clock starts once theraflow is imported. ``fresh=False``
     keeps what ``outdir`` holds (a screen resumed: its finished shards are not scored again)."""
@@ -124,7 +126,7 @@ def run_screen(library: Path, models, outdir: Path, store: Path, targets: Path |
     if fresh and outdir.exists():
         shutil.rmtree(outdir)
     with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
-        return pool.submit(_screen, library, models, outdir, store, targets, workers, chunk).result()
+        return pool.submit(_screen, library, models, outdir, store, targets, workers, chunk, started).result()
 
 
 def target_table(models, work: Path, n: int) -> Path | None:
@@ -148,7 +150,8 @@ def resumed_screen(lib: Path, models, outdir: Path, store: Path, targets: Path |
                    stamp: dict) -> tuple[dict, float, list[dict]]:
     """A screen that may take several invocations (``--resume``): its shards, store and a log of its parts
     (``<outdir>.parts.json``) are kept in the work folder; an invocation that is stopped counts the time from
-    its start to the last shard it finished (what it left half done is scored again, and counted again,
+    its clock's start (as for a screen in one go: once theraflow is imported) to the last shard it finished
+    (what it left half done is scored again, and counted again,
     by the next part: the sum overstates the work by at most a shard per worker). A part refuses to continue
     a screen whose earlier parts ran other code (a commit that differs in what the screen runs: ``MEASURED``)
     or with uncommitted changes."""
@@ -157,11 +160,14 @@ def resumed_screen(lib: Path, models, outdir: Path, store: Path, targets: Path |
     from theraflow.io import write_json
 
     log_path = outdir.parent / f"{outdir.name}.parts.json"
+    started = outdir.parent / f"{outdir.name}.part-start"
     parts = json.loads(log_path.read_text()) if log_path.exists() else []
     if not parts:  # a screen started afresh: nothing from an earlier screen is reused
         shutil.rmtree(outdir, ignore_errors=True)
         shutil.rmtree(store, ignore_errors=True)
     elif parts[-1].get("end") is None:  # the last part was stopped: it ends with the last shard it finished
+        if started.exists() and float(started.read_text()) >= parts[-1]["start"]:
+            parts[-1]["start"] = float(started.read_text())
         stats = [p.stat().st_mtime for p in (outdir / "shards").glob("*.stats.json")
                  if p.stat().st_mtime >= parts[-1]["start"]]
         parts[-1]["end"] = max(stats, default=parts[-1]["start"])
@@ -181,8 +187,11 @@ def resumed_screen(lib: Path, models, outdir: Path, store: Path, targets: Path |
             "date": stamp["date"]}
     parts.append(part)
     write_json(log_path, parts)
-    summary, _ = run_screen(lib, models, outdir, store, targets, args.workers, args.chunk_size, fresh=False)
-    part["end"] = time.time()
+    summary, seconds = run_screen(lib, models, outdir, store, targets, args.workers, args.chunk_size, fresh=False,
+                                  started=started)
+    part["start"] = float(started.read_text())
+    part["end"] = part["start"] + seconds
+    started.unlink()
     write_json(log_path, parts)
     out = [{"seconds": round(p["end"] - p["start"], 1), "commit": p["commit"], "date": p["date"],
             **({"stopped": True} if p.get("stopped") else {})} for p in parts]
