@@ -201,7 +201,7 @@ def resumed_screen(lib: Path, models, outdir: Path, store: Path, targets: Path |
 
 def scale(args, work: Path) -> int:
     """MOSES libraries per format and size, cold store, the shipped recipe's ensemble (see the docstring)."""
-    from _common import merge_rows, provenance
+    from _common import provenance
     from _moses import DISTINCT, make_library, parse_only_rate
 
     models = [Path(m) for m in args.model] if args.model else \
@@ -237,13 +237,24 @@ def scale(args, work: Path) -> int:
                    **({"parts": parts} if parts else {}), **stamp}
             rows.append(row)
             print(json.dumps(row), flush=True)
-    out = Path(args.out)
+            write_scale(Path(args.out), rows, models, args)  # each row as it is measured: a stopped run keeps it
+    return 0
+
+
+def write_scale(out: Path, rows: list[dict], models, args) -> None:
+    """Merge ``rows`` into score.json's ``scale`` list (and the top-level numbers bars read); print the table."""
+    from _common import merge_rows
+
+    from theraflow.io import write_text
+
     report = json.loads(out.read_text()) if out.exists() else {}
     report["scale"] = merge_rows(report.get("scale", []), rows, ("format", "molecules"))
     report["scale_setup"] = {
         "library": "MOSES (train, test, test_scaffolds; concatenated again with new ids above 1,936,962)",
         "models": f"{len(models)} seeds of models/dti_hybrid (2 epochs on Davis: weights for timing only)",
-        "targets": args.targets, "store": "cold (emptied before each row)", "machine": machine_info()}
+        "targets": args.targets, "machine": machine_info(),
+        "store": "cold (emptied before each row; above 1,936,962 molecules the library repeats MOSES, and the "
+                 "repeats find their graphs in the store the row has filled)"}
     cold = [r for r in report["scale"] if r["format"] == "smi"]
     if cold:
         best = max(cold, key=lambda r: r["molecules"])
@@ -254,14 +265,13 @@ def scale(args, work: Path) -> int:
                                            "workers": best["workers"], "goal": 2000, "commit": best["commit"],
                                            "date": best["date"]}
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    write_text(out, json.dumps(report, indent=2) + "\n")  # atomic: a run stopped mid-write keeps the old file
     print(f"\n{'format':>8} {'molecules':>10} {'seconds':>8} {'mol/s':>7} {'s per M':>8} {'worker MB':>10} "
           f"{'gather MB':>10}")
     for r in sorted(report["scale"], key=lambda r: (r["molecules"], r["format"])):
         print(f"{r['format']:>8} {r['molecules']:>10} {r['seconds']:>8.0f} {r['mol_per_s']:>7.0f} "
               f"{r['seconds_per_million']:>8.0f} {r['peak_rss_mb_worker']:>10.0f} {r['peak_rss_mb_gather']:>10.0f}")
     print(f"wrote {out}")
-    return 0
 
 
 def dag(args, work: Path) -> int:
