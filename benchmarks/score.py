@@ -166,8 +166,8 @@ def resumed_screen(lib: Path, models, outdir: Path, store: Path, targets: Path |
         shutil.rmtree(outdir, ignore_errors=True)
         shutil.rmtree(store, ignore_errors=True)
     elif parts[-1].get("end") is None:  # the last part was stopped: it ends with the last shard it finished
-        if started.exists() and float(started.read_text()) >= parts[-1]["start"]:
-            parts[-1]["start"] = float(started.read_text())
+        if started.exists():  # the stopped screen's clock start (later than the part's: imports)
+            parts[-1]["start"] = max(parts[-1]["start"], float(started.read_text()))
         stats = [p.stat().st_mtime for p in (outdir / "shards").glob("*.stats.json")
                  if p.stat().st_mtime >= parts[-1]["start"]]
         parts[-1]["end"] = max(stats, default=parts[-1]["start"])
