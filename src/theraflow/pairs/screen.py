@@ -455,8 +455,13 @@ class _ShardStream:
             self._fh = pa.OSFile(str(self.path))
             self._fh.seek(8)  # past the file format's magic: an IPC stream follows (the schema, then batches)
             self._reader = pa.ipc.open_stream(self._fh, options=pa.ipc.IpcReadOptions(use_threads=False))
-        for _ in range(count):
-            yield pa.Table.from_batches([self._reader.read_next_batch()])
+        for i in range(count):
+            try:
+                batch = self._reader.read_next_batch()
+            except StopIteration:
+                raise InputError(f"{self.path}: the shard ends before the record batches its metadata lists "
+                                 f"({i} of {count} read at batch {self._next - count + i}); score it again") from None
+            yield pa.Table.from_batches([batch])
 
     def close(self) -> None:
         if self._fh is not None:
@@ -650,8 +655,7 @@ def _gather_targets(targets, shard_files, index, streams, outdir, edges, rng, to
         counts = np.zeros(HIST_BINS, dtype=np.int64)
         n = flagged = n_in = 0
         path = outdir / "ranked" / f"{safe_name(t)}.parquet"
-        with atomic_write(path, "wb") as fh:
-            writer = pq.ParquetWriter(fh, schema)
+        with atomic_write(path, "wb") as fh, pq.ParquetWriter(fh, schema) as writer:  # closed first, on error too
             pending: list[pa.Table] = []
             buffered = 0
             # a record batch or two pending per shard: memory grows by SHARD_BATCH_ROWS rows per shard,
@@ -684,7 +688,6 @@ def _gather_targets(targets, shard_files, index, streams, outdir, edges, rng, to
                     buffered = 0
             if pending:
                 writer.write_table(pa.concat_tables(pending).cast(schema))
-            writer.close()
         hists[t] = counts.tolist()
         per_target[t] = {"molecules": n, "outside_domain": flagged, "file": str(path.relative_to(outdir))}
     return topk_rows, topk_in, hists, samples, per_target

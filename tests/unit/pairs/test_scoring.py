@@ -259,3 +259,22 @@ def test_gather_reads_shards_as_streams_or_by_footer_alike(tmp_path, monkeypatch
         want = allrows[allrows["target_id"] == t].sort_values("score_mean", ascending=False, kind="stable")
         assert streams[t]["id"].tolist() == want["id"].tolist()  # no ties: the global order
         assert streams[t].equals(mixed[t]) and streams[t].equals(footers[t])
+
+
+def test_a_shard_shorter_than_its_metadata_is_named(tmp_path):
+    import json
+
+    import pyarrow as pa
+
+    from theraflow.errors import InputError
+    from theraflow.pairs import screen
+
+    meta = {"format": 1, "targets": {"T1": [0, 3, 300]}, "lo": 0.0, "hi": 1.0}  # 3 batches listed, 1 written
+    schema = pa.schema([("id", pa.string()), ("target_id", pa.string()), ("score_mean", pa.float32())],
+                       metadata={screen.SHARD_META_KEY: json.dumps(meta).encode()})
+    path = tmp_path / "0000.scores.arrow"
+    with pa.ipc.new_file(str(path), schema) as w:
+        w.write_batch(pa.record_batch([pa.array(["a"]), pa.array(["T1"]), pa.array([0.5], pa.float32())],
+                                      schema=schema))
+    with pytest.raises(InputError, match="0000.scores.arrow: the shard ends before"):
+        screen.gather_scores([path], tmp_path / "out")
