@@ -387,6 +387,8 @@ class Plan:
         if self.score["targets"]:
             args += f" --targets {shlex.quote(self.score['targets'])}"
         args += "".join(f" --config {shlex.quote(c)}" for c in self.configfiles[:1])
+        # the benchmark files of the library's chemistry and scoring stages: time and energy in the report
+        args += "".join(f" --benchmarks {shlex.quote(f'{self.bench}/{d}')}" for d in (f"chem/score_{lib}", f"score/{lib}"))
         return args + f" --grid-rows {self.score['grid_rows']} --ad-threshold {self.score['ad_threshold']}"
 
     # ---------------------------------------------------------------- imaging

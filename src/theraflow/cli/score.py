@@ -84,6 +84,9 @@ def register(sub) -> None:
     rp.add_argument("--config", help="the run's config file (its hash goes in the provenance)")
     rp.add_argument("--calibration", help="calibration.json of the ensemble (`theraflow <task> calibrate`); "
                     "default: fitted from the models' predictions.parquet when they have them")
+    rp.add_argument("--benchmarks", action="append", default=[], metavar="DIR",
+                    help="a folder of Snakemake benchmark files of the stages behind the screen (repeat): time and "
+                         "estimated energy per stage in the report")
     rp.add_argument("--title", default="theraflow screening report")
     rp.add_argument("-o", "--output", required=True, help="report.html")
     rp.add_argument("--grid-rows", type=int, default=200, metavar="N",
@@ -165,7 +168,8 @@ def run(args) -> int:
         path = build_scoring_report(args.screen, args.models, args.output, library=args.library,
                                     targets=args.targets, chem_summary=args.chem_summary, config=args.config,
                                     title=args.title, explain_top=args.explain_top, calibration=args.calibration,
-                                    grid_rows=args.grid_rows, ad_threshold=args.ad_threshold)
+                                    grid_rows=args.grid_rows, ad_threshold=args.ad_threshold,
+                                    benchmarks=args.benchmarks)
         print(f"wrote {path}")
     elif cmd == "explain":
         from theraflow.explain.attributions import explain_stage

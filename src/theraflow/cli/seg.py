@@ -196,6 +196,9 @@ def register(sub) -> None:
     q.add_argument("--figures", help="folder to also write the figures as PNG")
     q.add_argument("--summary", help="write the summary as JSON here")
     q.add_argument("--title", default="theraflow segmentation report")
+    q.add_argument("--benchmarks", action="append", default=[], metavar="DIR",
+                   help="a folder of Snakemake benchmark files of the stages behind the report (repeat): time and "
+                        "estimated energy per stage")
     q.set_defaults(func=run_report)
 
 
@@ -324,7 +327,7 @@ def run_report(args) -> int:
     rej = pd.concat(rejects, ignore_index=True) if rejects else None
     summary = build_report(args.measurements, args.output, labels=names, model=args.model, history=history,
                            rejects=rej, overlays=args.overlays, worst=args.worst, title=args.title,
-                           figures_dir=args.figures)
+                           figures_dir=args.figures, benchmarks=args.benchmarks)
     write_stats(args.summary, summary)
     if args.summary is None:
         print_json({k: v for k, v in summary.items() if k != "all"})

@@ -6,7 +6,8 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    p = sub.add_parser("summary", help="print run summaries (kept, rejected, time, store hits/misses)",
+    p = sub.add_parser("summary", help="print run summaries (kept, rejected, store hits/misses; time and estimated "
+                                       "energy per stage)",
                        description=__doc__)
     p.add_argument("paths", nargs="+", help="summary.json files, or results directories to search")
     p.set_defaults(func=run)
@@ -60,6 +61,14 @@ def run(args) -> int:
                 line += "".join(f", {c.removeprefix('dice_')} {val[c].mean():.3f}" for c in dice)
             print(line)
             print(f"  report: {f.parent / 'report.html'}")
+            print()
+            shown += 1
+        bench = p / "logs" / "benchmarks"
+        if bench.is_dir():
+            from theraflow.energy import format_costs, run_costs
+
+            print(format_costs(run_costs(bench, root=bench),
+                               f"theraflow run cost — time and estimated energy per stage ({bench})"))
             print()
             shown += 1
     if not shown:
