@@ -379,7 +379,8 @@ class Plan:
         args = " ".join(f"--model {shlex.quote(d)}" for d in self.score_model_dirs())
         if self.score["targets"]:
             args += f" --targets {shlex.quote(self.score['targets'])}"
-        return f"{args} --store {shlex.quote(self.store)} --ad-threshold {self.score['ad_threshold']}"
+        return (f"{args} --store {shlex.quote(self.store)} --ad-threshold {self.score['ad_threshold']}"
+                f" --engine {self.score['engine']}")
 
     def score_report_args(self, lib: str) -> str:
         args = " ".join(f"--model {shlex.quote(d)}" for d in self.score_model_dirs())

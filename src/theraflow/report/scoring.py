@@ -632,8 +632,11 @@ def build_scoring_report(screen_dir: str | Path, model_dirs: Sequence[str | Path
               for d in model_dirs]
     versions = _versions()
     versions["itables (DataTables)"] = datatables_assets()["version"]
+    eng = summary.get("engine") or {"engine": "torch", "models": []}
+    runs = "; ".join(f"{m['model']}: {m['runs']}" + (f" ({m['fallback']})" if m.get("fallback") else "")
+                     for m in eng.get("models", []))
     body = (f"<p><b>Config sha256:</b> <code>{esc(config_hash)}</code>. Screen: <code>{esc(screen.resolve())}</code>"
-            "</p>"
+            f"</p><p><b>Scoring engine:</b> {esc(eng['engine'])}" + (f" — {esc(runs)}" if runs else "") + "</p>"
             + ("<h3>Inputs</h3>" + rep.table(pd.DataFrame(inputs)) if inputs else "")
             + "<h3>Models</h3>" + rep.table(pd.DataFrame(models))
             + "<h3>Packages</h3>" + rep.table(pd.DataFrame({"package": list(versions),
