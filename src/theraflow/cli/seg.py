@@ -71,6 +71,8 @@ def _overrides(args) -> dict:
 
 
 def register(sub) -> None:
+    from theraflow.registry import ENGINES
+
     p = sub.add_parser("seg", help="medical image segmentation with MONAI (datalist → train → infer → report)",
                        description=__doc__)
     s = p.add_subparsers(dest="seg_command", metavar="STAGE", required=True)
@@ -162,6 +164,8 @@ def register(sub) -> None:
     q.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 (default: auto)")
     q.add_argument("--on-error", choices=["stop", "reject"], default="reject")
     q.add_argument("--threads", type=int, help="torch threads")
+    q.add_argument("--engine", choices=ENGINES.choices(), default="torch",
+                   help="on a CPU: torch (as trained), onnx (ONNX Runtime), onnx_int8 (int8 weights); default torch")
     q.set_defaults(func=run_infer)
 
     q = s.add_parser("measure", help="volumes (mL) per structure; Dice and HD95 where labels exist")
@@ -278,7 +282,8 @@ def run_infer(args) -> int:
     _threads(args.threads)
     out = Path(args.output)
     preds, rejects = segment(args.model, args.input, out, tta=args.tta, largest_component=args.lcc,
-                             device=args.device, on_error=args.on_error, uncertainty=args.uncertainty)
+                             device=args.device, on_error=args.on_error, uncertainty=args.uncertainty,
+                             engine=args.engine)
     write_table(preds, args.predictions or out / "predictions.tsv")
     write_table(rejects, args.rejects or out / "rejects.tsv")
     table, mrejects = measure(preds, args.datalist, labels=_label_names(args))
