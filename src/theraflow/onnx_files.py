@@ -82,4 +82,6 @@ def session(path: Path):
     so.intra_op_num_threads = max(1, torch.get_num_threads())
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
+    # no busy-waiting between runs: its threads would take the cores from the torch and RDKit work in between
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
