@@ -246,6 +246,7 @@ rule seg_report:
         tf=TF,
         model=lambda wc, input: os.path.dirname(input.bundle),
         title=lambda wc: f"theraflow segmentation report: {wc.ds}",
+        bench=lambda wc: f"{BENCH}/imaging/{wc.ds}",
     log:
         f"{LOGS}/imaging/{{ds}}/report.log",
     benchmark:
@@ -259,4 +260,5 @@ rule seg_report:
     shell:
         "{params.tf} seg report {input.measurements:q} -o {output.html:q} --model {params.model:q}"
         " --history {input.history:q} --rejects {input.rejects:q} --overlays {input.overlays:q}"
-        " --figures {output.figures:q} --summary {output.summary:q} --title {params.title:q} > {log:q} 2>&1"
+        " --figures {output.figures:q} --summary {output.summary:q} --title {params.title:q}"
+        " --benchmarks {params.bench:q} > {log:q} 2>&1"

@@ -153,6 +153,8 @@ READERS = Registry("molecule file format", providers=("theraflow.chem.formats",)
                    describe="molecule file formats the readers stream")
 SEG_NETWORKS = Registry("segmentation network", providers=("theraflow.nn.seg_networks",),
                         describe="segmentation networks (each with its size divisor)")
+ENGINES = Registry("scoring engine", package="theraflow.pairs.engines", attribute="ENGINE",
+                   describe="what runs a trained pair model in a screen (torch, ONNX Runtime, int8)")
 DOWNLOADS = Registry("download source", providers=("theraflow.download",),
                      describe="data sets the download rules fetch (URLs + sha256)")
 
@@ -170,7 +172,8 @@ def encoders(entity_kind: str) -> Registry:
 
 def _fixed_registries() -> dict[str, Registry]:
     return {"tasks": TASKS, "labels": LABELS, "entities": ENTITIES, "sources": SOURCES, "splits": SPLITS,
-            "featurizers": FEATURIZERS, "readers": READERS, "seg_networks": SEG_NETWORKS, "downloads": DOWNLOADS}
+            "featurizers": FEATURIZERS, "readers": READERS, "seg_networks": SEG_NETWORKS, "downloads": DOWNLOADS,
+            "engines": ENGINES}
 
 
 def all_registries() -> dict[str, Registry]:

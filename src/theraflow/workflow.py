@@ -379,7 +379,8 @@ class Plan:
         args = " ".join(f"--model {shlex.quote(d)}" for d in self.score_model_dirs())
         if self.score["targets"]:
             args += f" --targets {shlex.quote(self.score['targets'])}"
-        return f"{args} --store {shlex.quote(self.store)} --ad-threshold {self.score['ad_threshold']}"
+        return (f"{args} --store {shlex.quote(self.store)} --ad-threshold {self.score['ad_threshold']}"
+                f" --engine {self.score['engine']}")
 
     def score_report_args(self, lib: str) -> str:
         args = " ".join(f"--model {shlex.quote(d)}" for d in self.score_model_dirs())
@@ -387,6 +388,8 @@ class Plan:
         if self.score["targets"]:
             args += f" --targets {shlex.quote(self.score['targets'])}"
         args += "".join(f" --config {shlex.quote(c)}" for c in self.configfiles[:1])
+        # the benchmark files of the library's chemistry and scoring stages: time and energy in the report
+        args += "".join(f" --benchmarks {shlex.quote(f'{self.bench}/{d}')}" for d in (f"chem/score_{lib}", f"score/{lib}"))
         return args + f" --grid-rows {self.score['grid_rows']} --ad-threshold {self.score['ad_threshold']}"
 
     # ---------------------------------------------------------------- imaging

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -51,7 +52,16 @@ def test_tiny_synthetic_run(tmp_path, snakemake):
     table = pd.read_csv(out / "measurements.tsv", sep="\t")
     assert len(table) == 6 and (table["split"] == "val").sum() == 2
     assert table["volume_ml_class1"].notna().all()
-    assert "Dice distribution" in (out / "report.html").read_text()
+    html = (out / "report.html").read_text()
+    assert "Dice distribution" in html
+    # time and estimated energy of the stages behind the report, and of training (codecarbon's tracker)
+    assert "Time and energy" in html and "Training of the models used" in html and "codecarbon" in html
+    cost = json.loads((out / "report.json").read_text())["cost"]
+    assert {r["stage"].split()[-1] for r in cost["stages"]} >= {"synth", "train", "infer", "measure", "overlay"}
+    assert cost["totals"]["energy_wh"] == pytest.approx(sum(r["energy_wh"] for r in cost["stages"]))
+    assert all(r["energy_wh"] >= 0 for r in cost["stages"])
+    record = json.loads((out / "model" / "model.json").read_text())["record"]
+    assert record["train_energy"]["energy_wh"] >= 0 and "codecarbon" in record["train_energy"]["method"]
     assert len(list((out / "overlays").glob("*.png"))) == 6
     for rule in ("synth", "datalist", "preprocess", "train", "infer", "measure", "overlay", "report"):
         assert (tmp_path / "results" / "logs" / "benchmarks" / "imaging" / "tiny" / f"{rule}.tsv").exists()

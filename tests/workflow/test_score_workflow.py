@@ -9,9 +9,10 @@ import zipfile
 
 import numpy as np
 import pandas as pd
+import pytest
 
 
-def test_score_workflow_and_api_agree(tmp_path, snakemake, nci_smi):
+def test_score_workflow_and_api_agree(tmp_path, snakemake, nci_smi, capsys):
     lines = [line for line in nci_smi.read_text().splitlines() if line.strip()][:700]
     lib = tmp_path / "lib.smi"
     lib.write_text("\n".join(lines) + "\nC1CC( broken\n")
@@ -39,6 +40,30 @@ def test_score_workflow_and_api_agree(tmp_path, snakemake, nci_smi):
     assert cal["test_pairs"] > 50 and (run / "calibration.png").stat().st_size > 1000
     assert "How far to trust a score: calibrated uncertainty" in html and 'alt="coverage plot"' in html
     assert f"{float(cal['coverage']['0.8']):.0%}</b>" in html and "80 % interval" in html
+
+    # time and estimated energy per stage: in the report (the library's stages) and in `theraflow summary`
+    # (every stage of the run), each total the sum of its stages and of the benchmark files
+    assert "Time and energy" in html and "score/small shard" in html and "chem/score_small featurize" in html
+    assert "codecarbon" in html and "Training of the models used" in html
+    from theraflow.cli.main import main
+
+    bench = tmp_path / "results" / "logs" / "benchmarks"
+    files = [pd.read_csv(f, sep="\t") for f in bench.rglob("*.tsv")]
+    cpu = sum(float(f["s"].iloc[-1]) if pd.isna(pd.to_numeric(f["cpu_time"], errors="coerce").iloc[-1])
+              else float(f["cpu_time"].iloc[-1]) for f in files)
+    capsys.readouterr()
+    assert main(["summary", str(tmp_path / "results")]) == 0
+    text = capsys.readouterr().out
+    block = text[text.index("theraflow run cost"):].splitlines()
+    rows = [line.split() for line in block[2:] if line.startswith("  ") and len(line.split()) >= 5
+            and line.split()[-4].isdigit()]
+    total = next(r for r in rows if r[0] == "total")
+    stages = [r for r in rows if r[0] != "total"]
+    assert int(total[-4]) == len(files) == sum(int(r[-4]) for r in stages)
+    assert float(total[-2]) == pytest.approx(cpu, abs=0.05 * len(stages) + 0.05)
+    assert float(total[-2]) == pytest.approx(sum(float(r[-2]) for r in stages), abs=0.05 * len(stages) + 0.05)
+    assert any(r[-5] == "shard" and r[-6] == "score/small" for r in stages)
+    assert "codecarbon" in text and "estimate" in text
 
     # the same scores from the Python API
     from theraflow import pairs

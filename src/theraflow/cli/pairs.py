@@ -177,7 +177,9 @@ def run(args: argparse.Namespace) -> int:
                                   store=args.store, model_config=args.model_config, outdir=args.outdir,
                                   seed=args.seed, max_minutes=args.max_minutes, max_epochs=args.max_epochs,
                                   threads=args.threads, progress=_enabled, resume=not args.no_resume)
-        print(f"trained {meta['epochs_trained']} epochs in {meta['train_seconds']} s; "
+        e = meta.get("train_energy") or {}
+        wh = f"{e['energy_wh']:.3g} Wh" if e.get("energy_wh") is not None else "energy not measured"
+        print(f"trained {meta['epochs_trained']} epochs in {meta['train_seconds']} s ({wh}: {e.get('method', '')}); "
               f"best {meta['monitor']} {meta['best_val']}")
     elif stage == "evaluate":
         res = stages.evaluate_stage(model_dir=args.model, pairs_path=args.pairs, split_path=args.split,

@@ -23,6 +23,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", help="feature store directory")
     p.add_argument("--ad-threshold", type=float, default=0.3,
                    help="flag molecules whose max Tanimoto to the training drugs is below this (default 0.3)")
+    from theraflow.registry import ENGINES
+
+    p.add_argument("--engine", choices=ENGINES.choices(), default="torch",
+                   help="what runs the models: torch (as trained), onnx (ONNX Runtime), onnx_int8 (int8 weights); "
+                        "default torch")
 
 
 def register(sub) -> None:
@@ -84,6 +89,9 @@ def register(sub) -> None:
     rp.add_argument("--config", help="the run's config file (its hash goes in the provenance)")
     rp.add_argument("--calibration", help="calibration.json of the ensemble (`theraflow <task> calibrate`); "
                     "default: fitted from the models' predictions.parquet when they have them")
+    rp.add_argument("--benchmarks", action="append", default=[], metavar="DIR",
+                    help="a folder of Snakemake benchmark files of the stages behind the screen (repeat): time and "
+                         "estimated energy per stage in the report")
     rp.add_argument("--title", default="theraflow screening report")
     rp.add_argument("-o", "--output", required=True, help="report.html")
     rp.add_argument("--grid-rows", type=int, default=200, metavar="N",
@@ -121,7 +129,7 @@ def run(args) -> int:
                                 chunk_size=args.chunk_size, max_shards=args.max_shards, workers=args.workers,
                                 top_k=args.top_k,
                                 ad_threshold=args.ad_threshold, read_options=read_options(args),
-                                resume=not args.no_resume)
+                                resume=not args.no_resume, engine=args.engine)
         fail_if_nothing_kept(args.library, summary["records"], summary["kept"],
                              Path(args.outdir) / "rejects.tsv", summary.get("rejected_by_stage"))
         if not args.no_report:
@@ -148,7 +156,7 @@ def run(args) -> int:
                          out_stats=args.out_stats, library=args.library, shard=args.shard,
                          chunk_size=args.chunk_size, standardized=args.standardized, targets=args.targets,
                          store=args.store, ad_threshold=args.ad_threshold, read_options=read_options(args),
-                         index_dir=args.index_dir)
+                         index_dir=args.index_dir, engine=args.engine)
         print(f"shard {args.shard}: {st['kept']} molecules x {st['targets']} targets in {st['seconds']} s")
     elif cmd == "gather":
         from theraflow.pairs.screen import gather_scores
@@ -165,7 +173,8 @@ def run(args) -> int:
         path = build_scoring_report(args.screen, args.models, args.output, library=args.library,
                                     targets=args.targets, chem_summary=args.chem_summary, config=args.config,
                                     title=args.title, explain_top=args.explain_top, calibration=args.calibration,
-                                    grid_rows=args.grid_rows, ad_threshold=args.ad_threshold)
+                                    grid_rows=args.grid_rows, ad_threshold=args.ad_threshold,
+                                    benchmarks=args.benchmarks)
         print(f"wrote {path}")
     elif cmd == "explain":
         from theraflow.explain.attributions import explain_stage

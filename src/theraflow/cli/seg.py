@@ -71,6 +71,8 @@ def _overrides(args) -> dict:
 
 
 def register(sub) -> None:
+    from theraflow.registry import ENGINES
+
     p = sub.add_parser("seg", help="medical image segmentation with MONAI (datalist → train → infer → report)",
                        description=__doc__)
     s = p.add_subparsers(dest="seg_command", metavar="STAGE", required=True)
@@ -162,6 +164,8 @@ def register(sub) -> None:
     q.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 (default: auto)")
     q.add_argument("--on-error", choices=["stop", "reject"], default="reject")
     q.add_argument("--threads", type=int, help="torch threads")
+    q.add_argument("--engine", choices=ENGINES.choices(), default="torch",
+                   help="on a CPU: torch (as trained), onnx (ONNX Runtime), onnx_int8 (int8 weights); default torch")
     q.set_defaults(func=run_infer)
 
     q = s.add_parser("measure", help="volumes (mL) per structure; Dice and HD95 where labels exist")
@@ -196,6 +200,9 @@ def register(sub) -> None:
     q.add_argument("--figures", help="folder to also write the figures as PNG")
     q.add_argument("--summary", help="write the summary as JSON here")
     q.add_argument("--title", default="theraflow segmentation report")
+    q.add_argument("--benchmarks", action="append", default=[], metavar="DIR",
+                   help="a folder of Snakemake benchmark files of the stages behind the report (repeat): time and "
+                        "estimated energy per stage")
     q.set_defaults(func=run_report)
 
 
@@ -275,7 +282,8 @@ def run_infer(args) -> int:
     _threads(args.threads)
     out = Path(args.output)
     preds, rejects = segment(args.model, args.input, out, tta=args.tta, largest_component=args.lcc,
-                             device=args.device, on_error=args.on_error, uncertainty=args.uncertainty)
+                             device=args.device, on_error=args.on_error, uncertainty=args.uncertainty,
+                             engine=args.engine)
     write_table(preds, args.predictions or out / "predictions.tsv")
     write_table(rejects, args.rejects or out / "rejects.tsv")
     table, mrejects = measure(preds, args.datalist, labels=_label_names(args))
@@ -324,7 +332,7 @@ def run_report(args) -> int:
     rej = pd.concat(rejects, ignore_index=True) if rejects else None
     summary = build_report(args.measurements, args.output, labels=names, model=args.model, history=history,
                            rejects=rej, overlays=args.overlays, worst=args.worst, title=args.title,
-                           figures_dir=args.figures)
+                           figures_dir=args.figures, benchmarks=args.benchmarks)
     write_stats(args.summary, summary)
     if args.summary is None:
         print_json({k: v for k, v in summary.items() if k != "all"})

@@ -6,7 +6,8 @@ from pathlib import Path
 
 
 def register(sub) -> None:
-    p = sub.add_parser("summary", help="print run summaries (kept, rejected, time, store hits/misses)",
+    p = sub.add_parser("summary", help="print run summaries (kept, rejected, store hits/misses; time and estimated "
+                                       "energy per stage)",
                        description=__doc__)
     p.add_argument("paths", nargs="+", help="summary.json files, or results directories to search")
     p.set_defaults(func=run)
@@ -62,6 +63,14 @@ def run(args) -> int:
             print(f"  report: {f.parent / 'report.html'}")
             print()
             shown += 1
+        bench = p / "logs" / "benchmarks"
+        if bench.is_dir():
+            from theraflow.energy import format_costs, run_costs
+
+            print(format_costs(run_costs(bench, root=bench),
+                               f"theraflow run cost — time and estimated energy per stage ({bench})"))
+            print()
+            shown += 1
     if not shown:
         raise UserError(f"no run summaries found under {', '.join(args.paths)}; has the workflow run?")
     return 0
@@ -91,6 +100,16 @@ def pair_summary(metrics_tsv: Path) -> str:
             g["pairs_rejected"].max() > 0 else ""
         lines.append(f"  {split:<12} {model:<22} {shown}  ({len(g)} seed(s){lost})")
     lines += count_lines(metrics_tsv, info)
+    # this data set's stages (dataset, split, train, evaluate ...): results/logs/benchmarks/<task>/<ds>
+    bench = metrics_tsv.parents[2] / "logs" / "benchmarks" / metrics_tsv.parent.parent.name / metrics_tsv.parent.name
+    if bench.is_dir():
+        from theraflow.energy import run_costs
+
+        c = run_costs(bench)
+        t = c["totals"]
+        per = ", ".join(f"{r['stage'].split()[-1]} {r['cpu_seconds']:.0f} s" for _, r in c["stages"].iterrows())
+        lines.append(f"  time and energy: {t['jobs']} job(s), {t['job_seconds']:.0f} s of job time, "
+                     f"{t['cpu_seconds']:.0f} CPU s ({per}), {t['energy_wh']:.3g} Wh estimated (method below)")
     return "\n".join(lines)
 
 

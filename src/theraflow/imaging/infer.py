@@ -234,8 +234,11 @@ def segment_case(net: torch.nn.Module, cfg: dict, case: dict, out_dir: Path, *, 
 
 def segment(model: str | os.PathLike, source: Any, out_dir: str | os.PathLike, *, tta: bool | None = None,
             largest_component: bool | None = None, device: str = "auto", on_error: str = "reject",
-            uncertainty: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+            uncertainty: bool = True, engine: str = "torch") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Segment every case of ``source`` with the bundle in ``model``; masks go to ``out_dir``.
+
+    ``engine`` on a CPU: ``torch``, ``onnx`` or ``onnx_int8`` (:mod:`theraflow.imaging.onnx_net`; the
+    predictions' ``attrs["engine"]`` says which ran).
 
     Returns (predictions, rejects): one row per written mask, and one per case that could
     not be segmented with the reason (``on_error="stop"`` raises instead). Masks written
@@ -245,6 +248,11 @@ def segment(model: str | os.PathLike, source: Any, out_dir: str | os.PathLike, *
     dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
                        ("cpu" if device == "auto" else device))
     net, cfg, _ = load_bundle(model, device=dev)
+    if engine != "torch" and dev.type == "cpu":
+        from theraflow.imaging.onnx_net import onnx_net
+
+        net = onnx_net(net, cfg, model, engine)
+    ran = getattr(net, "engine", "torch")
     tta = cfg["infer"]["tta_flip"] if tta is None else tta
     lcc = cfg["infer"]["largest_component"] if largest_component is None else largest_component
     cases = resolve_inputs(source)
@@ -261,5 +269,7 @@ def segment(model: str | os.PathLike, source: Any, out_dir: str | os.PathLike, *
                 raise
             log.warning("case %s: %s", case["id"], exc)
             rejects.append({"id": case["id"], "image": case["image"], "reason": str(exc)})
-    log.info("segmented %d cases (%d failed) into %s", len(rows), len(rejects), out)
-    return pd.DataFrame(rows, columns=PREDICTION_COLUMNS), pd.DataFrame(rejects, columns=REJECT_COLUMNS)
+    log.info("segmented %d cases (%d failed) into %s with %s", len(rows), len(rejects), out, ran)
+    preds = pd.DataFrame(rows, columns=PREDICTION_COLUMNS)
+    preds.attrs["engine"] = ran
+    return preds, pd.DataFrame(rejects, columns=REJECT_COLUMNS)

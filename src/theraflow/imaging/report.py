@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -155,8 +156,11 @@ def _qc_section(table: pd.DataFrame) -> tuple[pd.DataFrame, str, bytes | None, d
 def build_report(measurements: Any, out_html: str | os.PathLike, *, labels: dict[int, str],
                  model: str | os.PathLike | None = None, history: Any = None, rejects: Any = None,
                  overlays: Any = None, worst: int = 5, title: str = "theraflow segmentation report",
-                 figures_dir: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Write the HTML report; return the summary (also embedded in the report)."""
+                 figures_dir: str | os.PathLike | None = None,
+                 benchmarks: Sequence[str | os.PathLike] = ()) -> dict[str, Any]:
+    """Write the HTML report; return the summary (also embedded in the report). ``benchmarks``: folders of the
+    Snakemake benchmark files of the stages behind it (time and estimated energy per stage; the summary's
+    ``cost``)."""
     table = _read(measurements)
     if table is None:
         raise FileNotFoundError(f"{measurements}: measurements table not found")
@@ -232,6 +236,17 @@ def build_report(measurements: Any, out_html: str | os.PathLike, *, labels: dict
     rep.add_section("Per-case measurements",
                     "<p class='muted'>volumes in mL; HD95 in mm; Dice on the scan's own grid.</p>"
                     + table_html(table.sort_values("dice_mean") if "dice_mean" in table else table))
+    from theraflow.energy import costs_html, run_costs
+
+    costs = run_costs(list(benchmarks), exclude_stages=("report",))
+    energy = record.get("train_energy") or {}
+    training = [{"model": Path(model).name if model else "", "seconds": record.get("train_seconds_total"),
+                 "energy_wh": energy.get("energy_wh"),
+                 "method": energy.get("method", "not recorded (trained before theraflow recorded energy)")}] \
+        if record else []
+    rep.add_section("Time and energy", costs_html(costs, training=training))
+    summary["cost"] = {"stages": costs["stages"].to_dict("records"), "totals": costs["totals"],
+                       "method": costs["power"].method()}
     rep.add_section("Summary (JSON)", HtmlReport.pre(json.dumps(summary, indent=1, default=str)))
     rep.write(out_html)
     if figures_dir is not None:

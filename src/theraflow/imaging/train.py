@@ -258,6 +258,7 @@ def train(datalist: str | os.PathLike | pd.DataFrame, out_dir: str | os.PathLike
         "seconds_per_epoch": round(float(history["train_seconds"].median()), 3) if len(history) else None,
         "selected": result.selected,
         "device": result.device,
+        "train_energy": result.energy,
         "precision": precision_for(t["precision"], accelerator),
         "versions": _versions(),
         "preprocess_key": train_ds.base.chain_key,

@@ -47,6 +47,7 @@ class LoadedModel:
     meta: dict
     spec: TaskSpec
     checksum: str
+    dir: Path | None = None  # where it was loaded from (the ONNX engines keep their exports there)
 
     def vocab(self, kind: str) -> list[str] | None:
         """The model's vocabulary of ``kind`` (a :class:`~theraflow.pairs.data.Vocabulary`: keys and keying)."""
@@ -70,6 +71,26 @@ class Ensemble:
     models: list[LoadedModel]
     train_smiles: list[str]
     _train_fps: list = field(default_factory=list)
+    engine: str = "torch"  # what runs the models (theraflow.registry.ENGINES)
+    _runners: dict = field(default_factory=dict)
+
+    def runner(self, j: int):
+        """Model ``j``'s scoring calls through the ensemble's engine (made once)."""
+        if j not in self._runners:
+            from theraflow.pairs.engines import runner_for
+
+            task = self.spec.task
+            self._runners[j], _ = runner_for(self.engine, self.models[j], task.entity(task.roles[0]).name,
+                                             self.models[j].dir)
+        return self._runners[j]
+
+    def engines_used(self) -> dict:
+        """The engine asked for and, per model, what ran (``torch`` where the engine fell back, with why)."""
+        return {"engine": self.engine,
+                "models": [{"model": m.name, "runs": getattr(self._runners.get(j), "runs", "not run yet"),
+                            **({"fallback": r.fallback} if getattr(r := self._runners.get(j), "fallback", None)
+                               else {})}
+                           for j, m in enumerate(self.models)]}
 
     @property
     def spec(self) -> TaskSpec:
@@ -234,14 +255,15 @@ class Ensemble:
             chunk_table = EntityTable(kind, [str(i) for i in rows], list(smiles[start:stop]), graphs.take(rows))
             shared = chunk_table.tensors(np.arange(stop - start), {k2: v for k2, v in union.items() if k2 != "index"})
             for j, m in enumerate(self.models):
+                run = self.runner(j)
                 vocab = chunk_table.with_vocabulary(m.vocab(kind.name)).vocab_index
                 inputs = {**shared, "index": torch.from_numpy(np.asarray(vocab))}
-                pa = m.model.embed(kind.name, inputs)
+                pa = run.embed(inputs)
                 # rows per step so that the hidden activations stay near 16M floats (~64 MB)
                 step = max(1, (16 << 20) // max(1, n_p * m.model.head.mlp[0].out_features))
                 for a in range(0, len(pa), step):
-                    grid = m.model.grid(pa[a : a + step], partners.emb[j], inputs["index"][a : a + step],
-                                        partners.index[j])
+                    grid = run.grid(pa[a : a + step], partners.emb[j], inputs["index"][a : a + step],
+                                    partners.index[j])
                     out[j, start + a : start + min(len(pa), a + step)] = label.predict(grid)
         return out
 
@@ -279,8 +301,12 @@ def fingerprint(mol):
     return _MORGAN.GetFingerprint(mol)
 
 
-def load_ensemble(model_dirs: Sequence[str | Path]) -> Ensemble:
-    """Load trained models (one per seed, say) of one task and label kind that share a featurizer."""
+def load_ensemble(model_dirs: Sequence[str | Path], engine: str = "torch") -> Ensemble:
+    """Load trained models (one per seed, say) of one task and label kind that share a featurizer; ``engine``
+    runs them when they score molecules (:mod:`theraflow.pairs.engines`)."""
+    from theraflow.registry import ENGINES
+
+    ENGINES.get(engine)  # an unknown name stops here, naming the known ones
     from theraflow.pairs.train import load_model
 
     if not model_dirs:
@@ -290,7 +316,7 @@ def load_ensemble(model_dirs: Sequence[str | Path]) -> Ensemble:
         model, meta, spec = load_model(d)
         checksum = hashlib.sha256((d / "model.safetensors").read_bytes()).hexdigest()
         models.append(LoadedModel(name=f"{d.parent.name}/{d.name}" if d.name.startswith("seed") else d.name,
-                                  model=model, meta=meta, spec=spec, checksum=checksum))
+                                  model=model, meta=meta, spec=spec, checksum=checksum, dir=d))
         drugs = d / "train_drugs.smi"
         if drugs.exists():
             train_smiles.extend(line.split()[0] for line in drugs.read_text().splitlines() if line.strip())
@@ -305,7 +331,7 @@ def load_ensemble(model_dirs: Sequence[str | Path]) -> Ensemble:
                              "ensemble")
     if not train_smiles:
         log.warning("no train_drugs.smi next to the models: applicability-domain values will be 0")
-    return Ensemble(models, sorted(set(train_smiles)))
+    return Ensemble(models, sorted(set(train_smiles)), engine=engine)
 
 
 def scores_frame(ids: Sequence[str], smiles: Sequence[str], partners: pd.DataFrame, pred: np.ndarray,

@@ -108,8 +108,10 @@ def score_shard(model_dirs: Sequence[str | Path], *, out_scores: str | Path, out
                 standardized: str | Path | None = None, targets: str | Path | pd.DataFrame | None = None,
                 store: str | Path | None = None, standardize_options: StandardizeOptions | None = None,
                 ad_threshold: float = 0.3, read_options: dict | None = None, ensemble: Ensemble | None = None,
-                index_dir: str | Path | None = None, job_key: str | None = None) -> dict:
+                index_dir: str | Path | None = None, job_key: str | None = None, engine: str = "torch") -> dict:
     """Stage: one shard → scores (Arrow IPC, sorted by target, then score), rejects, stats.
+
+    ``engine`` runs the models (:mod:`theraflow.pairs.engines`); the stats say which ran (``engine``).
 
     Input is either records ``shard * chunk_size + 1`` ... of a raw ``library`` (read through its index,
     kept in ``index_dir``, and standardized here) or a ``standardized`` shard table written by the
@@ -125,7 +127,7 @@ def score_shard(model_dirs: Sequence[str | Path], *, out_scores: str | Path, out
         raise ValueError("give either a library (with shard and chunk_size) or a standardized shard table")
     t0 = time.perf_counter()
     times: dict[str, float] = {}
-    ens, t_table, target_emb, identity = _prepared(model_dirs, targets, ensemble, store)
+    ens, t_table, target_emb, identity = _prepared(model_dirs, targets, ensemble, store, engine)
     times["load"] = time.perf_counter() - t0
 
     fps: dict[int, object] = {}
@@ -185,6 +187,7 @@ def score_shard(model_dirs: Sequence[str | Path], *, out_scores: str | Path, out
         "pairs": int(len(table)), "store_hits": res.hits, "store_misses": res.misses,
         "seconds": round(time.perf_counter() - t0, 3), "seconds_by_step": {k: round(v, 3) for k, v in times.items()},
         "peak_rss_mb": round(peak_rss_mb(), 1),
+        "engine": ens.engines_used(),
     }
     if job_key is not None:
         stats["job_key"] = job_key
@@ -195,16 +198,16 @@ def score_shard(model_dirs: Sequence[str | Path], *, out_scores: str | Path, out
 _PREPARED: dict = {}
 
 
-def _prepared(model_dirs, targets, ensemble: Ensemble | None, store=None):
+def _prepared(model_dirs, targets, ensemble: Ensemble | None, store=None, engine: str = "torch"):
     """(ensemble, partner table, partner embeddings, whether the models trained on each partner), cached in
     this process across shards."""
     key = None
     if ensemble is None and not isinstance(targets, pd.DataFrame):
-        key = (tuple(str(Path(d).resolve()) for d in model_dirs), str(targets),
+        key = (engine, tuple(str(Path(d).resolve()) for d in model_dirs), str(targets),
                tuple((Path(d) / "model.safetensors").stat().st_mtime_ns for d in model_dirs))
         if key in _PREPARED:
             return _PREPARED[key]
-    ens = ensemble or load_ensemble(model_dirs)
+    ens = ensemble or load_ensemble(model_dirs, engine)
     tdf = targets if isinstance(targets, pd.DataFrame) else (read_partners(targets, ens.spec.task) if targets
                                                               else None)
     if tdf is not None and ens.spec.task.entity(ens.spec.task.roles[1]).featurized:
@@ -227,8 +230,9 @@ def score_library(library: str | Path, model_dirs: Sequence[str | Path], outdir:
                   targets: str | Path | None = None, store: str | Path | None = None, chunk_size: int = 50_000,
                   workers: int = 1, top_k: int = 50, ad_threshold: float = 0.3,
                   standardize_options: StandardizeOptions | None = None, read_options: dict | None = None,
-                  resume: bool = True, max_shards: int | None = None) -> dict:
-    """The whole screen in one call: shards (``workers`` processes at a time) → gather.
+                  resume: bool = True, max_shards: int | None = None, engine: str = "torch") -> dict:
+    """The whole screen in one call: shards (``workers`` processes at a time) → gather. ``engine`` runs the
+    models (:mod:`theraflow.pairs.engines`).
 
     With ``resume`` (the default) shards finished by an earlier run of the same screen
     are kept (see the module docstring); ``summary["shards_reused"]`` counts them.
@@ -249,7 +253,7 @@ def score_library(library: str | Path, model_dirs: Sequence[str | Path], outdir:
         index = library_index(library, cache_dir=index_dir, **(read_options or {}))
         chunk_size, n_shards = shard_plan(index.records, chunk_size, max_shards)
         screen_key = _screen_key(library, model_dirs, targets, chunk_size, ad_threshold, standardize_options,
-                                 read_options)
+                                 read_options) + ("" if engine == "torch" else f"/{engine}")
         jobs = []
         for i in range(n_shards):
             jobs.append(dict(model_dirs=[str(m) for m in model_dirs], library=str(library), shard=i,
@@ -259,7 +263,7 @@ def score_library(library: str | Path, model_dirs: Sequence[str | Path], outdir:
                              out_stats=str(shard_dir / f"{i:04d}.stats.json"), targets=targets and str(targets),
                              store=store and str(store), standardize_options=standardize_options,
                              ad_threshold=ad_threshold, read_options=read_options, index_dir=str(index_dir),
-                             job_key=_sha256_json({"screen": screen_key, "shard": i})))
+                             engine=engine, job_key=_sha256_json({"screen": screen_key, "shard": i})))
         todo = [j for j in jobs if not (resume and _shard_done(j))]
         if len(todo) < len(jobs):
             log.info("%d of %d shards are complete from an earlier run of this screen; scoring %d",
@@ -618,6 +622,7 @@ def _gather(shard_files, outdir, *, top_k, sample_per_target, stats_files, chem_
         "rejected_by_stage": {},
         "store_hits": sum(s["store_hits"] for s in shard_stats),
         "store_misses": sum(s["store_misses"] for s in shard_stats),
+        "engine": _engines(shard_stats),
         "pairs": sum(s["pairs"] for s in shard_stats),
         "seconds_by_step": steps,
         "shard_seconds": [s["seconds"] for s in shard_stats],
@@ -695,6 +700,22 @@ def _gather_targets(targets, shard_files, index, streams, outdir, edges, rng, to
 
 def _rows(target: str, table: pa.Table) -> list[dict]:
     return [{"target_id": target, **row} for row in table.to_pylist()]
+
+
+def _engines(shard_stats) -> dict | None:
+    """What ran the models over the shards: the engine asked for, and per model what ran (``torch`` where the
+    engine fell back in some shard, with why)."""
+    used = [s["engine"] for s in shard_stats if s.get("engine")]
+    if not used:
+        return None
+    models: dict[str, dict] = {}
+    for u in used:
+        for m in u["models"]:
+            seen = models.setdefault(m["model"], {"model": m["model"], "runs": m["runs"]})
+            if m["runs"] != seen["runs"] or m.get("fallback"):
+                seen["runs"] = "torch in some shards" if m["runs"] != seen["runs"] else m["runs"]
+                seen.setdefault("fallback", m.get("fallback"))
+    return {"engine": used[0]["engine"], "models": list(models.values())}
 
 
 def _sum_dicts(dicts) -> dict:

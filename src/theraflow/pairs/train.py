@@ -141,6 +141,7 @@ def train_model(data: PairData, parts: np.ndarray, model_cfg: dict, outdir: str 
         "best_val": result.best_score,
         "train_seconds": result.seconds,
         "device": result.device,
+        "train_energy": result.energy,
         **(extra_meta or {}),
     }
     save_model(model, meta, outdir)

@@ -57,6 +57,7 @@ tr.flag td { background: #fdf1ee; }
 .kpi .l { color: var(--muted); font-size: 12px; }
 .warn { color: var(--warn); font-weight: 600; }
 .muted { color: var(--muted); }
+tr.total td { font-weight: 600; border-top: 2px solid var(--muted); }
 td.smiles { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 11px; word-break: break-all; max-width: 360px; }
 figure { margin: 10px 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }

@@ -5,7 +5,8 @@ length, known to the models or unseen); the model card with its test metrics and
 distributions per target; the hits of each target as an interactive grid (2D drawings, ensemble mean ±
 calibrated sd, the 80 % interval, applicability domain; filter, sort, CSV download); atom attributions of the
 top few; the calibration of the ensemble's spread (coverage plot); uncertainty against applicability domain;
-the rejects table; provenance (config hash, package versions, input sha256, model checksums).
+the rejects table; time and estimated energy per stage and of training the models (theraflow.energy);
+provenance (config hash, package versions, input sha256, model checksums).
 
 The page's weight does not grow with the library: the grids hold the top ``grid_rows`` of each target (and
 the top ``grid_rows`` inside the domain), read from the head of the ranked tables; histograms and a fixed-size
@@ -103,6 +104,7 @@ def _model_section(model_dirs: Sequence[Path], spec) -> str:
         split = meta.get("split_manifest") or {}
         row = {"model": name, "seed": meta.get("seed"), "split": split.get("name", "?"),
                "epochs": meta.get("epochs_trained"), "train s": meta.get("train_seconds"),
+               "train Wh": (meta.get("train_energy") or {}).get("energy_wh"),
                "device": meta.get("device"),
                "weights sha256": hashlib.sha256((d / "model.safetensors").read_bytes()).hexdigest()[:16]}
         m = d / "metrics.json"
@@ -482,13 +484,32 @@ def _rejects_sentence(summary: dict, rejects: pd.DataFrame, chem: dict | None) -
     return f"{n or len(rejects):,} record(s) were rejected" + ("; " + "; ".join(parts) if parts else "") + "."
 
 
+def _cost_section(benchmarks: Sequence[str | Path], model_dirs: Sequence[Path]) -> str:
+    """Time and estimated energy of the stages behind the screen, and of training the models (their cards)."""
+    from theraflow.energy import costs_html, run_costs
+
+    training = []
+    for d in model_dirs:
+        meta = json.loads((d / "model.json").read_text()) if (d / "model.json").exists() else {}
+        e = meta.get("train_energy") or {}
+        training.append({"model": d.name, "seconds": meta.get("train_seconds"), "energy_wh": e.get("energy_wh"),
+                         "method": e.get("method", "not recorded (trained before theraflow recorded energy)")})
+    intro = ("<p>Each stage's jobs summed (job time is summed over jobs, not the run's elapsed time); a re-run "
+             "shows the jobs that made the current results, including those cached from an earlier run.</p>")
+    return intro + costs_html(run_costs(benchmarks, exclude_stages=("report",)), training=training)
+
+
 def build_scoring_report(screen_dir: str | Path, model_dirs: Sequence[str | Path], output: str | Path, *,
                          library: str | Path | None = None, targets: str | Path | None = None,
                          chem_summary: str | Path | None = None, config: str | Path | dict | None = None,
                          title: str = "theraflow screening report", grid_rows: int = 200,
                          ad_threshold: float = 0.3, explain_top: int = 5,
-                         calibration: str | Path | None = None) -> Path:
+                         calibration: str | Path | None = None,
+                         benchmarks: Sequence[str | Path] = ()) -> Path:
     """Write the screening report of a gathered screen to ``output`` (one self-contained HTML file).
+
+    ``benchmarks``: the folders of the Snakemake benchmark files of the stages behind the screen (time and
+    estimated energy per stage, :mod:`theraflow.energy`); the models' training figures come from their cards.
 
     ``grid_rows``: the hits of each target in its grid (the top by score, and the top inside the domain);
     the page's weight depends on it and on the number of targets, not on the library's size."""
@@ -593,6 +614,9 @@ def build_scoring_report(screen_dir: str | Path, model_dirs: Sequence[str | Path
             pd.DataFrame({"stage": list(by_stage), "records": [int(v) for v in by_stage.values()]}))
     rep.add_section("Rejected records", body)
 
+    # ------------------------------------------------------------ run cost
+    rep.add_section("Time and energy", _cost_section(benchmarks, model_dirs))
+
     # ----------------------------------------------------------- provenance
     if isinstance(config, dict):
         config_hash = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
@@ -608,8 +632,11 @@ def build_scoring_report(screen_dir: str | Path, model_dirs: Sequence[str | Path
               for d in model_dirs]
     versions = _versions()
     versions["itables (DataTables)"] = datatables_assets()["version"]
+    eng = summary.get("engine") or {"engine": "torch", "models": []}
+    runs = "; ".join(f"{m['model']}: {m['runs']}" + (f" ({m['fallback']})" if m.get("fallback") else "")
+                     for m in eng.get("models", []))
     body = (f"<p><b>Config sha256:</b> <code>{esc(config_hash)}</code>. Screen: <code>{esc(screen.resolve())}</code>"
-            "</p>"
+            f"</p><p><b>Scoring engine:</b> {esc(eng['engine'])}" + (f" — {esc(runs)}" if runs else "") + "</p>"
             + ("<h3>Inputs</h3>" + rep.table(pd.DataFrame(inputs)) if inputs else "")
             + "<h3>Models</h3>" + rep.table(pd.DataFrame(models))
             + "<h3>Packages</h3>" + rep.table(pd.DataFrame({"package": list(versions),

@@ -80,6 +80,7 @@ class FitResult:
     selected: str  # "best" or "last"
     history: list[dict] = field(default_factory=list)
     device: str = ""
+    energy: dict = field(default_factory=dict)  # codecarbon's figure for this process's part of the run
 
 
 def device_name() -> str:
@@ -455,8 +456,11 @@ def fit(module, train_data, valid_data, outdir: str | Path, *, recipe: Recipe, f
         last.unlink()
     wrap = (lambda d: d) if _is_loader(train_data) else _Iterable
     t0 = time.time()
+    from theraflow.energy import EnergyTracker
+
+    energy = EnergyTracker()
     try:
-        with warnings.catch_warnings(), _quiet_lightning():
+        with warnings.catch_warnings(), _quiet_lightning(), energy:
             # Lightning cannot tell that a task restores its batch position (its checkpoint
             # hooks do), and warns that a mid-epoch resume is unreliable.
             warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch")
@@ -483,6 +487,8 @@ def fit(module, train_data, valid_data, outdir: str | Path, *, recipe: Recipe, f
         best_score=float(best.best_model_score) if best is not None and best.best_model_score is not None else None,
         selected="best" if best is not None and best.best_model_path else "last", history=history.rows,
         device=device_name(),
+        energy={**energy.result, **({"resumed": True, "note": "this process's part of a resumed run"}
+                                    if ckpt_path else {})},
     )
 
 

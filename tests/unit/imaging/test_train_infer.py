@@ -131,3 +131,28 @@ def test_checkpoint_every_epoch_even_between_validations(tiny_model, tmp_path):
                   split={"val_count": 2}, overrides={"train.max_epochs": 1, "train.val_every": 5},
                   progress_bar=False)
     assert (tmp_path / "model" / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_onnx_inference_gives_the_torch_masks(tiny_model, tmp_path, monkeypatch, caplog):
+    """ONNX Runtime (float32) segments like PyTorch: the same masks (Dice 1 between them) from the exported
+    network, kept in the bundle's folder; without onnxruntime, torch segments, with one log line."""
+    import logging
+    import sys
+    from pathlib import Path
+
+    cases = tiny_model["datalist"][:2]
+    ref, _ = imaging.segment(tiny_model["dir"], cases, tmp_path / "torch", tta=False)
+    got, _ = imaging.segment(tiny_model["dir"], cases, tmp_path / "onnx", tta=False, engine="onnx")
+    assert ref.attrs["engine"] == "torch" and got.attrs["engine"] == "onnx"
+    assert list((Path(tiny_model["dir"]) / "engines").glob("onnx-*/net.onnx"))
+    for a, b in zip(ref["mask"], got["mask"]):
+        x, y = np.asarray(nib.load(a).dataobj), np.asarray(nib.load(b).dataobj)
+        assert x.shape == y.shape and (x != y).mean() < 1e-4
+    q, _ = imaging.segment(tiny_model["dir"], cases, tmp_path / "int8", tta=False, engine="onnx_int8")
+    assert q.attrs["engine"] == "onnx_int8" and len(q) == len(ref)
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with caplog.at_level(logging.WARNING, logger="theraflow"):
+        fb, _ = imaging.segment(tiny_model["dir"], cases, tmp_path / "fallback", tta=False, engine="onnx")
+    assert fb.attrs["engine"] == "torch"
+    assert len([r for r in caplog.records if "onnxruntime" in r.getMessage()]) == 1

@@ -41,7 +41,10 @@ class GINEncoder(ResidualGraphEncoder):
         h = self.embed(data.x)
         for conv, (w1, b1, w2, b2, self_weight) in zip(self.convs, self._folded()):
             msg = h.index_select(0, src).add_(conv.lin(data.edge_attr)).relu_()
-            agg = torch.zeros_like(h).index_add_(0, dst, msg).add_(h, alpha=self_weight)
+            if torch.onnx.is_in_onnx_export():  # ONNX's index_add keeps one of repeated indices: scatter-add
+                agg = torch.zeros_like(h).scatter_add(0, dst.unsqueeze(-1).expand_as(msg), msg) + h * self_weight
+            else:
+                agg = torch.zeros_like(h).index_add_(0, dst, msg).add_(h, alpha=self_weight)
             h = h + F.linear(F.linear(agg, w1, b1).relu_(), w2, b2).relu_()
         return self.readout(h, data.batch, data.num_graphs)
 

@@ -1,0 +1,94 @@
+"""A segmentation network run by ONNX Runtime (float32, or int8 weights), for sliding-window inference on a CPU.
+
+:func:`onnx_net` exports the bundle's network once (input ``[windows, channels, *roi_size]``, the number of
+windows dynamic), keeps the file in the bundle's folder (``engines/<engine>-<key>/``, keyed by the weights'
+sha256 and the exporter's versions; a temporary folder when that one is not writable), checks it on a random
+window against the network, and returns a module that MONAI's ``sliding_window_inference`` calls like the
+network. Where ``onnxruntime`` is missing, the network does not export, or the float32 export disagrees with
+it, the network itself is returned, with one log line. ``benchmarks/seg_hippocampus.py`` compares the masks
+(Dice) and the time with PyTorch's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from theraflow.onnx_files import engine_folder, export, quantize_int8, session, versions
+
+log = logging.getLogger(__name__)
+
+TOLERANCE = 1e-3  # max |onnx - torch| of the float32 export on a random window, relative to the logits' sd
+
+
+class OrtNet(nn.Module):
+    """Calls an ONNX Runtime session like the network (CPU tensors in and out)."""
+
+    def __init__(self, session, engine: str) -> None:
+        super().__init__()
+        self.session = session
+        self.engine = engine
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.session.run(None, {"image": x.detach().float().cpu().numpy()})[0]
+        return torch.from_numpy(out)
+
+
+def onnx_net(net: nn.Module, cfg: dict, bundle: str | Path, engine: str) -> nn.Module:
+    """The network behind ``engine`` (``torch``: ``net`` itself); see the module docstring."""
+    if engine == "torch":
+        return net
+    from theraflow.registry import ENGINES
+
+    if engine not in ENGINES.names():
+        raise ValueError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES.names())}")
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError as exc:
+        log.warning("engine %s: %s is not installed; segmenting with torch (pip install onnx onnxruntime)",
+                    engine, exc.name)
+        return net
+    from theraflow.imaging.modelconfig import roi_size
+
+    quantize = engine == "onnx_int8"
+    roi = roi_size(cfg)
+    channels = int(cfg["network"].get("in_channels", 1))
+    weights = Path(bundle) / "model.safetensors"
+    folder = engine_folder(bundle, engine, [hashlib.sha256(weights.read_bytes()).hexdigest(), roi, channels])
+    path = folder / "net.onnx"
+    example = torch.randn(2, channels, *roi)
+    net = net.eval().cpu()
+    try:
+        if not path.exists():
+            from theraflow.io import atomic_dir
+
+            with atomic_dir(folder, prefix=".export-") as tmp:
+                fp32 = tmp / "net.fp32.onnx"
+                export(net, (example,), fp32, ["image"], ["logits"],
+                       {"image": {0: "windows"}, "logits": {0: "windows"}})
+                if quantize:
+                    quantize_int8(fp32, tmp / "net.onnx")
+                    fp32.unlink()
+                else:
+                    fp32.rename(tmp / "net.onnx")
+                (tmp / "export.json").write_text(json.dumps({"engine": engine, "weights": str(weights), "roi": roi,
+                                                             "channels": channels, **versions()}, indent=1))
+        ort_net = OrtNet(session(path), engine)
+        with torch.no_grad():
+            ref, got = net(example), ort_net(example)
+        gap = float((got - ref).abs().max()) / max(float(ref.std()), 1e-6)
+    except Exception as exc:  # an op the exporter or the runtime cannot take: torch segments
+        log.warning("engine %s: the network stays on torch (%s: %s)", engine, type(exc).__name__,
+                    str(exc).splitlines()[0][:300] if str(exc) else "")
+        return net
+    if not quantize and gap > TOLERANCE:
+        log.warning("engine %s: the export differs from the network by %.2g (relative): torch segments", engine, gap)
+        return net
+    log.info("engine %s: %s (export checked on a random window: max gap %.2g of the logits' sd)", engine, path, gap)
+    return ort_net
