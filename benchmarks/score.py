@@ -34,6 +34,14 @@ replaced), each with the commit and date it was measured at:
 A screen longer than a sitting (10 M molecules: hours) runs in parts with ``--resume``: stop it, run the same
 command again, and it goes on from the shards it finished; the row's seconds are the parts' sum (``parts``).
 
+``--regather`` measures the gather step again on rows already screened (``--scale-formats`` × ``--scale-sizes``,
+their shards kept in ``--workdir``), in a fresh process with the current code (the group merges first when the
+screen has more than 64 shards): the row's ``peak_rss_mb_gather`` becomes the largest of the gather's and the
+merges', and ``regather`` records the commit, the merge and gather seconds and the flat gather's figures
+(the row's ``seconds`` stay those of the full screen)::
+
+    python benchmarks/score.py --scale --regather --scale-sizes 10000000 --scale-formats smi --workdir /tmp/tf-scale
+
 ``--dag N`` times the workflow's DAG on an N-molecule MOSES ``.smi`` library instead: the score_count job once
 (the library's first indexing), then ``snakemake -n`` three times, and the jobs per rule it plans (score.json's
 ``dag_seconds``, with ``submissions_per_stage``):
@@ -230,7 +238,7 @@ def scale(args, work: Path) -> int:
                    "shards": summary["shards"], "seconds": round(seconds, 1), "mol_per_s": round(n / seconds, 1),
                    "seconds_per_million": round(seconds / n * 1e6, 1),
                    "peak_rss_mb_worker": max(summary["shard_peak_rss_mb"]),
-                   "peak_rss_mb_gather": summary["gather_peak_rss_mb"],
+                   "peak_rss_mb_gather": max([summary["gather_peak_rss_mb"], *summary.get("merge_peak_rss_mb", [])]),
                    "index_seconds": summary["index"]["seconds"], "store_misses": summary["store_misses"],
                    "seconds_by_step": summary["seconds_by_step"], "library_bytes": lib.stat().st_size,
                    "library_write_seconds": round(made, 1), "parse_only_mol_per_s_one_core": round(parse_rate, 1),
@@ -238,6 +246,61 @@ def scale(args, work: Path) -> int:
             rows.append(row)
             print(json.dumps(row), flush=True)
             write_scale(Path(args.out), rows, models, args)  # each row as it is measured: a stopped run keeps it
+    return 0
+
+
+def _regather(outdir: Path, workers: int) -> dict:
+    """The merges (if any) and the gather of a screen's kept shards, in this process (see regather)."""
+    from theraflow.pairs.screen import _merge_groups, gather_scores
+
+    shards = outdir / "shards"
+    scores = sorted(str(p) for p in shards.glob("*.scores.arrow"))
+    t0 = time.perf_counter()
+    files, merge_stats = _merge_groups(scores, outdir / "merged", workers)
+    merged = time.perf_counter() - t0
+    summary = gather_scores(files, outdir, top_k=50, stats_files=sorted(shards.glob("*.stats.json")),
+                            reject_files=sorted(shards.glob("*.rejects.parquet")), merge_stats_files=merge_stats)
+    shutil.rmtree(outdir / "merged", ignore_errors=True)
+    return {**summary, "merge_wall_seconds": round(merged, 3)}
+
+
+def regather(args, work: Path) -> int:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from _common import merge_rows, provenance
+
+    out = Path(args.out)
+    report = json.loads(out.read_text())
+    rows = []
+    for n in args.scale_sizes:
+        for fmt in args.scale_formats:
+            row = next((r for r in report.get("scale", []) if r["format"] == fmt and r["molecules"] == n), None)
+            outdir = work / f"scale_{fmt}_{n}"
+            if row is None or not (outdir / "shards").is_dir():
+                raise SystemExit(f"no {fmt} row of {n} molecules with its shards in {outdir}: run --scale first")
+            old = json.loads((outdir / "summary.json").read_text())
+            stamp = provenance()
+            with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
+                summary = pool.submit(_regather, outdir, args.workers).result()
+            merges = summary.get("merge_peak_rss_mb", [])
+            flat = row.get("regather", {}).get("flat") or {"peak_rss_mb_gather": row["peak_rss_mb_gather"],
+                                                           "gather_seconds": old.get("gather_seconds")}
+            new = {**row, "peak_rss_mb_gather": max([summary["gather_peak_rss_mb"], *merges]),
+                   "regather": {"groups": summary.get("merge_groups", 0),
+                                "peak_rss_mb_final_gather": summary["gather_peak_rss_mb"],
+                                "peak_rss_mb_merges": merges, "merge_wall_seconds": summary["merge_wall_seconds"],
+                                "gather_seconds": summary["gather_seconds"], "flat": flat,
+                                "commit": stamp["commit"], "dirty": stamp["dirty"], "date": stamp["date"]}}
+            rows.append(new)
+            print(json.dumps(new["regather"]), flush=True)
+            print(f"{fmt} {n}: gather peak RSS {flat['peak_rss_mb_gather']} MB in one gather -> "
+                  f"{new['peak_rss_mb_gather']} MB ({new['regather']['groups']} groups); merge "
+                  f"{summary['merge_wall_seconds']:.0f} s + gather {summary['gather_seconds']:.0f} s", flush=True)
+    report["scale"] = merge_rows(report["scale"], rows, ("format", "molecules"))
+    from theraflow.io import write_text
+
+    write_text(out, json.dumps(report, indent=2) + "\n")
     return 0
 
 
@@ -353,12 +416,16 @@ def main() -> int:
     ap.add_argument("--resume", action="store_true",
                     help="--scale: a screen that may take several invocations (stop it, run the same command "
                          "again: finished shards are kept and the parts' times summed; see resumed_screen)")
+    ap.add_argument("--regather", action="store_true",
+                    help="--scale: measure the gather again on rows already screened (see the docstring)")
     ap.add_argument("--dag", type=int, metavar="N",
                     help="time the workflow's DAG (snakemake -n) on an N-molecule MOSES library instead")
     args = ap.parse_args()
 
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
+    if args.scale and args.regather:
+        return regather(args, work)
     if args.scale:
         return scale(args, work)
     if args.dag:

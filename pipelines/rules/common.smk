@@ -26,6 +26,7 @@ wildcard_constraints:
     task="|".join(TASKS.names()),
     lib="[A-Za-z][A-Za-z0-9_-]*",
     shard="[0-9]{4}",
+    group="[0-9]{3}",
     ds="[A-Za-z][A-Za-z0-9_-]*",
     split="[A-Za-z][A-Za-z0-9_-]*",
     model="[A-Za-z][A-Za-z0-9_-]*",
@@ -59,6 +60,28 @@ def score_shard_files(*kinds, chem=False):
                 for s in PLAN.shard_ids(f"score_{wildcards.lib}")]
 
     return files
+
+
+def score_gather_files(kind):
+    """What score_gather merges: the shards' score files, or score_merge's files of their groups (a screen
+    of more shards than one gather merges), with the merge stats."""
+    def files(wildcards):
+        checkpoints.score_count.get(lib=wildcards.lib)
+        groups = PLAN.merge_groups(f"score_{wildcards.lib}")
+        if kind == "merge_stats":
+            return [f"{RESULTS}/score/{wildcards.lib}/merged/{g}.stats.json" for g in groups]
+        if groups:
+            return [f"{RESULTS}/score/{wildcards.lib}/merged/{g}.scores.arrow" for g in groups]
+        return [f"{RESULTS}/score/{wildcards.lib}/shards/{s}.scores.arrow"
+                for s in PLAN.shard_ids(f"score_{wildcards.lib}")]
+
+    return files
+
+
+def score_group_files(wildcards):
+    checkpoints.score_count.get(lib=wildcards.lib)
+    ids = PLAN.merge_groups(f"score_{wildcards.lib}")[wildcards.group]
+    return [f"{RESULTS}/score/{wildcards.lib}/shards/{s}.scores.arrow" for s in ids]
 
 
 def dataset_inputs(wildcards):

@@ -1,7 +1,7 @@
 # Batch scoring: score_count (a checkpoint: the library's records, hence its shards) → library shards
-# (standardized by the chemistry rules) → score_shard (feature store + model ensemble) → score_gather
-# (ranked tables, top-k) → score_report (HTML). The DAG never reads a library: the count does, once per
-# version of the file.
+# (standardized by the chemistry rules) → score_shard (feature store + model ensemble) → [score_merge: groups
+# of at most 64 shards, when there are more] → score_gather (ranked tables, top-k) → score_report (HTML).
+# The DAG never reads a library: the count does, once per version of the file.
 
 
 checkpoint score_count:
@@ -53,9 +53,33 @@ rule score_shard:
         " --out-scores {output.scores:q} --out-rejects {output.rejects:q} --out-stats {output.stats:q} > {log:q} 2>&1"
 
 
+rule score_merge:
+    input:
+        score_group_files,
+    output:
+        scores=temp(f"{RESULTS}/score/{{lib}}/merged/{{group}}.scores.arrow"),
+        stats=f"{RESULTS}/score/{{lib}}/merged/{{group}}.stats.json",
+    params:
+        tf=TF,
+    log:
+        f"{LOGS}/score/{{lib}}/merge.{{group}}.log",
+    benchmark:
+        f"{BENCH}/score/{{lib}}/merge.{{group}}.tsv"
+    threads: 1
+    conda:
+        "../envs/theraflow.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "{params.tf} score merge --scores {input:q} --out-scores {output.scores:q} --out-stats {output.stats:q}"
+        " > {log:q} 2>&1"
+
+
 rule score_gather:
     input:
-        scores=score_shard_files("scores.arrow"),
+        scores=score_gather_files("scores"),
+        merge_stats=score_gather_files("merge_stats"),
         stats=score_shard_files("stats.json"),
         rejects=score_shard_files("rejects.parquet"),
         chem_rejects=score_shard_files("standardize-rejects.parquet", chem=True),
@@ -85,6 +109,7 @@ rule score_gather:
     shell:
         "{params.tf} score gather --scores {input.scores:q} --stats {input.stats:q}"
         " --rejects {input.chem_rejects:q} {input.rejects:q} --chem-stats {input.chem_stats:q}"
+        " --merge-stats {input.merge_stats:q}"
         " --outdir {params.outdir:q} --top-k {params.top_k} > {log:q} 2>&1"
 
 

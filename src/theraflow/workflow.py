@@ -185,6 +185,15 @@ class Plan:
     def shard_ids(self, name: str) -> list[str]:
         return [f"{i:04d}" for i in range(self.n_shards(name))]
 
+    def merge_groups(self, name: str) -> dict[str, list[str]]:
+        """{group id: its shard ids} where a screen has more shards than one gather merges
+        (theraflow.pairs.screen.gather_groups); empty otherwise."""
+        from theraflow.pairs.screen import gather_groups
+
+        ids = self.shard_ids(name)
+        fan_in = int(self.score_library(name.removeprefix("score_")).get("gather_fan_in") or 64)
+        return {f"{k:03d}": [ids[i] for i in g] for k, g in enumerate(gather_groups(len(ids), fan_in))}
+
     def index_dir(self, name: str) -> str:
         """Where a molecule set's library index is kept (theraflow.chem.library_index): made once per version of
         the file (by the score_count checkpoint for a scored library, else by the first shard job), read by every

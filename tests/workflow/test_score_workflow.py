@@ -1,5 +1,6 @@
-"""Scoring through the workflow: train the demo model, screen a small library, report;
-scores identical to the Python API; `snakemake --report` includes the HTML report.
+"""Scoring through the workflow: train the demo model, screen a small library (its 3 shards merged in 2
+groups before the gather), report; scores identical to the Python API; `snakemake --report` includes the
+HTML report.
 
 The library is counted by the checkpoint score_count (results/score/<lib>/library.json) before its shards
 are known: the DAG never reads a library."""
@@ -19,7 +20,7 @@ def test_score_workflow_and_api_agree(tmp_path, snakemake, nci_smi, capsys):
     config = {
         "dti": {"datasets": {"demo": {"source": "rdkit_demo"}}, "splits": [{"kind": "random"}],
                 "models": ["dti_demo_gin_id"], "seeds": [0, 1], "threads": 1, "bootstrap": 20, "max_minutes": 1},
-        "score": {"libraries": {"small": {"path": str(lib), "chunk_size": 300}},
+        "score": {"libraries": {"small": {"path": str(lib), "chunk_size": 300, "gather_fan_in": 2}},
                   "model": {"dataset": "demo", "split": "random", "name": "dti_demo_gin_id"}, "top_k": 10},
     }
     snakemake(tmp_path, config)
@@ -28,6 +29,8 @@ def test_score_workflow_and_api_agree(tmp_path, snakemake, nci_smi, capsys):
     assert counted["shards"] == 3  # 701 records in chunks of 300
     summary = json.loads((out / "summary.json").read_text())
     assert summary["shards"] == 3
+    # more shards than gather_fan_in: score_merge jobs merged groups of them first (their files are temporary)
+    assert summary["merge_groups"] == 2 and not list((out / "merged").glob("*.scores.arrow"))
     assert summary["records"] == 701 and summary["kept"] + summary["rejected"] == 701
     rejects = pd.read_csv(out / "rejects.tsv", sep="\t", dtype=str)
     assert "broken" in set(rejects["id"])

@@ -42,6 +42,8 @@ def register(sub) -> None:
     r.add_argument("--max-shards", type=int, default=None,
                    help="at most this many shards: a larger library gets larger shards (default: no limit)")
     r.add_argument("--workers", type=int, default=1, help="shards scored in parallel")
+    r.add_argument("--gather-fan-in", type=int, default=None, metavar="N",
+                   help="more shards than N are merged in groups of at most N before the gather (default 64)")
     r.add_argument("--top-k", type=int, default=50)
     r.add_argument("--no-report", action="store_true")
     r.add_argument("--no-resume", action="store_true",
@@ -72,8 +74,15 @@ def register(sub) -> None:
     _common(s)
     add_read_options(s)
 
+    m = ss.add_parser("merge", help="merge a group of shard score files into one (a screen of many shards)")
+    m.add_argument("--scores", nargs="+", required=True, help="shard score files, in shard order")
+    m.add_argument("--out-scores", required=True, help="the merged file (the shard format)")
+    m.add_argument("--out-stats", required=True, help="its stats: shards, rows, seconds, peak RSS")
+
     g = ss.add_parser("gather", help="merge shard scores")
-    g.add_argument("--scores", nargs="+", required=True, help="shard score files")
+    g.add_argument("--scores", nargs="+", required=True,
+                   help="shard score files, or the files `score merge` made of their groups (in order)")
+    g.add_argument("--merge-stats", nargs="*", default=[], help="stats of the `score merge` jobs, if any")
     g.add_argument("--stats", nargs="+", default=[], help="shard stats files")
     g.add_argument("--rejects", nargs="*", default=[], help="rejects tables of every stage")
     g.add_argument("--chem-stats", nargs="*", default=[], help="stats of separate standardization jobs")
@@ -158,11 +167,17 @@ def run(args) -> int:
                          store=args.store, ad_threshold=args.ad_threshold, read_options=read_options(args),
                          index_dir=args.index_dir, engine=args.engine)
         print(f"shard {args.shard}: {st['kept']} molecules x {st['targets']} targets in {st['seconds']} s")
+    elif cmd == "merge":
+        from theraflow.pairs.screen import merge_shards
+
+        st = merge_shards(args.scores, args.out_scores, args.out_stats)
+        print(f"merged {st['shards']} shard(s): {st['rows']} rows in {st['seconds']} s")
     elif cmd == "gather":
         from theraflow.pairs.screen import gather_scores
 
         summary = gather_scores(args.scores, args.outdir, top_k=args.top_k, stats_files=args.stats,
-                                chem_stats_files=args.chem_stats, reject_files=args.rejects)
+                                chem_stats_files=args.chem_stats, reject_files=args.rejects,
+                                merge_stats_files=args.merge_stats)
         print(f"gathered {summary['shards']} shard(s), {len(summary['targets'])} target(s)")
         fail_if_nothing_kept("the library", summary["records"], summary["kept"],
                              Path(args.outdir) / "rejects.tsv" if args.rejects else None,

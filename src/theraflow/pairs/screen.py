@@ -25,6 +25,7 @@ import json
 import logging
 import math
 import resource
+import shutil
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -60,6 +61,12 @@ SHARD_META_KEY = b"theraflow.shard"
 # 1.58 M-molecule screen (64 shards) the gather step's peak RSS was 415 MB at 65,536, 399 at 16,384 and
 # 389 at 8,192 (373 MB for 100,000 molecules in 4 shards), at the same speed.
 RANKED_FLUSH_ROWS = 8192
+# gather merges at most this many shard files at once; a screen with more is merged in groups of at most
+# this many first (``merge_shards``: parallel jobs, each writing one file in the shard format), then the
+# groups' files are gathered. The merge holds a batch or two per open shard (≈ 87 KB each at 2 targets,
+# more with more targets): on the 10 M-molecule screen (400 shards, 20 targets) one 400-way gather peaked
+# at 424 MB against 373 MB for 4 shards; 64 shards took 383 MB.
+GATHER_FAN_IN = 64
 
 
 def peak_rss_mb() -> float:
@@ -77,13 +84,21 @@ def peak_rss_mb() -> float:
     return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
 
 
+SHARD_SCHEMA = pa.schema([("id", pa.string()), ("smiles", pa.string()), ("target_id", pa.string()),
+                          ("class", pa.string()), ("score_mean", pa.float32()), ("score_std", pa.float32()),
+                          ("ad_similarity", pa.float32()), ("ad_flag", pa.bool_())])
+
+
+def _shard_schema(plan: dict, lo, hi) -> pa.Schema:
+    meta = {"format": 1, "targets": plan, "lo": lo, "hi": hi}
+    return SHARD_SCHEMA.with_metadata({SHARD_META_KEY: json.dumps(meta).encode()})
+
+
 def _write_sorted_by_target(scores: pd.DataFrame, path: Path, target_ids: Sequence[str]) -> None:
     """A shard's scores as an Arrow IPC file: for each target (in id order: the order gather reads them),
     its rows sorted by score (descending) in batches of ``SHARD_BATCH_ROWS``. The schema's metadata says
     which batches hold which target and the score range, so gather plans its merge without reading the rows."""
-    schema = pa.schema([("id", pa.string()), ("smiles", pa.string()), ("target_id", pa.string()),
-                        ("class", pa.string()), ("score_mean", pa.float32()), ("score_std", pa.float32()),
-                        ("ad_similarity", pa.float32()), ("ad_flag", pa.bool_())])
+    schema = SHARD_SCHEMA
     tables, plan, at = [], {}, 0
     for t in sorted(target_ids):
         sub = scores[scores["target_id"] == t].sort_values("score_mean", ascending=False, kind="stable")
@@ -94,9 +109,8 @@ def _write_sorted_by_target(scores: pd.DataFrame, path: Path, target_ids: Sequen
             tables.append(table)
             at += n_batches
     means = scores["score_mean"].to_numpy(dtype=np.float64)
-    meta = {"format": 1, "targets": plan,
-            "lo": float(means.min()) if len(means) else None, "hi": float(means.max()) if len(means) else None}
-    schema = schema.with_metadata({SHARD_META_KEY: json.dumps(meta).encode()})
+    schema = _shard_schema(plan, float(means.min()) if len(means) else None,
+                           float(means.max()) if len(means) else None)
     options = pa.ipc.IpcWriteOptions(compression="lz4")
     with atomic_write(path, "wb") as fh, pa.ipc.new_file(fh, schema, options=options) as writer:
         for table in tables:  # one chunk each: batches of SHARD_BATCH_ROWS, as the plan counts them
@@ -230,7 +244,8 @@ def score_library(library: str | Path, model_dirs: Sequence[str | Path], outdir:
                   targets: str | Path | None = None, store: str | Path | None = None, chunk_size: int = 50_000,
                   workers: int = 1, top_k: int = 50, ad_threshold: float = 0.3,
                   standardize_options: StandardizeOptions | None = None, read_options: dict | None = None,
-                  resume: bool = True, max_shards: int | None = None, engine: str = "torch") -> dict:
+                  resume: bool = True, max_shards: int | None = None, engine: str = "torch",
+                  gather_fan_in: int | None = None) -> dict:
     """The whole screen in one call: shards (``workers`` processes at a time) → gather. ``engine`` runs the
     models (:mod:`theraflow.pairs.engines`).
 
@@ -278,15 +293,39 @@ def score_library(library: str | Path, model_dirs: Sequence[str | Path], outdir:
                 for f in [pool.submit(score_shard, **job) for job in todo]:
                     f.result()
         shard_seconds = time.perf_counter() - t0
-        summary = gather_scores([j["out_scores"] for j in jobs], outdir, top_k=top_k,
-                                stats_files=[j["out_stats"] for j in jobs],
-                                reject_files=[j["out_rejects"] for j in jobs])
+        scores, merge_stats = _merge_groups([j["out_scores"] for j in jobs], outdir / "merged", workers,
+                                            gather_fan_in)
+        summary = gather_scores(scores, outdir, top_k=top_k, stats_files=[j["out_stats"] for j in jobs],
+                                reject_files=[j["out_rejects"] for j in jobs], merge_stats_files=merge_stats)
+        if merge_stats:  # the merged files repeat the shards' rows: gathered, they go
+            shutil.rmtree(outdir / "merged", ignore_errors=True)
         summary["wall_seconds_shards"] = round(shard_seconds, 3)
         summary["index"] = index.summary()
         summary["workers"] = workers
         summary["shards_reused"] = len(jobs) - len(todo)
         write_json(outdir / "summary.json", summary)
     return summary
+
+
+def _merge_groups(score_files: list[str], merged_dir: Path, workers: int,
+                  fan_in: int | None = None) -> tuple[list[str], list[str]]:
+    """(files to gather, their merge stats): the shard files themselves when they fit one gather, else the
+    merged files of :func:`gather_groups` (merged again every run: a resumed screen may have new shards),
+    ``workers`` spawned processes at a time."""
+    groups = gather_groups(len(score_files), fan_in)
+    if not groups:
+        return score_files, []
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    merged_dir.mkdir(parents=True, exist_ok=True)
+    jobs = [([score_files[i] for i in g], str(merged_dir / f"{k:03d}.scores.arrow"),
+             str(merged_dir / f"{k:03d}.stats.json")) for k, g in enumerate(groups)]
+    log.info("merging %d shards in %d groups before the gather", len(score_files), len(groups))
+    with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=mp.get_context("spawn")) as pool:
+        for f in [pool.submit(merge_shards, *job) for job in jobs]:
+            f.result()
+    return [j[1] for j in jobs], [j[2] for j in jobs]
 
 
 def _make_index(library, index_dir, read_options: dict) -> None:
@@ -555,11 +594,85 @@ def merge_sorted_batches(sources: Sequence[Iterator[pa.Table]], key: str = "scor
         yield pa.concat_tables(taken).take(pa.array(order))
 
 
+def gather_groups(n_files: int, fan_in: int | None = None) -> list[range]:
+    """Consecutive groups of at most ``fan_in`` (default :data:`GATHER_FAN_IN`) of ``n_files`` shard files, as
+    even in size as they can be (none when the files fit in one gather)."""
+    fan_in = fan_in or GATHER_FAN_IN
+    if n_files <= fan_in:
+        return []
+    n_groups = math.ceil(n_files / fan_in)
+    bounds = [round(i * n_files / n_groups) for i in range(n_groups + 1)]
+    return [range(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def merge_shards(shard_files: Sequence[str | Path], out_scores: str | Path,
+                 out_stats: str | Path | None = None) -> dict:
+    """Stage: score shards → one file in the shard format, each target's rows merged by score (ties keep
+    the files' order, then their rows' order, as gather's merge does), so that gathering the merged files of
+    consecutive groups gives what gathering every shard gives. Written atomically; ``out_stats`` gets the
+    shards, rows, seconds and peak RSS."""
+    t0 = time.perf_counter()
+    files = [Path(p) for p in shard_files]
+    if not files:
+        raise InputError("merge_shards: no shard files given")
+    pool = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())  # as gather: what the merge frees goes back
+    try:
+        index = [_shard_index(p) for p in files]
+        targets = sorted({t for x in index for t in x.groups})
+        plan, at = {}, 0
+        for t in targets:
+            rows = sum(x.rows.get(t, 0) for x in index)
+            n_batches = math.ceil(rows / SHARD_BATCH_ROWS)
+            if n_batches:
+                plan[t] = [at, n_batches, rows]
+                at += n_batches
+        lo = min((x.lo for x in index), default=math.inf)
+        hi = max((x.hi for x in index), default=-math.inf)
+        schema = _shard_schema(plan, lo if math.isfinite(lo) else None, hi if math.isfinite(hi) else None)
+        streams = [_ShardStream(p) for p in files[:_open_files_limit(len(files))]]
+        written = 0
+        try:
+            options = pa.ipc.IpcWriteOptions(compression="lz4")
+            with atomic_write(Path(out_scores), "wb") as fh, pa.ipc.new_file(fh, schema, options=options) as writer:
+                for t in plan:
+                    sources = [streams[i].target(x.groups[t]) if i < len(streams) else _iter_target(p, x.groups[t])
+                               for i, (p, x) in enumerate(zip(files, index)) if t in x.groups]
+                    pending: list[pa.Table] = []
+                    buffered = 0
+                    for block in merge_sorted_batches(sources, low_rows=SHARD_BATCH_ROWS):
+                        pending.append(block)
+                        buffered += block.num_rows
+                        if buffered >= RANKED_FLUSH_ROWS:  # whole batches out; the rest waits for more rows
+                            table = pa.concat_tables(pending).combine_chunks()
+                            full = buffered - buffered % SHARD_BATCH_ROWS
+                            writer.write_table(table.slice(0, full), max_chunksize=SHARD_BATCH_ROWS)
+                            pending, buffered = [table.slice(full)], buffered - full
+                            written += full
+                    if buffered:
+                        writer.write_table(pa.concat_tables(pending).combine_chunks(), max_chunksize=SHARD_BATCH_ROWS)
+                        written += buffered
+        finally:
+            for s in streams:
+                s.close()
+    finally:
+        pa.set_memory_pool(pool)
+    stats = {"shards": len(files), "targets": len(plan), "rows": written,
+             "seconds": round(time.perf_counter() - t0, 3), "peak_rss_mb": round(peak_rss_mb(), 1)}
+    if out_stats is not None:
+        write_json(Path(out_stats), stats)
+    return stats
+
+
 def gather_scores(shard_files: Sequence[str | Path], outdir: str | Path, *, top_k: int = 50,
                   sample_per_target: int = 2000, stats_files: Sequence[str | Path] = (),
                   chem_stats_files: Sequence[str | Path] = (), reject_files: Sequence[str | Path] = (),
-                  seed: int = 0) -> dict:
+                  merge_stats_files: Sequence[str | Path] = (), seed: int = 0) -> dict:
     """Stage: shard score files → ranked/<target>.parquet, topk.tsv, histograms, AD sample, summary.
+
+    ``shard_files`` may be the files of :func:`merge_shards` (groups of shards, in order), with
+    ``merge_stats_files`` their stats: the summary then counts the shards of ``stats_files`` and records the
+    merge jobs' seconds and peak RSS.
 
     ``summary["targets"]``: one entry per target (in id order): ``id``, ``name``, ``length`` (residues),
     ``known`` (every model trained on its sequence), ``models_known`` of ``models``, ``trained_as`` (the
@@ -572,13 +685,13 @@ def gather_scores(shard_files: Sequence[str | Path], outdir: str | Path, *, top_
     try:
         return _gather(shard_files, outdir, top_k=top_k, sample_per_target=sample_per_target,
                        stats_files=stats_files, chem_stats_files=chem_stats_files, reject_files=reject_files,
-                       seed=seed)
+                       merge_stats_files=merge_stats_files, seed=seed)
     finally:
         pa.set_memory_pool(pool)
 
 
 def _gather(shard_files, outdir, *, top_k, sample_per_target, stats_files, chem_stats_files, reject_files,
-            seed) -> dict:
+            merge_stats_files, seed) -> dict:
     t0 = time.perf_counter()
     outdir = Path(outdir)
     (outdir / "ranked").mkdir(parents=True, exist_ok=True)
@@ -614,7 +727,7 @@ def _gather(shard_files, outdir, *, top_k, sample_per_target, stats_files, chem_
     summary = {
         "task": next((s["task"] for s in shard_stats if "task" in s), None),
         "targets": [{**identity.get(t, {"id": t}), **per_target[t]} for t in targets],
-        "shards": len(shard_files),
+        "shards": len(stats_files) if merge_stats_files and stats_files else len(shard_files),
         "top_k": top_k,
         "records": sum(s["records"] for s in (chem_stats or shard_stats)),
         "kept": sum(s["kept"] for s in shard_stats),
@@ -630,6 +743,11 @@ def _gather(shard_files, outdir, *, top_k, sample_per_target, stats_files, chem_
         "gather_seconds": round(time.perf_counter() - t0, 3),
         "gather_peak_rss_mb": round(peak_rss_mb(), 1),
     }
+    if merge_stats_files:
+        merges = [json.loads(Path(p).read_text()) for p in merge_stats_files]
+        summary["merge_groups"] = len(merges)
+        summary["merge_seconds"] = [m["seconds"] for m in merges]
+        summary["merge_peak_rss_mb"] = [m["peak_rss_mb"] for m in merges]
     if reject_files:
         rej = pd.concat([pd.read_parquet(p) for p in reject_files], ignore_index=True)
         rej["record"] = rej["record"].astype("int64")

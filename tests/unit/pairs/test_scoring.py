@@ -278,3 +278,58 @@ def test_a_shard_shorter_than_its_metadata_is_named(tmp_path):
                                       schema=schema))
     with pytest.raises(InputError, match="0000.scores.arrow: the shard ends before"):
         screen.gather_scores([path], tmp_path / "out")
+
+
+def test_merged_groups_gather_like_every_shard(tmp_path, monkeypatch):
+    """A screen of more shards than one gather merges is merged in consecutive groups first: the ranked
+    tables (ties included: they keep shard order, then row order) are those of one gather over every shard."""
+    from theraflow.pairs import screen
+
+    rng = np.random.default_rng(1)
+    targets = ["T1", "T2"]
+    files = []
+    for s in range(5):
+        m = int(rng.integers(200, 700))
+        frames = [pd.DataFrame({"id": [f"s{s}{t}m{i}" for i in range(m)], "smiles": "C", "target_id": t,
+                                "class": None, "score_mean": rng.integers(0, 20, size=m).astype(np.float32),
+                                "score_std": np.float32(0.1), "ad_similarity": np.float32(0.5), "ad_flag": False})
+                  for t in targets if not (s == 2 and t == "T1")]
+        screen._write_sorted_by_target(pd.concat(frames, ignore_index=True), tmp_path / f"{s}.scores.arrow", targets)
+        files.append(tmp_path / f"{s}.scores.arrow")
+    flat = screen.gather_scores(files, tmp_path / "flat", top_k=5)
+    assert flat["shards"] == 5 and "merge_groups" not in flat
+
+    groups = screen.gather_groups(len(files), fan_in=2)
+    assert groups == [range(0, 2), range(2, 3), range(3, 5)]
+    assert sum(len(g) for g in groups) == 5 and screen.gather_groups(5, fan_in=5) == []
+    merged, stats = [], []
+    for k, g in enumerate(groups):
+        st = screen.merge_shards([files[i] for i in g], tmp_path / f"g{k}.arrow", tmp_path / f"g{k}.json")
+        assert st["rows"] == sum(len(pd.read_feather(files[i])) for i in g) and st["shards"] == len(g)
+        index = screen._shard_index(tmp_path / f"g{k}.arrow")
+        for t, (_, count) in index.groups.items():  # full batches but the last, as a shard is written
+            assert count == -(-index.rows[t] // screen.SHARD_BATCH_ROWS)
+        merged.append(tmp_path / f"g{k}.arrow")
+        stats.append(tmp_path / f"g{k}.json")
+    two = screen.gather_scores(merged, tmp_path / "two", top_k=5, merge_stats_files=stats)
+    assert two["merge_groups"] == len(groups) and two["pairs"] == flat["pairs"] and len(two["merge_peak_rss_mb"]) == len(groups)
+    for t in targets:
+        a = pd.read_parquet(tmp_path / "flat" / "ranked" / f"{t}.parquet")
+        b = pd.read_parquet(tmp_path / "two" / "ranked" / f"{t}.parquet")
+        assert a.equals(b) and a["score_mean"].duplicated().any()  # ties, in the same order
+    assert pd.read_csv(tmp_path / "flat" / "topk.tsv", sep="\t").equals(pd.read_csv(tmp_path / "two" / "topk.tsv", sep="\t"))
+    with pytest.raises(InputError, match="no shard files"):
+        screen.merge_shards([], tmp_path / "none.arrow")
+
+
+def test_a_screen_of_many_shards_merges_groups_first(tmp_path, library, demo_model, monkeypatch):
+    from theraflow.pairs import screen
+
+    flat = score_library(library, [demo_model], tmp_path / "flat", chunk_size=70, store=tmp_path / "store")
+    monkeypatch.setattr(screen, "GATHER_FAN_IN", 2)  # 5 shards: 3 groups
+    tree = score_library(library, [demo_model], tmp_path / "tree", chunk_size=70, store=tmp_path / "store")
+    assert tree["shards"] == flat["shards"] == 5 and tree["merge_groups"] == 3 and "merge_groups" not in flat
+    assert not (tmp_path / "tree" / "merged").exists()  # the merged copies go once gathered
+    for t in (x["id"] for x in flat["targets"]):
+        assert pd.read_parquet(tmp_path / "flat" / "ranked" / f"{t}.parquet").equals(
+            pd.read_parquet(tmp_path / "tree" / "ranked" / f"{t}.parquet"))
