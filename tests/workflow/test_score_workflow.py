@@ -46,7 +46,8 @@ def test_score_workflow_and_api_agree(tmp_path, snakemake, nci_smi, capsys):
 
     # time and estimated energy per stage: in the report (the library's stages) and in `theraflow summary`
     # (every stage of the run), each total the sum of its stages and of the benchmark files
-    assert "Time and energy" in html and "score/small shard" in html and "chem/score_small featurize" in html
+    assert "Time and energy" in html and "score/small shard" in html and "chem/score_small standardize" in html
+    assert "score/small merge" in html
     assert "codecarbon" in html and "Training of the models used" in html
     from theraflow.cli.main import main
 
