@@ -20,9 +20,10 @@ one log line.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import torch
+if TYPE_CHECKING:  # the registry lists the engines without importing torch (the CLI's light modules)
+    import torch
 
 
 class Runner(Protocol):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from theraflow.pairs.engines import Engine
-from theraflow.pairs.engines._export import prepare_onnx
 
 
 def prepare(loaded, kind: str, model_dir=None):
+    from theraflow.pairs.engines._export import prepare_onnx  # torch, ONNX: only when a model is prepared
+
     return prepare_onnx(loaded, kind, model_dir, quantize=False)
 
 
