@@ -156,6 +156,29 @@ def write_json(report, out) -> None:
     os.replace(tmp, out)
 
 
+def set_entry(out, key: str, value) -> None:
+    """``out``'s JSON with ``key`` set to ``value`` (its other fields kept), written as :func:`write_json` does."""
+    import json
+    from pathlib import Path
+
+    out = Path(out)
+    report = json.loads(out.read_text()) if out.exists() else {}
+    report[key] = value
+    write_json(report, out)
+
+
+def engine_rows_with_torch_first(engines) -> list[str]:
+    """The engines a compressed-path benchmark runs: ``torch`` (the reference) first, then the others asked for."""
+    return ["torch"] + [e for e in engines if e != "torch"]
+
+
+def fastest_that_holds(rows: list[dict], holds) -> dict:
+    """The compressed path: the fastest row other than torch's (``rows[0]``) that ``holds`` and is faster than
+    torch; torch's row where none is."""
+    ok = [r for r in rows[1:] if holds(r) and r["speedup"] > 1.0]
+    return max(ok, key=lambda r: r["speedup"]) if ok else rows[0]
+
+
 def load_task_config(ap, args, task: str):
     """The benchmark's config with the command line applied: ``(config_path, cfg, section, dataset name, budget,
     bootstrap, {split name: split config}, the splits asked for)``; a bad ``--config`` or ``--splits`` is an

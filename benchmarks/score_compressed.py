@@ -30,9 +30,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _common import machine_info, provenance  # noqa: E402
+from _common import (  # noqa: E402
+    engine_rows_with_torch_first,
+    fastest_that_holds,
+    machine_info,
+    provenance,
+    set_entry,
+)
 
-ENGINES = ("torch", "onnx", "onnx_int8")
 GOAL = {"spearman_min": 0.99, "top100_overlap_min": 0.95}
 
 
@@ -71,7 +76,9 @@ def main() -> int:
     ap.add_argument("--ensemble-seeds", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--engines", nargs="+", default=list(ENGINES))
+    from theraflow.registry import ENGINES
+
+    ap.add_argument("--engines", nargs="+", choices=ENGINES.choices(), default=ENGINES.choices())
     ap.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "theraflow-score-benchmark"))
     ap.add_argument("--out", default=str(HERE / "results" / "score.json"))
     args = ap.parse_args()
@@ -95,7 +102,7 @@ def main() -> int:
     print(f"{len(res.index):,} molecules featurized ({rejected} rejected) in {time.perf_counter() - t:.0f} s",
           flush=True)
     rows, ref = [], None
-    for engine in ["torch"] + [e for e in args.engines if e != "torch"]:
+    for engine in engine_rows_with_torch_first(args.engines):
         ens = load_ensemble(models, engine=engine)
         enc = ens.encode_partners(targets.rename(columns={"target_id": "id", "sequence": "value"}))
         ens.score_graphs(res.graphs.take(np.arange(min(256, len(res.index)))), enc)  # export, sessions
@@ -114,20 +121,15 @@ def main() -> int:
                "speedup": round(ref_s / sec, 3), "spearman_min": round(rho, 5), "top100_overlap_min": overlap}
         rows.append(row)
         print(json.dumps(row), flush=True)
-    holds = [r for r in rows if r["engine"] != "torch" and r["spearman_min"] >= GOAL["spearman_min"]
-             and r["top100_overlap_min"] >= GOAL["top100_overlap_min"] and r["speedup"] > 1.0]
-    best = max(holds, key=lambda r: r["speedup"]) if holds else rows[0]
+    best = fastest_that_holds(rows, lambda r: r["spearman_min"] >= GOAL["spearman_min"]
+                              and r["top100_overlap_min"] >= GOAL["top100_overlap_min"])
     compressed = {"path": best["engine"], "speedup": best["speedup"], "spearman_min": best["spearman_min"],
                   "top100_overlap_min": best["top100_overlap_min"], "goal": GOAL,
                   "step": "Ensemble.score_graphs (encoders + pair heads) over the whole library",
                   "molecules": len(res.index), "targets": len(targets), "models": len(models),
                   "threads": args.threads, "engines": rows, "machine": machine_info(), **stamp}
     out = Path(args.out)
-    report = json.loads(out.read_text()) if out.exists() else {}
-    report["compressed"] = compressed
-    tmp = out.with_name(out.name + ".part")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    tmp.replace(out)
+    set_entry(out, "compressed", compressed)
     print(f"\n{'engine':>10} {'seconds':>9} {'mol/s':>8} {'speedup':>8} {'Spearman min':>13} {'top-100 min':>12}")
     for r in rows:
         print(f"{r['engine']:>10} {r['seconds']:>9.1f} {r['mol_per_s']:>8.0f} {r['speedup']:>8.2f} "

@@ -27,7 +27,6 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-ENGINES = ("torch", "onnx", "onnx_int8")
 DICE_TOLERANCE = 0.005
 
 
@@ -40,27 +39,21 @@ def main(argv=None) -> int:
     p.add_argument("--cache", default=str(REPO / "resources" / "imaging_cache"))
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=os.cpu_count())
-    p.add_argument("--engines", nargs="+", default=list(ENGINES))
+    from theraflow.registry import ENGINES
+
+    p.add_argument("--engines", nargs="+", choices=ENGINES.choices(), default=ENGINES.choices())
     p.add_argument("--json", default=str(REPO / "benchmarks" / "results" / "seg_hippocampus.json"))
     args = p.parse_args(argv)
 
     import nibabel as nib
     import torch
-    from _common import machine_info, provenance, write_json
-    from seg_hippocampus import SPLIT, hippocampus_cases, scores
+    from _common import engine_rows_with_torch_first, fastest_that_holds, machine_info, provenance, set_entry
+    from seg_hippocampus import SPLIT, scores, validation_cases
 
     from theraflow import imaging
-    from theraflow.imaging.modelconfig import label_names, load_model_config
 
     torch.set_num_threads(args.threads)
-    data = Path(args.data)
-    if not (data / "images").is_dir():
-        print(f"no data at {data} (expected images/ and labels/)", file=sys.stderr)
-        return 2
-    cfg = load_model_config(args.model_config)
-    names = label_names(cfg)
-    datalist, _, val_ids = hippocampus_cases(data, cfg["labels"])
-    val_dl = datalist[datalist["id"].isin(val_ids)]
+    _, names, datalist, val_dl, _, _ = validation_cases(args.data, args.model_config)
     model = Path(args.model)
     trained_here = not (model / "model.json").exists()
     if trained_here:
@@ -69,7 +62,7 @@ def main(argv=None) -> int:
                       overrides={"train.max_minutes": args.minutes}, cache_dir=args.cache, split=SPLIT)
     stamp = provenance()
     rows, ref_masks = [], None
-    for engine in ["torch"] + [e for e in args.engines if e != "torch"]:
+    for engine in engine_rows_with_torch_first(args.engines):
         runs, preds = [], None
         for r in range(args.repeats + 1):  # the first run exports the network and is not timed
             t = time.perf_counter()
@@ -92,9 +85,7 @@ def main(argv=None) -> int:
                "dice_delta": round(s["dice_mean"] - ref["dice_mean"], 5), "voxels_differing_from_torch": differ}
         rows.append(row)
         print(json.dumps(row), flush=True)
-    holds = [r for r in rows if r["engine"] != "torch" and r["ran"] == r["engine"]
-             and abs(r["dice_delta"]) <= DICE_TOLERANCE and r["speedup"] > 1.0]
-    best = max(holds, key=lambda r: r["speedup"]) if holds else rows[0]
+    best = fastest_that_holds(rows, lambda r: r["ran"] == r["engine"] and abs(r["dice_delta"]) <= DICE_TOLERANCE)
     record = json.loads((model / "model.json").read_text()).get("record", {})
     compressed = {"path": best["engine"], "speedup": best["speedup"], "dice_delta": best["dice_delta"],
                   "goal": {"abs_dice_delta_max": DICE_TOLERANCE}, "cases": int(len(val_dl)),
@@ -104,9 +95,7 @@ def main(argv=None) -> int:
                   "model_epochs": record.get("epochs"), "threads": args.threads, "engines": rows,
                   "machine": machine_info(), **stamp}
     out = Path(args.json)
-    report = json.loads(out.read_text()) if out.exists() else {}
-    report["compressed"] = compressed
-    write_json(report, out)
+    set_entry(out, "compressed", compressed)
     print(f"\n{'engine':>10} {'s/case':>7} {'speedup':>8} {'Dice':>7} {'ΔDice':>8} {'voxels ≠ torch':>15}")
     for r in rows:
         print(f"{r['engine']:>10} {r['seconds_per_case']:>7.3f} {r['speedup']:>8.2f} {r['dice_mean']:>7.4f} "

@@ -65,6 +65,18 @@ def hippocampus_cases(data: Path, label_values) -> tuple[pd.DataFrame, set, set]
     return datalist, set(ids[:160]), set(ids[160:])
 
 
+def validation_cases(data: Path, model_config) -> tuple[dict, dict, pd.DataFrame, pd.DataFrame, set, set]:
+    """(the model config, its label names, the datalist, the 40 validation cases, train ids, validation ids);
+    a SystemExit naming ``data`` where it holds no images/ folder."""
+    from theraflow.imaging.modelconfig import label_names, load_model_config
+
+    if not (Path(data) / "images").is_dir():
+        raise SystemExit(f"no data at {data} (expected images/ and labels/)")
+    cfg = load_model_config(model_config)
+    datalist, train_ids, val_ids = hippocampus_cases(Path(data), cfg["labels"])
+    return cfg, label_names(cfg), datalist, datalist[datalist["id"].isin(val_ids)], train_ids, val_ids
+
+
 def validation_curve(history: pd.DataFrame) -> list[dict]:
     """Validation Dice against training minutes from a history.tsv (empty when training ended before
     its first validation pass)."""
@@ -190,8 +202,6 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     from _common import learning_curves, machine_info, merge_rows, provenance, write_json
 
-    from theraflow.imaging.modelconfig import label_names, load_model_config
-
     data = Path(args.data)
     if not (data / "images").is_dir():
         print(f"no data at {data} (expected images/ and labels/)", file=sys.stderr)
@@ -201,11 +211,8 @@ def main(argv=None) -> int:
             import nnunetv2  # noqa: F401
         except ImportError:
             p.error("nnU-Net v2 is not installed: `make venv-nnunet` installs it (torch pinned), or --models theraflow")
-    cfg = load_model_config(args.model_config)
-    names = label_names(cfg)
-    datalist, train_ids, val_ids = hippocampus_cases(data, cfg["labels"])
+    _, names, datalist, val_dl, train_ids, val_ids = validation_cases(data, args.model_config)
     split = SPLIT
-    val_dl = datalist[datalist["id"].isin(val_ids)]
     load = os.getloadavg()[0]
 
     rows = []

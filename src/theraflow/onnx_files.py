@@ -19,6 +19,27 @@ from pathlib import Path
 import torch
 
 OPSET = 18
+TOLERANCE = 1e-3  # a float32 export must give the model's outputs within this, relative to their sd
+
+log = logging.getLogger(__name__)
+
+
+def available(engine: str, falls_back_to: str) -> bool:
+    """Whether onnx and ONNX Runtime import; if not, one log line saying what runs instead."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError as exc:
+        log.warning("engine %s: %s is not installed; %s (pip install onnx onnxruntime)", engine, exc.name,
+                    falls_back_to)
+        return False
+    return True
+
+
+def relative_gap(got: torch.Tensor, ref: torch.Tensor) -> float:
+    """max |got - ref| over the sd of ``ref``: how far an export is from the model it came from."""
+    scale = float(ref.float().std()) if ref.numel() > 1 else 1.0
+    return float((got.float() - ref.float()).abs().max()) / max(scale, 1e-6)
 
 
 def versions() -> dict:

@@ -191,7 +191,7 @@ class Plan:
         from theraflow.pairs.screen import gather_groups
 
         ids = self.shard_ids(name)
-        fan_in = int(self.score_library(name.removeprefix("score_")).get("gather_fan_in") or 64)
+        fan_in = self.score_library(name.removeprefix("score_")).get("gather_fan_in")  # None: gather's default
         return {f"{k:03d}": [ids[i] for i in g] for k, g in enumerate(gather_groups(len(ids), fan_in))}
 
     def index_dir(self, name: str) -> str:

@@ -101,7 +101,8 @@ def pair_summary(metrics_tsv: Path) -> str:
         lines.append(f"  {split:<12} {model:<22} {shown}  ({len(g)} seed(s){lost})")
     lines += count_lines(metrics_tsv, info)
     # this data set's stages (dataset, split, train, evaluate ...): results/logs/benchmarks/<task>/<ds>
-    bench = metrics_tsv.parents[2] / "logs" / "benchmarks" / metrics_tsv.parent.parent.name / metrics_tsv.parent.name
+    results = metrics_tsv.parents[2]
+    bench = results / "logs" / "benchmarks" / metrics_tsv.parent.relative_to(results)
     if bench.is_dir():
         from theraflow.energy import run_costs
 

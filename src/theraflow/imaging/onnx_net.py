@@ -19,11 +19,18 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from theraflow.onnx_files import engine_folder, export, quantize_int8, session, versions
+from theraflow.onnx_files import (
+    TOLERANCE,
+    available,
+    engine_folder,
+    export,
+    quantize_int8,
+    relative_gap,
+    session,
+    versions,
+)
 
 log = logging.getLogger(__name__)
-
-TOLERANCE = 1e-3  # max |onnx - torch| of the float32 export on a random window, relative to the logits' sd
 
 
 class OrtNet(nn.Module):
@@ -45,14 +52,8 @@ def onnx_net(net: nn.Module, cfg: dict, bundle: str | Path, engine: str) -> nn.M
         return net
     from theraflow.registry import ENGINES
 
-    if engine not in ENGINES.names():
-        raise ValueError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES.names())}")
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError as exc:
-        log.warning("engine %s: %s is not installed; segmenting with torch (pip install onnx onnxruntime)",
-                    engine, exc.name)
+    ENGINES.get(engine)  # an unknown name stops here, naming the known ones
+    if not available(engine, "segmenting with torch"):
         return net
     from theraflow.imaging.modelconfig import roi_size
 
@@ -82,7 +83,7 @@ def onnx_net(net: nn.Module, cfg: dict, bundle: str | Path, engine: str) -> nn.M
         ort_net = OrtNet(session(path), engine)
         with torch.no_grad():
             ref, got = net(example), ort_net(example)
-        gap = float((got - ref).abs().max()) / max(float(ref.std()), 1e-6)
+        gap = relative_gap(got, ref)
     except Exception as exc:  # an op the exporter or the runtime cannot take: torch segments
         log.warning("engine %s: the network stays on torch (%s: %s)", engine, type(exc).__name__,
                     str(exc).splitlines()[0][:300] if str(exc) else "")

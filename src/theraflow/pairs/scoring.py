@@ -80,17 +80,20 @@ class Ensemble:
             from theraflow.pairs.engines import runner_for
 
             task = self.spec.task
-            self._runners[j], _ = runner_for(self.engine, self.models[j], task.entity(task.roles[0]).name,
-                                             self.models[j].dir)
+            self._runners[j] = runner_for(self.engine, self.models[j], task.entity(task.roles[0]).name,
+                                          self.models[j].dir)
         return self._runners[j]
 
     def engines_used(self) -> dict:
         """The engine asked for and, per model, what ran (``torch`` where the engine fell back, with why)."""
-        return {"engine": self.engine,
-                "models": [{"model": m.name, "runs": getattr(self._runners.get(j), "runs", "not run yet"),
-                            **({"fallback": r.fallback} if getattr(r := self._runners.get(j), "fallback", None)
-                               else {})}
-                           for j, m in enumerate(self.models)]}
+        models = []
+        for j, m in enumerate(self.models):
+            r = self._runners.get(j)
+            row = {"model": m.name, "runs": r.runs if r else "not run yet"}
+            if getattr(r, "fallback", None):
+                row["fallback"] = r.fallback
+            models.append(row)
+        return {"engine": self.engine, "models": models}
 
     @property
     def spec(self) -> TaskSpec:

@@ -21,6 +21,7 @@ for the report, and a summary.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -98,11 +99,10 @@ def _write_sorted_by_target(scores: pd.DataFrame, path: Path, target_ids: Sequen
     """A shard's scores as an Arrow IPC file: for each target (in id order: the order gather reads them),
     its rows sorted by score (descending) in batches of ``SHARD_BATCH_ROWS``. The schema's metadata says
     which batches hold which target and the score range, so gather plans its merge without reading the rows."""
-    schema = SHARD_SCHEMA
     tables, plan, at = [], {}, 0
     for t in sorted(target_ids):
         sub = scores[scores["target_id"] == t].sort_values("score_mean", ascending=False, kind="stable")
-        table = pa.Table.from_pandas(sub[SCORE_COLUMNS], schema=schema, preserve_index=False).combine_chunks()
+        table = pa.Table.from_pandas(sub[SCORE_COLUMNS], schema=SHARD_SCHEMA, preserve_index=False).combine_chunks()
         n_batches = math.ceil(table.num_rows / SHARD_BATCH_ROWS)
         if n_batches:
             plan[t] = [at, n_batches, table.num_rows]
@@ -615,48 +615,35 @@ def merge_shards(shard_files: Sequence[str | Path], out_scores: str | Path,
     files = [Path(p) for p in shard_files]
     if not files:
         raise InputError("merge_shards: no shard files given")
-    pool = pa.default_memory_pool()
-    pa.set_memory_pool(pa.system_memory_pool())  # as gather: what the merge frees goes back
-    try:
-        index = [_shard_index(p) for p in files]
-        targets = sorted({t for x in index for t in x.groups})
+    with _system_pool(), _OpenShards(files) as shards:
         plan, at = {}, 0
-        for t in targets:
-            rows = sum(x.rows.get(t, 0) for x in index)
+        for t in shards.targets:
+            rows = shards.rows(t)
             n_batches = math.ceil(rows / SHARD_BATCH_ROWS)
             if n_batches:
                 plan[t] = [at, n_batches, rows]
                 at += n_batches
-        lo = min((x.lo for x in index), default=math.inf)
-        hi = max((x.hi for x in index), default=-math.inf)
+        lo = min((x.lo for x in shards.index), default=math.inf)
+        hi = max((x.hi for x in shards.index), default=-math.inf)
         schema = _shard_schema(plan, lo if math.isfinite(lo) else None, hi if math.isfinite(hi) else None)
-        streams = [_ShardStream(p) for p in files[:_open_files_limit(len(files))]]
         written = 0
-        try:
-            options = pa.ipc.IpcWriteOptions(compression="lz4")
-            with atomic_write(Path(out_scores), "wb") as fh, pa.ipc.new_file(fh, schema, options=options) as writer:
-                for t in plan:
-                    sources = [streams[i].target(x.groups[t]) if i < len(streams) else _iter_target(p, x.groups[t])
-                               for i, (p, x) in enumerate(zip(files, index)) if t in x.groups]
-                    pending: list[pa.Table] = []
-                    buffered = 0
-                    for block in merge_sorted_batches(sources, low_rows=SHARD_BATCH_ROWS):
-                        pending.append(block)
-                        buffered += block.num_rows
-                        if buffered >= RANKED_FLUSH_ROWS:  # whole batches out; the rest waits for more rows
-                            table = pa.concat_tables(pending).combine_chunks()
-                            full = buffered - buffered % SHARD_BATCH_ROWS
-                            writer.write_table(table.slice(0, full), max_chunksize=SHARD_BATCH_ROWS)
-                            pending, buffered = [table.slice(full)], buffered - full
-                            written += full
-                    if buffered:
-                        writer.write_table(pa.concat_tables(pending).combine_chunks(), max_chunksize=SHARD_BATCH_ROWS)
-                        written += buffered
-        finally:
-            for s in streams:
-                s.close()
-    finally:
-        pa.set_memory_pool(pool)
+        options = pa.ipc.IpcWriteOptions(compression="lz4")
+        with atomic_write(Path(out_scores), "wb") as fh, pa.ipc.new_file(fh, schema, options=options) as writer:
+            for t in plan:
+                pending: list[pa.Table] = []
+                buffered = 0
+                for block in merge_sorted_batches(shards.sources(t), low_rows=SHARD_BATCH_ROWS):
+                    pending.append(block)
+                    buffered += block.num_rows
+                    if buffered >= RANKED_FLUSH_ROWS:  # whole batches out; the rest waits for more rows
+                        table = pa.concat_tables(pending).combine_chunks()
+                        full = buffered - buffered % SHARD_BATCH_ROWS
+                        writer.write_table(table.slice(0, full), max_chunksize=SHARD_BATCH_ROWS)
+                        pending, buffered = [table.slice(full)], buffered - full
+                        written += full
+                if buffered:
+                    writer.write_table(pa.concat_tables(pending).combine_chunks(), max_chunksize=SHARD_BATCH_ROWS)
+                    written += buffered
     stats = {"shards": len(files), "targets": len(plan), "rows": written,
              "seconds": round(time.perf_counter() - t0, 3), "peak_rss_mb": round(peak_rss_mb(), 1)}
     if out_stats is not None:
@@ -678,16 +665,50 @@ def gather_scores(shard_files: Sequence[str | Path], outdir: str | Path, *, top_
     ``known`` (every model trained on its sequence), ``models_known`` of ``models``, ``trained_as`` (the
     ids it was trained under) from the shards' stats (:meth:`~theraflow.pairs.scoring.Ensemble.partner_identity`;
     absent without ``stats_files``), and ``molecules``, ``outside_domain``, ``file`` (its ranked table)."""
-    # Arrow's default pool (mimalloc) keeps what the merge frees: the gather step's RSS grew by 10 % from 4
-    # to 64 shards with it, 4 % with the system allocator, which this step uses (and gives back after).
-    pool = pa.default_memory_pool()
-    pa.set_memory_pool(pa.system_memory_pool())
-    try:
+    with _system_pool():
         return _gather(shard_files, outdir, top_k=top_k, sample_per_target=sample_per_target,
                        stats_files=stats_files, chem_stats_files=chem_stats_files, reject_files=reject_files,
                        merge_stats_files=merge_stats_files, seed=seed)
+
+
+@contextlib.contextmanager
+def _system_pool():
+    """Arrow's system allocator while a merge runs, the default one back after. The default (mimalloc) keeps
+    what the merge frees: the gather step's RSS grew by 10 % from 4 to 64 shards with it, 4 % with this."""
+    pool = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        yield
     finally:
         pa.set_memory_pool(pool)
+
+
+class _OpenShards:
+    """Shard files read target by target, in target id order: their indexes, and each shard read front to back
+    once through a stream kept open (shards past the open-files limit through their footers, target by
+    target). A context manager: the streams close on exit."""
+
+    def __init__(self, files: Sequence[Path]) -> None:
+        self.files = list(files)
+        self.index = [_shard_index(p) for p in self.files]
+        self.targets = sorted({t for x in self.index for t in x.groups})
+        self._streams = [_ShardStream(p) for p in self.files[:_open_files_limit(len(self.files))]]
+
+    def rows(self, target: str) -> int:
+        return sum(x.rows.get(target, 0) for x in self.index)
+
+    def sources(self, target: str) -> list[Iterator[pa.Table]]:
+        """The target's rows of each shard that has any (in shard order), a record batch at a time."""
+        return [self._streams[i].target(x.groups[target]) if i < len(self._streams)
+                else _iter_target(p, x.groups[target])
+                for i, (p, x) in enumerate(zip(self.files, self.index)) if target in x.groups]
+
+    def __enter__(self) -> _OpenShards:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s in self._streams:
+            s.close()
 
 
 def _gather(shard_files, outdir, *, top_k, sample_per_target, stats_files, chem_stats_files, reject_files,
@@ -695,21 +716,12 @@ def _gather(shard_files, outdir, *, top_k, sample_per_target, stats_files, chem_
     t0 = time.perf_counter()
     outdir = Path(outdir)
     (outdir / "ranked").mkdir(parents=True, exist_ok=True)
-    shard_files = [Path(p) for p in shard_files]
-    index = [_shard_index(p) for p in shard_files]
-    targets = sorted({t for x in index for t in x.groups})
     rng = np.random.default_rng(seed)
-    lo_hi = _score_range(index)
-    edges = np.linspace(lo_hi[0], lo_hi[1], HIST_BINS + 1)
-    # each shard is read front to back once over all targets, through a stream kept open (shards past
-    # the open-files limit are read through their footers, target by target)
-    keep_open = _open_files_limit(len(shard_files))
-    streams = [_ShardStream(p) for p in shard_files[:keep_open]]
-    try:
-        out = _gather_targets(targets, shard_files, index, streams, outdir, edges, rng, top_k, sample_per_target)
-    finally:
-        for s in streams:
-            s.close()
+    with _OpenShards([Path(p) for p in shard_files]) as shards:
+        targets = shards.targets
+        lo_hi = _score_range(shards.index)
+        edges = np.linspace(lo_hi[0], lo_hi[1], HIST_BINS + 1)
+        out = _gather_targets(shards, outdir, edges, rng, top_k, sample_per_target)
     topk_rows, topk_in, hists, samples, per_target = out
     topk = pd.DataFrame(topk_rows, columns=["target_id", "rank", "id", "smiles", "class", "score_mean", "score_std",
                                             "ad_similarity", "ad_flag"])
@@ -760,7 +772,7 @@ def _gather(shard_files, outdir, *, top_k, sample_per_target, stats_files, chem_
     return summary
 
 
-def _gather_targets(targets, shard_files, index, streams, outdir, edges, rng, top_k, sample_per_target):
+def _gather_targets(shards: _OpenShards, outdir, edges, rng, top_k, sample_per_target):
     """Merge each target's rows over the shards into ranked/<target>.parquet; the top-k rows, histograms,
     sample and per-target counts."""
     schema = pa.schema([("rank", pa.int64()), ("id", pa.string()), ("smiles", pa.string()), ("class", pa.string()),
@@ -769,10 +781,9 @@ def _gather_targets(targets, shard_files, index, streams, outdir, edges, rng, to
     topk_rows: list[dict] = []
     topk_in: list[dict] = []
     hists, samples, per_target = {}, [], {}
-    for t in targets:
-        sources = [streams[i].target(x.groups[t]) if i < len(streams) else _iter_target(p, x.groups[t])
-                   for i, (p, x) in enumerate(zip(shard_files, index)) if t in x.groups]
-        n_total = sum(x.rows.get(t, 0) for x in index)
+    for t in shards.targets:
+        sources = shards.sources(t)
+        n_total = shards.rows(t)
         # a uniform sample of ranks for the uncertainty plot, drawn up front (the count is known)
         pick = np.sort(rng.choice(n_total, size=min(sample_per_target, n_total), replace=False))
         counts = np.zeros(HIST_BINS, dtype=np.int64)

@@ -27,7 +27,9 @@ if TYPE_CHECKING:  # the registry lists the engines without importing torch (the
 
 
 class Runner(Protocol):
-    """One model's two scoring calls (see the module docstring)."""
+    """One model's two scoring calls (see the module docstring); ``runs`` names what runs them."""
+
+    runs: str
 
     def embed(self, inputs: dict) -> torch.Tensor: ...
 
@@ -38,12 +40,11 @@ class Runner(Protocol):
 class Engine:
     name: str
     description: str
-    prepare: object  # (LoadedModel, kind: str, model_dir: Path | None) -> (Runner, what actually runs: str)
+    prepare: object  # (LoadedModel, kind: str, model_dir: Path | None) -> Runner (its ``runs``: what runs)
 
 
-def runner_for(engine: str, loaded, kind: str, model_dir=None):
-    """(runner, the engine that runs) for a loaded model: ``engine``'s, or ``torch`` with a log line where
-    ``engine`` cannot run it."""
+def runner_for(engine: str, loaded, kind: str, model_dir=None) -> Runner:
+    """A loaded model's runner: ``engine``'s, or ``torch``'s with a log line where ``engine`` cannot run it."""
     from theraflow.registry import ENGINES
 
     return ENGINES.get(engine).prepare(loaded, kind, model_dir)

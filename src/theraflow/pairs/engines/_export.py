@@ -20,12 +20,20 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
-from theraflow.onnx_files import engine_folder, export, quantize_int8, session, versions
+from theraflow.onnx_files import (
+    TOLERANCE,
+    available,
+    engine_folder,
+    export,
+    quantize_int8,
+    relative_gap,
+    session,
+    versions,
+)
 from theraflow.pairs.engines.torch import TorchRunner
 
 log = logging.getLogger(__name__)
 
-TOLERANCE = 1e-3  # max |onnx - torch| of the exported fp32 graphs, relative to the outputs' sd
 INT8_MIN_CORR = 0.98  # int8: Pearson correlation with the model's scores on the first chunk, or torch runs
 GRAPH_FIELDS = ("x", "edge_index", "edge_attr", "batch")
 _DYNAMIC = {"x": {0: "atoms"}, "edge_index": {1: "bonds"}, "edge_attr": {0: "bonds"}, "batch": {0: "atoms"}}
@@ -117,6 +125,7 @@ class OnnxRunner:
         self.fallback: str | None = None
         self._embed = self._grid = None
         self._names: list[str] | None = None
+        self._grid_checked = False
         self.folder: Path | None = None
 
     @property
@@ -161,7 +170,8 @@ class OnnxRunner:
     def _partner_example(self, pa):
         # a stand-in partner set for tracing the head: the molecules' own embeddings, unknown vocabulary rows
         # (sizes are dynamic; the check below uses the real partners)
-        return pa[: max(2, min(len(pa), 4))].clone(), torch.full((max(2, min(len(pa), 4)),), -1, dtype=torch.long)
+        n = max(2, min(len(pa), 4))
+        return pa[:n].clone(), torch.full((n,), -1, dtype=torch.long)
 
     def embed(self, inputs: dict) -> torch.Tensor:
         if self.fallback:
@@ -180,7 +190,8 @@ class OnnxRunner:
                 self._give_up(f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}")
                 return ref
             if not self.quantize and not _close(got, ref):
-                self._give_up(f"the exported encoder differs from the model by {_gap(got, ref):.2g} (relative)")
+                self._give_up(f"the exported encoder differs from the model by {relative_gap(got, ref):.2g} "
+                              "(relative)")
                 return ref
             return got
         if names != self._names:
@@ -192,22 +203,18 @@ class OnnxRunner:
             return self.torch.grid(pa, pb, ia, ib)
         feeds = _feeds(self._grid, ["pa", "pb", "ia", "ib"], [pa, pb, ia.long(), ib.long()])
         out = torch.from_numpy(self._grid.run(None, feeds)[0])
-        if not getattr(self, "_grid_checked", False):
+        if not self._grid_checked:
             self._grid_checked = True
             ref = self.torch.grid(pa, pb, ia, ib)
             if not self.quantize and not _close(out, ref):
-                self._give_up(f"the exported pair head differs from the model by {_gap(out, ref):.2g} (relative)")
+                self._give_up(f"the exported pair head differs from the model by {relative_gap(out, ref):.2g} "
+                              "(relative)")
                 return ref
             if self.quantize and out.numel() > 2 and _corr(out, ref) < INT8_MIN_CORR:
                 self._give_up(f"int8 scores of the first chunk correlate {_corr(out, ref):.3f} with the model's "
                               f"(< {INT8_MIN_CORR})")
                 return ref
         return out
-
-
-def _gap(a: torch.Tensor, b: torch.Tensor) -> float:
-    scale = float(b.float().std()) if b.numel() > 1 else 1.0
-    return float((a.float() - b.float()).abs().max()) / max(scale, 1e-6)
 
 
 def _corr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -217,17 +224,11 @@ def _corr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
-    return a.shape == b.shape and _gap(a, b) <= TOLERANCE
+    return a.shape == b.shape and relative_gap(a, b) <= TOLERANCE
 
 
 def prepare_onnx(loaded, kind: str, model_dir, *, quantize: bool):
-    """(runner, engine that runs): ``torch`` with one log line where ONNX Runtime is not installed."""
-    name = "onnx_int8" if quantize else "onnx"
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError as exc:
-        log.warning("scoring engine %s: %s is not installed; scoring with torch (pip install onnx onnxruntime)",
-                    name, exc.name)
-        return TorchRunner(loaded, kind), "torch"
-    return OnnxRunner(loaded, kind, model_dir, quantize), name
+    """The ONNX runner, or torch's with one log line where ONNX Runtime is not installed."""
+    if not available("onnx_int8" if quantize else "onnx", "scoring with torch"):
+        return TorchRunner(loaded, kind)
+    return OnnxRunner(loaded, kind, model_dir, quantize)

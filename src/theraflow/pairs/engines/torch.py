@@ -20,7 +20,7 @@ class TorchRunner:
 
 
 def prepare(loaded, kind: str, model_dir=None):
-    return TorchRunner(loaded, kind), "torch"
+    return TorchRunner(loaded, kind)
 
 
 ENGINE = Engine("torch", "the model as trained (float32 PyTorch)", prepare)
