@@ -122,10 +122,15 @@ def score_shard(model_dirs: Sequence[str | Path], *, out_scores: str | Path, out
                 standardized: str | Path | None = None, targets: str | Path | pd.DataFrame | None = None,
                 store: str | Path | None = None, standardize_options: StandardizeOptions | None = None,
                 ad_threshold: float = 0.3, read_options: dict | None = None, ensemble: Ensemble | None = None,
-                index_dir: str | Path | None = None, job_key: str | None = None, engine: str = "torch") -> dict:
+                index_dir: str | Path | None = None, job_key: str | None = None, engine: str = "torch",
+                first_pass: str | Path | None = None, first_pass_keep: float = 0.1,
+                out_first_pass: str | Path | None = None) -> dict:
     """Stage: one shard → scores (Arrow IPC, sorted by target, then score), rejects, stats.
 
     ``engine`` runs the models (:mod:`theraflow.pairs.engines`); the stats say which ran (``engine``).
+    ``first_pass``: a distilled model (:mod:`theraflow.pairs.distill`) scores every molecule first and only the
+    fraction ``first_pass_keep`` it ranks highest goes on to the ensemble; ``out_first_pass`` gets every
+    molecule's first-pass score and whether it was passed on.
 
     Input is either records ``shard * chunk_size + 1`` ... of a raw ``library`` (read through its index,
     kept in ``index_dir``, and standardized here) or a ``standardized`` shard table written by the
@@ -164,13 +169,21 @@ def score_shard(model_dirs: Sequence[str | Path], *, out_scores: str | Path, out
         n_in = n_total = len(kept)
         earlier = pd.DataFrame(columns=REJECT_COLUMNS)
 
+    first = None
+    if first_pass is not None:
+        if out_first_pass is None:
+            raise ValueError("a first pass needs out_first_pass (the table of what it scored)")
+        t = time.perf_counter()
+        kept, fps, first = _first_pass(first_pass, first_pass_keep, kept, fps, t_table["id"].tolist(),
+                                       out_first_pass, computed=library is not None)
+        times["first_pass"] = time.perf_counter() - t
     t = time.perf_counter()
     smiles = kept["smiles"].astype(str).tolist()
     feat = ens.featurizer
     res = featurize(smiles, feat.get("name", "default"), store=store, params=feat.get("params") or {})
     times["featurize"] = time.perf_counter() - t
     t = time.perf_counter()
-    if library is None:
+    if library is None and first is None:  # (a first pass computed them)
         with rdBase.BlockLogs():
             for i in res.index:
                 mol = Chem.MolFromSmiles(smiles[i])
@@ -203,12 +216,43 @@ def score_shard(model_dirs: Sequence[str | Path], *, out_scores: str | Path, out
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "engine": ens.engines_used(),
     }
+    if first is not None:
+        stats["first_pass"] = first
     if job_key is not None:
         stats["job_key"] = job_key
     write_json(out_stats, stats)  # last: a stats file means the shard's other outputs are complete
     return stats
 
 
+def _first_pass(model_dir, keep: float, kept: pd.DataFrame, fps: dict, partner_ids: list[str], out,
+                computed: bool) -> tuple[pd.DataFrame, dict, dict]:
+    """A shard's first pass: every kept molecule scored by the distilled model, its table written to ``out``;
+    → (the molecules passed on, their fingerprints by new position, what the stats record)."""
+    from rdkit import Chem, rdBase
+
+    from theraflow.pairs.distill import first_pass_rows, keep_mask, load_first_pass
+    from theraflow.pairs.scoring import fingerprint
+
+    key = str(Path(model_dir).resolve())
+    if key not in _FIRST_PASS:
+        _FIRST_PASS.clear()
+        _FIRST_PASS[key] = load_first_pass(model_dir)
+    model = _FIRST_PASS[key]
+    smiles = kept["smiles"].astype(str).tolist()
+    if not computed:  # a standardized shard table: the fingerprints are made here (and kept for the domain)
+        with rdBase.BlockLogs():
+            for i, smi in enumerate(smiles):
+                mol = Chem.MolFromSmiles(smi)
+                fps[i] = fingerprint(mol) if mol is not None else None
+    scores = model.predict([fps.get(i) for i in range(len(kept))])[:, model.columns_for(partner_ids)]
+    passed = keep_mask(scores, keep)
+    write_table(first_pass_rows(kept["id"].astype(str), kept["record"], smiles, scores, partner_ids, passed), out)
+    rows = np.flatnonzero(passed)
+    return (kept.iloc[rows].reset_index(drop=True), {new: fps.get(int(old)) for new, old in enumerate(rows)},
+            {"model": str(model_dir), "keep": keep, "scored": int(len(kept)), "passed": int(len(rows))})
+
+
+_FIRST_PASS: dict = {}
 _PREPARED: dict = {}
 
 
@@ -245,9 +289,11 @@ def score_library(library: str | Path, model_dirs: Sequence[str | Path], outdir:
                   workers: int = 1, top_k: int = 50, ad_threshold: float = 0.3,
                   standardize_options: StandardizeOptions | None = None, read_options: dict | None = None,
                   resume: bool = True, max_shards: int | None = None, engine: str = "torch",
-                  gather_fan_in: int | None = None) -> dict:
+                  gather_fan_in: int | None = None, first_pass: str | Path | None = None,
+                  first_pass_keep: float = 0.1) -> dict:
     """The whole screen in one call: shards (``workers`` processes at a time) → gather. ``engine`` runs the
-    models (:mod:`theraflow.pairs.engines`).
+    models (:mod:`theraflow.pairs.engines`); ``first_pass`` a distilled model that picks the fraction
+    ``first_pass_keep`` of each shard the ensemble scores (:mod:`theraflow.pairs.distill`).
 
     With ``resume`` (the default) shards finished by an earlier run of the same screen
     are kept (see the module docstring); ``summary["shards_reused"]`` counts them.
@@ -268,7 +314,8 @@ def score_library(library: str | Path, model_dirs: Sequence[str | Path], outdir:
         index = library_index(library, cache_dir=index_dir, **(read_options or {}))
         chunk_size, n_shards = shard_plan(index.records, chunk_size, max_shards)
         screen_key = _screen_key(library, model_dirs, targets, chunk_size, ad_threshold, standardize_options,
-                                 read_options) + ("" if engine == "torch" else f"/{engine}")
+                                 read_options) + ("" if engine == "torch" else f"/{engine}") \
+            + (_first_pass_key(first_pass, first_pass_keep) if first_pass else "")
         jobs = []
         for i in range(n_shards):
             jobs.append(dict(model_dirs=[str(m) for m in model_dirs], library=str(library), shard=i,
@@ -279,6 +326,9 @@ def score_library(library: str | Path, model_dirs: Sequence[str | Path], outdir:
                              store=store and str(store), standardize_options=standardize_options,
                              ad_threshold=ad_threshold, read_options=read_options, index_dir=str(index_dir),
                              engine=engine, job_key=_sha256_json({"screen": screen_key, "shard": i})))
+            if first_pass:
+                jobs[-1].update(first_pass=str(first_pass), first_pass_keep=first_pass_keep,
+                                out_first_pass=str(shard_dir / f"{i:04d}.first_pass.parquet"))
         todo = [j for j in jobs if not (resume and _shard_done(j))]
         if len(todo) < len(jobs):
             log.info("%d of %d shards are complete from an earlier run of this screen; scoring %d",
@@ -296,7 +346,8 @@ def score_library(library: str | Path, model_dirs: Sequence[str | Path], outdir:
         scores, merge_stats = _merge_groups([j["out_scores"] for j in jobs], outdir / "merged", workers,
                                             gather_fan_in)
         summary = gather_scores(scores, outdir, top_k=top_k, stats_files=[j["out_stats"] for j in jobs],
-                                reject_files=[j["out_rejects"] for j in jobs], merge_stats_files=merge_stats)
+                                reject_files=[j["out_rejects"] for j in jobs], merge_stats_files=merge_stats,
+                                first_pass_files=[j["out_first_pass"] for j in jobs if "out_first_pass" in j])
         if merge_stats:  # the merged files repeat the shards' rows: gathered, they go
             shutil.rmtree(outdir / "merged", ignore_errors=True)
         summary["wall_seconds_shards"] = round(shard_seconds, 3)
@@ -394,11 +445,21 @@ def _screen_key(library, model_dirs, targets, chunk_size, ad_threshold, standard
     })
 
 
+def _first_pass_key(model_dir, keep: float) -> str:
+    from theraflow.io import sha256_file
+
+    return "/first_pass:" + _sha256_json({"weights": sha256_file(Path(model_dir) / "model.safetensors"),
+                                          "keep": keep})
+
+
 def _shard_done(job: dict) -> bool:
     """A shard's outputs are complete and were made by this screen (its job key)."""
     try:
         stats = json.loads(Path(job["out_stats"]).read_text())
         if stats.get("job_key") != job["job_key"]:
+            return False
+        if job.get("out_first_pass") and \
+                pq.ParquetFile(job["out_first_pass"]).metadata.num_rows != stats["first_pass"]["scored"]:
             return False
         n_scores = sum(_shard_index(Path(job["out_scores"])).rows.values())
         n_rejects = pq.ParquetFile(job["out_rejects"]).metadata.num_rows
@@ -654,8 +715,12 @@ def merge_shards(shard_files: Sequence[str | Path], out_scores: str | Path,
 def gather_scores(shard_files: Sequence[str | Path], outdir: str | Path, *, top_k: int = 50,
                   sample_per_target: int = 2000, stats_files: Sequence[str | Path] = (),
                   chem_stats_files: Sequence[str | Path] = (), reject_files: Sequence[str | Path] = (),
-                  merge_stats_files: Sequence[str | Path] = (), seed: int = 0) -> dict:
+                  merge_stats_files: Sequence[str | Path] = (), first_pass_files: Sequence[str | Path] = (),
+                  seed: int = 0) -> dict:
     """Stage: shard score files → ranked/<target>.parquet, topk.tsv, histograms, AD sample, summary.
+
+    ``first_pass_files``: the shards' first-pass tables of a two-stage screen, written one after another to
+    ``first_pass.parquet``; ``summary["first_pass"]`` counts what the first pass scored and passed on.
 
     ``shard_files`` may be the files of :func:`merge_shards` (groups of shards, in order), with
     ``merge_stats_files`` their stats: the summary then counts the shards of ``stats_files`` and records the
@@ -668,7 +733,7 @@ def gather_scores(shard_files: Sequence[str | Path], outdir: str | Path, *, top_
     with _system_pool():
         return _gather(shard_files, outdir, top_k=top_k, sample_per_target=sample_per_target,
                        stats_files=stats_files, chem_stats_files=chem_stats_files, reject_files=reject_files,
-                       merge_stats_files=merge_stats_files, seed=seed)
+                       merge_stats_files=merge_stats_files, first_pass_files=first_pass_files, seed=seed)
 
 
 @contextlib.contextmanager
@@ -712,7 +777,7 @@ class _OpenShards:
 
 
 def _gather(shard_files, outdir, *, top_k, sample_per_target, stats_files, chem_stats_files, reject_files,
-            merge_stats_files, seed) -> dict:
+            merge_stats_files, first_pass_files, seed) -> dict:
     t0 = time.perf_counter()
     outdir = Path(outdir)
     (outdir / "ranked").mkdir(parents=True, exist_ok=True)
@@ -755,6 +820,13 @@ def _gather(shard_files, outdir, *, top_k, sample_per_target, stats_files, chem_
         "gather_seconds": round(time.perf_counter() - t0, 3),
         "gather_peak_rss_mb": round(peak_rss_mb(), 1),
     }
+    first = [s["first_pass"] for s in shard_stats if s.get("first_pass")]
+    if first:
+        summary["first_pass"] = {"model": first[0]["model"], "keep": first[0]["keep"],
+                                 "scored": sum(f["scored"] for f in first), "passed": sum(f["passed"] for f in first),
+                                 "file": "first_pass.parquet" if first_pass_files else None}
+        if first_pass_files:
+            _concat_parquet(first_pass_files, outdir / "first_pass.parquet")
     if merge_stats_files:
         merges = [json.loads(Path(p).read_text()) for p in merge_stats_files]
         summary["merge_groups"] = len(merges)
@@ -770,6 +842,16 @@ def _gather(shard_files, outdir, *, top_k, sample_per_target, stats_files, chem_
         summary["rejected_by_stage"] = _sum_dicts(s.get("rejected_by_stage", {}) for s in shard_stats)
     write_json(outdir / "summary.json", summary)
     return summary
+
+
+def _concat_parquet(files, out: Path) -> None:
+    """Tables of one schema, one after another, into one Parquet file (a row group at a time)."""
+    schema = pq.read_schema(files[0])
+    with atomic_write(out, "wb") as fh, pq.ParquetWriter(fh, schema) as writer:
+        for f in files:
+            pf = pq.ParquetFile(f)
+            for g in range(pf.num_row_groups):
+                writer.write_table(pf.read_row_group(g).cast(schema))
 
 
 def _gather_targets(shards: _OpenShards, outdir, edges, rng, top_k, sample_per_target):
