@@ -1,6 +1,8 @@
 # Batch scoring: score_count (a checkpoint: the library's records, hence its shards) → library shards
 # (standardized by the chemistry rules) → score_shard (feature store + model ensemble) → [score_merge: groups
 # of at most 64 shards, when there are more] → score_gather (ranked tables, top-k) → score_report (HTML).
+# With score.first_pass, each shard job first scores every molecule with the distilled model and passes on only
+# the share it ranks highest (a two-stage screen); the gather collects the first-pass tables.
 # The DAG never reads a library: the count does, once per version of the file.
 
 
@@ -30,13 +32,19 @@ rule score_shard:
     input:
         standardized=f"{RESULTS}/chem/score_{{lib}}/shards/{{shard}}.standardized.parquet",
         models=PLAN.score_model_files(),
+        first_pass_model=PLAN.first_pass_files(),
     output:
         scores=f"{RESULTS}/score/{{lib}}/shards/{{shard}}.scores.arrow",
         rejects=f"{RESULTS}/score/{{lib}}/shards/{{shard}}.rejects.parquet",
         stats=f"{RESULTS}/score/{{lib}}/shards/{{shard}}.stats.json",
+        # a two-stage screen (score.first_pass): every molecule's first-pass score
+        **({"first_pass": f"{RESULTS}/score/{{lib}}/shards/{{shard}}.first_pass.parquet"}
+           if PLAN.first_pass_files() else {}),
     params:
         tf=TF,
         args=PLAN.score_shard_args(),
+        first_pass=lambda wc, output: (f"--out-first-pass {shlex.quote(output.first_pass)}"
+                                       if PLAN.first_pass_files() else ""),
     log:
         f"{LOGS}/score/{{lib}}/shard.{{shard}}.log",
     benchmark:
@@ -50,7 +58,8 @@ rule score_shard:
     shell:
         "{params.tf} score shard --standardized {input.standardized:q} {params.args} --threads {threads}"
         " --shard {wildcards.shard}"
-        " --out-scores {output.scores:q} --out-rejects {output.rejects:q} --out-stats {output.stats:q} > {log:q} 2>&1"
+        " --out-scores {output.scores:q} --out-rejects {output.rejects:q} --out-stats {output.stats:q}"
+        " {params.first_pass} > {log:q} 2>&1"
 
 
 rule score_merge:
@@ -84,6 +93,7 @@ rule score_gather:
         rejects=score_shard_files("rejects.parquet"),
         chem_rejects=score_shard_files("standardize-rejects.parquet", chem=True),
         chem_stats=score_shard_files("standardize.json", chem=True),
+        first_pass=lambda wc: score_shard_files("first_pass.parquet")(wc) if PLAN.first_pass_files() else [],
     output:
         ranked=directory(f"{RESULTS}/score/{{lib}}/ranked"),
         topk=f"{RESULTS}/score/{{lib}}/topk.tsv",
@@ -92,6 +102,7 @@ rule score_gather:
         sample=f"{RESULTS}/score/{{lib}}/ad_sample.parquet",
         rejects=f"{RESULTS}/score/{{lib}}/rejects.tsv",
         summary=f"{RESULTS}/score/{{lib}}/summary.json",
+        **({"first_pass": f"{RESULTS}/score/{{lib}}/first_pass.parquet"} if PLAN.first_pass_files() else {}),
     params:
         tf=TF,
         outdir=lambda wc, output: os.path.dirname(output.summary),
@@ -109,7 +120,7 @@ rule score_gather:
     shell:
         "{params.tf} score gather --scores {input.scores:q} --stats {input.stats:q}"
         " --rejects {input.chem_rejects:q} {input.rejects:q} --chem-stats {input.chem_stats:q}"
-        " --merge-stats {input.merge_stats:q}"
+        " --merge-stats {input.merge_stats:q} --first-pass {input.first_pass:q}"
         " --outdir {params.outdir:q} --top-k {params.top_k} > {log:q} 2>&1"
 
 

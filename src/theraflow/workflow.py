@@ -388,8 +388,17 @@ class Plan:
         args = " ".join(f"--model {shlex.quote(d)}" for d in self.score_model_dirs())
         if self.score["targets"]:
             args += f" --targets {shlex.quote(self.score['targets'])}"
+        first = self.score.get("first_pass")
+        if first:
+            args += (f" --first-pass {shlex.quote(expand_path(first['model']))}"
+                     f" --first-pass-keep {float(first.get('keep', 0.1))}")
         return (f"{args} --store {shlex.quote(self.store)} --ad-threshold {self.score['ad_threshold']}"
                 f" --engine {self.score['engine']}")
+
+    def first_pass_files(self) -> list[str]:
+        """The first-pass model's files (inputs of the shard jobs of a two-stage screen), or none."""
+        first = self.score.get("first_pass")
+        return [f"{expand_path(first['model'])}/{n}" for n in ("model.safetensors", "model.json")] if first else []
 
     def score_report_args(self, lib: str) -> str:
         args = " ".join(f"--model {shlex.quote(d)}" for d in self.score_model_dirs())

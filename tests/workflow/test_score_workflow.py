@@ -100,3 +100,24 @@ def test_score_workflow_and_api_agree(tmp_path, snakemake, nci_smi, capsys):
     names = zipfile.ZipFile(rep).namelist()
     embedded = [n for n in names if "/data/raw/" in n]
     assert any(n.endswith("/report.html") for n in embedded) and any(n.endswith("/topk.html") for n in embedded), names
+
+    # a two-stage screen: a first pass distilled from this screen (`theraflow score distill`), then the same
+    # library again with score.first_pass: each shard passes a fifth on to the ensemble, whose scores of those
+    # are the full screen's
+    full = {t: pd.read_parquet(out / "ranked" / f"{t}.parquet").set_index("id") for t in ("CHEMBL2321810", "MET")}
+    kept = summary["kept"]
+    assert main(["score", "distill", "--screen", str(out), "-o", str(tmp_path / "first_pass"), "--max-minutes",
+                 "0.5", "--max-epochs", "5", "--hidden", "32"]) == 0
+    config["score"]["first_pass"] = {"model": str(tmp_path / "first_pass"), "keep": 0.2}
+    snakemake(tmp_path, config)
+    two = json.loads((out / "summary.json").read_text())
+    fp = pd.read_parquet(out / "first_pass.parquet")
+    assert two["first_pass"]["scored"] == len(fp) == kept and two["records"] == 701
+    assert two["first_pass"]["passed"] == two["kept"] == int(fp["passed"].sum()) < 0.25 * kept
+    passed = set(fp.loc[fp["passed"], "id"])
+    for t, a in full.items():
+        b = pd.read_parquet(out / "ranked" / f"{t}.parquet").set_index("id")
+        assert set(b.index) == passed
+        assert np.array_equal(b["score_mean"].to_numpy(), a.loc[b.index, "score_mean"].to_numpy())
+    html = (out / "report.html").read_text()
+    assert "Two-stage screen" in html and f"scored all {kept:,} molecules" in html and "(first pass)" in html

@@ -4,6 +4,7 @@
   count    records of a library and its shards (what the workflow's score_count checkpoint runs)
   shard    one shard (what the workflow's score_shard rule runs)
   gather   merge shards into ranked tables per target, top-k, summary
+  distill  a small first-pass model from a finished screen (for two-stage screens of millions)
   report   the self-contained HTML report
   explain  atom attributions of chosen scores (integrated gradients), with drawings
 """
@@ -30,8 +31,16 @@ def _common(p: argparse.ArgumentParser) -> None:
                         "default torch")
 
 
+def _first_pass(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--first-pass", metavar="DIR",
+                   help="a first-pass model (`theraflow score distill`): it scores every molecule, and only the "
+                        "--first-pass-keep share of each shard it ranks highest goes on to the models")
+    p.add_argument("--first-pass-keep", type=float, default=0.1, metavar="F",
+                   help="share of each shard the first pass passes on to the models (default 0.1)")
+
+
 def register(sub) -> None:
-    p = sub.add_parser("score", help="screen a library against targets: run | shard | gather | report",
+    p = sub.add_parser("score", help="screen a library against targets: run | shard | gather | distill | report",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ss = p.add_subparsers(dest="score_command", metavar="ACTION", required=True)
 
@@ -49,6 +58,7 @@ def register(sub) -> None:
     r.add_argument("--no-resume", action="store_true",
                    help="score every shard again, even those an earlier run of this screen finished")
     _common(r)
+    _first_pass(r)
     add_read_options(r)
 
     n = ss.add_parser("count", help="count a library's records (its shards follow from the chunk size)")
@@ -71,7 +81,9 @@ def register(sub) -> None:
     s.add_argument("--out-rejects", required=True)
     s.add_argument("--out-stats", required=True)
     s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--out-first-pass", help="with --first-pass: every molecule's first-pass score (Parquet)")
     _common(s)
+    _first_pass(s)
     add_read_options(s)
 
     m = ss.add_parser("merge", help="merge a group of shard score files into one (a screen of many shards)")
@@ -86,8 +98,20 @@ def register(sub) -> None:
     g.add_argument("--stats", nargs="+", default=[], help="shard stats files")
     g.add_argument("--rejects", nargs="*", default=[], help="rejects tables of every stage")
     g.add_argument("--chem-stats", nargs="*", default=[], help="stats of separate standardization jobs")
+    g.add_argument("--first-pass", nargs="*", default=[], metavar="FILE",
+                   help="the shards' first-pass tables of a two-stage screen (written to first_pass.parquet)")
     g.add_argument("--outdir", required=True)
     g.add_argument("--top-k", type=int, default=50)
+
+    d = ss.add_parser("distill", help="train a small first-pass model on a finished screen's scores")
+    d.add_argument("--screen", required=True, help="directory of a finished screen (its ranked tables teach)")
+    d.add_argument("-o", "--outdir", required=True, help="the first-pass model's directory")
+    d.add_argument("--max-minutes", type=float, default=15.0, help="training budget (default 15)")
+    d.add_argument("--max-epochs", type=int, default=40)
+    d.add_argument("--hidden", type=int, nargs="+", default=[512, 256], help="hidden layer widths")
+    d.add_argument("--keep", type=float, default=0.1,
+                   help="the first-pass cut the card's held-out figures are measured at (default 0.1)")
+    d.add_argument("--seed", type=int, default=0)
 
     rp = ss.add_parser("report", help="write the HTML report of a gathered screen")
     rp.add_argument("--screen", required=True, help="directory written by `score gather` or `score run`")
@@ -138,7 +162,8 @@ def run(args) -> int:
                                 chunk_size=args.chunk_size, max_shards=args.max_shards, workers=args.workers,
                                 top_k=args.top_k,
                                 ad_threshold=args.ad_threshold, read_options=read_options(args),
-                                resume=not args.no_resume, engine=args.engine)
+                                resume=not args.no_resume, engine=args.engine, first_pass=args.first_pass,
+                                first_pass_keep=args.first_pass_keep)
         fail_if_nothing_kept(args.library, summary["records"], summary["kept"],
                              Path(args.outdir) / "rejects.tsv", summary.get("rejected_by_stage"))
         if not args.no_report:
@@ -148,8 +173,10 @@ def run(args) -> int:
                                  targets=args.targets, ad_threshold=args.ad_threshold)
         reused = f" ({summary['shards_reused']} of {summary['shards']} shards from an earlier run)" \
             if summary["shards_reused"] else ""
-        print(f"scored {summary['kept']} of {summary['records']} molecules against {len(summary['targets'])} "
-              f"target(s): {summary['pairs']} pairs{reused}; results in {args.outdir}")
+        first = summary.get("first_pass")
+        staged = (f"first pass (distilled) scored {first['scored']}, passed on {first['passed']}; " if first else "")
+        print(f"{staged}scored {summary['kept']} of {summary['records']} molecules against "
+              f"{len(summary['targets'])} target(s): {summary['pairs']} pairs{reused}; results in {args.outdir}")
     elif cmd == "count":
         from theraflow.pairs.screen import count_library
 
@@ -165,7 +192,8 @@ def run(args) -> int:
                          out_stats=args.out_stats, library=args.library, shard=args.shard,
                          chunk_size=args.chunk_size, standardized=args.standardized, targets=args.targets,
                          store=args.store, ad_threshold=args.ad_threshold, read_options=read_options(args),
-                         index_dir=args.index_dir, engine=args.engine)
+                         index_dir=args.index_dir, engine=args.engine, first_pass=args.first_pass,
+                         first_pass_keep=args.first_pass_keep, out_first_pass=args.out_first_pass)
         print(f"shard {args.shard}: {st['kept']} molecules x {st['targets']} targets in {st['seconds']} s")
     elif cmd == "merge":
         from theraflow.pairs.screen import merge_shards
@@ -177,11 +205,20 @@ def run(args) -> int:
 
         summary = gather_scores(args.scores, args.outdir, top_k=args.top_k, stats_files=args.stats,
                                 chem_stats_files=args.chem_stats, reject_files=args.rejects,
-                                merge_stats_files=args.merge_stats)
+                                merge_stats_files=args.merge_stats, first_pass_files=args.first_pass)
         print(f"gathered {summary['shards']} shard(s), {len(summary['targets'])} target(s)")
         fail_if_nothing_kept("the library", summary["records"], summary["kept"],
                              Path(args.outdir) / "rejects.tsv" if args.rejects else None,
                              summary.get("rejected_by_stage"))
+    elif cmd == "distill":
+        from theraflow.pairs.distill import distill
+
+        meta = distill(args.screen, args.outdir, hidden=args.hidden, max_epochs=args.max_epochs,
+                       max_minutes=args.max_minutes, keep=args.keep, seed=args.seed)
+        v = meta["validation"]
+        print(f"first-pass model in {args.outdir}: {meta['training']['epochs']} epochs on "
+              f"{meta['training']['molecules']} molecules; held out ({v['molecules']}): Spearman min "
+              f"{v['spearman_min']}, top-1 % passed on at a {v['keep']:.0%} cut: min {v['top1pct_recall_min']}")
     elif cmd == "report":
         from theraflow.report.scoring import build_scoring_report
 

@@ -10,6 +10,9 @@ Notebook use::
                              molecules_path=..., store="resources/feature_store",
                              model_config="models/dti_hybrid/config.yaml", outdir="work/my/model/seed0")
     scores, rejects = pairs.score_pairs(molecules, ["work/my/model/seed0"])
+    pairs.score_library("library.smi", ["work/my/model/seed0"], "work/screen")       # sharded, resumable
+    pairs.distill("work/screen", "work/first_pass")                                  # a fast first pass
+    pairs.score_library("big.smi", ["work/my/model/seed0"], "work/big", first_pass="work/first_pass")
 
 A task is declared in one module (:mod:`theraflow.pairs.task`), a label kind in another
 (:mod:`theraflow.pairs.label`); the names come from :mod:`theraflow.registry`. Nothing heavy is imported
@@ -30,6 +33,7 @@ _API = {
     "PairTask": "task", "Role": "task", "TaskSpec": "task", "task_spec": "task",
     "make_split": "splits", "save_split": "splits", "load_split": "splits", "audit_split": "splits",
     "load_ensemble": "scoring", "score_pairs": "scoring", "read_targets": "scoring", "read_partners": "scoring",
+    "score_library": "screen", "distill": "distill", "load_first_pass": "distill",
     "ConstantPredictor": "baselines", "FingerprintGBT": "baselines", "FingerprintMLP": "baselines",
     "concordance_index": "metrics", "regression_metrics": "metrics",
 }

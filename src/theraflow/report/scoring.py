@@ -458,6 +458,23 @@ def _hits_section(screen: Path, targets: list[dict], topk, topk_in, spec, cal, e
         ad_threshold=ad_threshold, spread=spread[0].upper() + spread[1:], library_size=library_size)
 
 
+def _first_pass_sentence(summary: dict) -> str:
+    """Which molecules each model scored, in a two-stage screen (nothing otherwise)."""
+    first = summary.get("first_pass")
+    if not first:
+        return ""
+    scored, passed = int(first["scored"]), int(first["passed"])
+    share = f" ({passed / scored:.1%})" if scored else ""
+    where = (f" Every molecule's first-pass score, and whether it was passed on, is in "
+             f"<code>{esc(first['file'])}</code>." if first.get("file") else "")
+    return (f"<p class='first-pass'><b>Two-stage screen.</b> The first-pass model <code>{esc(Path(first['model']).name)}"
+            f"</code> (distilled from the ensemble: see its card.md) scored all {scored:,} molecules; the ensemble "
+            f"scored the {passed:,}{share} it passed on — in each shard the {float(first['keep']):.0%} with the best "
+            "first-pass rank for any target. Everything below (ranked tables, hits, distributions) is the "
+            f"ensemble's scores of those {passed:,}; the other {scored - passed:,} have a first-pass score only."
+            f"{where}</p>")
+
+
 def _rejects_sentence(summary: dict, rejects: pd.DataFrame, chem: dict | None) -> str:
     """Every rejection count the run recorded, in words: by reason and by stage."""
     n = int(summary.get("rejected", 0) or 0)
@@ -540,6 +557,7 @@ def build_scoring_report(screen_dir: str | Path, model_dirs: Sequence[str | Path
                      ("feature-store misses", f"{summary.get('store_misses', 0):,}"),
                      ("pairs outside domain", f"{outside:,}")])
     body += f"<p class='rejects-sentence'>{esc(_rejects_sentence(summary, rejects, chem))}</p>"
+    body += _first_pass_sentence(summary)
     steps = dict(summary.get("seconds_by_step", {}))
     steps["gather"] = summary.get("gather_seconds", 0)
     if chem:
@@ -630,6 +648,10 @@ def build_scoring_report(screen_dir: str | Path, model_dirs: Sequence[str | Path
             inputs.append({"input": label, "file": str(path), "sha256": sha256_file(path)})
     models = [{"model": str(d), "weights sha256": hashlib.sha256((d / "model.safetensors").read_bytes()).hexdigest()}
               for d in model_dirs]
+    first = summary.get("first_pass")
+    if first and (Path(first["model"]) / "model.safetensors").exists():
+        models.append({"model": f"{first['model']} (first pass)",
+                       "weights sha256": sha256_file(Path(first["model"]) / "model.safetensors")})
     versions = _versions()
     versions["itables (DataTables)"] = datatables_assets()["version"]
     eng = summary.get("engine") or {"engine": "torch", "models": []}
