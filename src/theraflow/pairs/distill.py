@@ -4,7 +4,7 @@ A screen of millions with the full ensemble spends most of its time in the model
 molecule). :func:`distill` trains a student on a finished screen's ranked tables (the teacher's scores of every
 molecule against every partner): a multilayer perceptron over the molecule's Morgan bits (radius 2, 2,048 bits:
 the fingerprint the screen already computes for the applicability domain, so the first pass parses nothing
-again) with one output per partner (:class:`~theraflow.nn.fingerprint_mlp.FingerprintMLP`). It trains through
+again) with one output per partner (:class:`~theraflow.nn.first_pass.FirstPassNet`). It trains through
 the one training runtime (checkpoints, resume, budget) on the teacher's scores standardized per partner, on
 90 % of the molecules; the other 10 % select the epoch and give the card's figures (Spearman per partner, and
 the share of the teacher's top 1 % that a first-pass cut of ``keep`` passes on).
@@ -45,7 +45,7 @@ FIRST_PASS_COLUMNS = ["id", "record", "smiles", "first_pass_score", "first_pass_
 class FirstPass:
     """A loaded first-pass model: ``predict`` gives its scores of molecules (by fingerprint) for its partners."""
 
-    model: object  # FingerprintMLP in eval mode
+    model: object  # FirstPassNet in eval mode
     meta: dict
     dir: Path
 
@@ -86,14 +86,14 @@ class FirstPass:
 
 
 def load_first_pass(model_dir: str | Path) -> FirstPass:
-    from theraflow.nn.fingerprint_mlp import FingerprintMLP
+    from theraflow.nn.first_pass import FirstPassNet
     from theraflow.training.bundle import load_bundle
 
     def build(meta: dict):
         if meta.get("format") != FORMAT:
             raise InputError(f"{model_dir}: not a first-pass model (model.json format {meta.get('format')!r}, "
                              f"expected {FORMAT!r}; `theraflow score distill` makes one)")
-        return FingerprintMLP(int(meta["bits"]), len(meta["partners"]), tuple(meta["hidden"]), 0.0)
+        return FirstPassNet(int(meta["bits"]), len(meta["partners"]), tuple(meta["hidden"]), 0.0)
 
     model, meta = load_bundle(model_dir, build, what="first-pass", task=None)
     return FirstPass(model, meta, Path(model_dir))
@@ -263,7 +263,7 @@ def distill(screen_dir: str | Path, outdir: str | Path, *, hidden: Sequence[int]
     """Stage: a finished screen → a first-pass model in ``outdir`` (model.safetensors, model.json, card.md,
     history.csv). Returns the model's record (model.json)."""
     from theraflow.io import write_text
-    from theraflow.nn.fingerprint_mlp import FingerprintMLP
+    from theraflow.nn.first_pass import FirstPassNet
     from theraflow.training.bundle import save_bundle
     from theraflow.training.runtime import Recipe, fit, seed_everything
 
@@ -284,7 +284,7 @@ def distill(screen_dir: str | Path, outdir: str | Path, *, hidden: Sequence[int]
     yz = ((y - mean) / sd).astype(np.float32)
 
     seed_everything(seed)
-    net = FingerprintMLP(N_BITS, len(partners), tuple(hidden), dropout)
+    net = FirstPassNet(N_BITS, len(partners), tuple(hidden), dropout)
     module = _module(net, lr, weight_decay)
 
     class Epochs:  # a new order each epoch, the same orders in a resumed run (seeded by the epoch)

@@ -302,7 +302,8 @@ def evaluate_stage(*, model_dir, pairs_path, split_path, molecules_path, store, 
                     "task": spec.to_json() | {"descriptions": {}}, "label_kind": spec.label.name,
                     "formulation": formulation(spec), "pairs_dropped": dropped, "counts": counts, **lost,
                     "predict_seconds": round(seconds, 3), "train_seconds": meta.get("train_seconds"),
-                    "epochs_trained": meta.get("epochs_trained"), "device": meta.get("device"), "parts": {}}
+                    "epochs_trained": meta.get("epochs_trained"), "device": meta.get("device"),
+                    "train_energy": meta.get("train_energy"), "parts": {}}
     y = data.label
     for p in parts:
         sel = (pairs["part"] == p).to_numpy()
@@ -412,6 +413,7 @@ def metrics_table(metrics_files: list[str | Path], out_tsv: str | Path, out_png:
         for part, res in m["parts"].items():
             row = {"dataset": dataset, "split": split, "model": model, "seed": seed_dir.removeprefix("seed"),
                    "part": part, **res["metrics"], "train_seconds": m.get("train_seconds"),
+                   "train_energy_wh": (m.get("train_energy") or {}).get("energy_wh"),
                    "epochs": m.get("epochs_trained")}
             c = (m.get("counts") or {}).get(part)
             if c:
@@ -435,6 +437,16 @@ def metrics_table(metrics_files: list[str | Path], out_tsv: str | Path, out_png:
             shortcut_metric=("shortcut_metric", "first"), shortcut_baseline=("shortcut_baseline", "first"),
             shortcut_flag=("shortcut_flag", lambda v: bool(pd.Series(v).fillna(False).astype(bool).any())))
         summary = summary.merge(short.reset_index(), on=["dataset", "split", "model", "part"], how="left", sort=False)
+    # what the runs cost to train: seconds and codecarbon's energy estimate, summed over the seeds (each run once)
+    runs = df.drop_duplicates(["dataset", "split", "model", "seed"])
+    cost = runs.groupby(["dataset", "split", "model"], sort=False).agg(
+        train_seconds_total=("train_seconds", lambda v: float(pd.to_numeric(v, errors="coerce").sum())),
+        train_energy_wh_total=("train_energy_wh", lambda v: float(pd.to_numeric(v, errors="coerce").sum())
+                               if pd.to_numeric(v, errors="coerce").notna().any() else float("nan")))
+    summary = summary.merge(cost.reset_index(), on=["dataset", "split", "model"], how="left", sort=False)
+    methods = {(m.get("train_energy") or {}).get("method") for m in map(read_json, metrics_files)} - {None}
+    if methods:
+        summary["train_energy_method"] = "; ".join(sorted(methods))
     if count_rows:  # every part's rows given, scored, rejected (by reason): one data set, the same for every seed
         keys = ["dataset", "split", "model", "part"]
         counts = pd.DataFrame(count_rows).drop_duplicates(keys)

@@ -84,7 +84,8 @@ def test_a_two_stage_screen_scores_what_the_first_pass_passed_on(tmp_path, teach
         a = pd.read_parquet(tmp_path / "full" / "ranked" / f"{t}.parquet").set_index("id")
         b = pd.read_parquet(tmp_path / "two" / "ranked" / f"{t}.parquet").set_index("id")
         assert set(b.index) == passed  # the ensemble scored exactly what was passed on ...
-        assert np.array_equal(b["score_mean"].to_numpy(), a.loc[b.index, "score_mean"].to_numpy())  # ... as in full
+        for col in ("score_mean", "score_std", "ad_similarity"):  # ... as the full screen did
+            assert np.array_equal(b[col].to_numpy(), a.loc[b.index, col].to_numpy()), col
         assert b["rank"].tolist() == list(range(1, len(b) + 1))
     # the first pass keeps molecules the ensemble ranks high: better than a random fifth
     t0 = two["targets"][0]["id"]

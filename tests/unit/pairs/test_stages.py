@@ -173,5 +173,11 @@ def test_the_metrics_table(evaluated_ensemble, tmp_path):
     assert test["mse_count"] == 2
     assert test["mse_mean"] == pytest.approx(table.loc[table["part"] == "test", "mse"].mean())
     assert (tmp_path / "metrics.summary.tsv").exists() and (tmp_path / "metrics.png").exists()
+    # what training the seeds cost: each run's seconds and estimated energy (its card's), summed once per run
+    runs = table.drop_duplicates("seed")
+    assert (runs["train_energy_wh"] >= 0).all() and (runs["train_seconds"] > 0).all()
+    assert test["train_seconds_total"] == pytest.approx(runs["train_seconds"].sum())
+    assert test["train_energy_wh_total"] == pytest.approx(runs["train_energy_wh"].sum())
+    assert "codecarbon" in test["train_energy_method"]
     rc, out, err = cli(["dti", "table", *files, "-o", tmp_path / "cli.tsv"])
     assert rc == 0 and "rdkit_demo" in out, err

@@ -1,4 +1,6 @@
-"""A multilayer perceptron over a molecule's fingerprint bits, one output per partner of a fixed panel.
+"""The first-pass network of a two-stage screen: a multilayer perceptron over a molecule's fingerprint bits, one
+output per partner of a fixed panel (trained by theraflow.pairs.distill; not the pair-level baseline
+theraflow.pairs.baselines.FingerprintMLP).
 
 The first layer is an ``EmbeddingBag`` over the on-bits (a linear layer over the bit vector, computed from the
 40-odd set bits instead of the 2,048): a molecule's scores for every partner cost a few thousand multiply-adds.
@@ -11,7 +13,7 @@ import torch
 from torch import nn
 
 
-class FingerprintMLP(nn.Module):
+class FirstPassNet(nn.Module):
     def __init__(self, n_bits: int, n_out: int, hidden: tuple[int, ...] = (512, 256), dropout: float = 0.1) -> None:
         super().__init__()
         self.bits = nn.EmbeddingBag(n_bits, hidden[0], mode="sum")
