@@ -13,7 +13,7 @@ from theraflow.errors import TheraflowError, UserError  # noqa: F401  (UserError
 # One module per subcommand; each defines register(subparsers) and run(args).
 # ``pairs`` registers one command per pair task (theraflow dti, theraflow ddi, and any a plugin adds).
 SUBCOMMANDS = ("standardize", "featurize", "gather", "store", "summary", "pairs", "score", "download", "seg",
-               "registry")
+               "pretrain", "registry")
 
 
 def _plugin_option(parser: argparse.ArgumentParser) -> None:

@@ -128,7 +128,8 @@ class EntityEncoder(nn.Module):
             by_slot[s.slot] = s.name
         every = [spec for _, spec in reg.items()]
         nested = {s.params_key for s in every if s.params_key}
-        top = {k: v for k, v in cfg.items() if k not in nested}
+        # "pretrained" names weights to start from (theraflow.pretrain.apply_pretrained), not a parameter
+        top = {k: v for k, v in cfg.items() if k not in nested and k != "pretrained"}
         if top and not any(s.params_key is None for s in specs):
             readers = sorted({s.name for s in every if s.params_key is None})
             raise ValueError(f"{kind} encoder {type_!r}: {', '.join(sorted(top))} set at the top of the encoder "

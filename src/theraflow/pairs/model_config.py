@@ -68,6 +68,15 @@ def encoder_schema(kind: str) -> dict:
             props[spec.params_key] = {"type": "object", "additionalProperties": False,
                                       "description": f"Parameters of the {name} encoder.",
                                       "properties": copy.deepcopy(spec.schema)}
+    if any(spec.slot == "graph" for _, spec in encoders(kind).items()):
+        props["pretrained"] = {
+            "description": "Start the graph encoder from a pretrained bundle (`theraflow pretrain`): its folder "
+                           "(fine-tuned), or {bundle, freeze}.",
+            "anyOf": [{"type": "string"},
+                      {"type": "object", "additionalProperties": False, "required": ["bundle"],
+                       "properties": {"bundle": {"type": "string", "description": "The bundle's folder."},
+                                      "freeze": {"type": "boolean", "default": False,
+                                                 "description": "Keep its weights (and batch statistics) fixed."}}}]}
     return {"type": "object", "required": ["type"], "additionalProperties": False,
             "description": f"Encoder of {ent.description}.", "properties": props}
 

@@ -106,6 +106,10 @@ def train_model(data: PairData, parts: np.ndarray, model_cfg: dict, outdir: str 
     data = data.with_vocabulary(vocab)
     dims = model_dims(data, {k: len(v) for k, v in vocab.items()})
     model = build_model(spec, model_cfg, dims)
+    from theraflow.pairs.model_config import normalized
+    from theraflow.pretrain import apply_pretrained
+
+    pretrained = apply_pretrained(model, normalized(spec.task, model_cfg), featurizer)
     needs = model.needs()
     context = label.prepare(model, data.label[train_idx], t, spec.classes)
     train_data = PairBatches(data, train_idx, mode=t["batch_mode"], batch_size=t["batch_size"],
@@ -142,6 +146,7 @@ def train_model(data: PairData, parts: np.ndarray, model_cfg: dict, outdir: str 
         "train_seconds": result.seconds,
         "device": result.device,
         "train_energy": result.energy,
+        **({"pretrained": pretrained} if pretrained else {}),
         **(extra_meta or {}),
     }
     save_model(model, meta, outdir)

@@ -464,6 +464,8 @@ def fit(module, train_data, valid_data, outdir: str | Path, *, recipe: Recipe, f
             # Lightning cannot tell that a task restores its batch position (its checkpoint
             # hooks do), and warns that a mid-epoch resume is unreliable.
             warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch")
+            # a pretrained branch frozen on purpose (theraflow.pretrain) stays in evaluation mode
+            warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
             if any(ckpt_dir.iterdir()):
                 # a re-run: the resume policy above decided what the checkpoints there are (resumed from, or
                 # set aside as *.stale with the reason logged); Lightning's generic warning adds nothing
