@@ -5,7 +5,7 @@ import shlex
 
 from theraflow.errors import InputError
 from theraflow.registry import TASKS
-from theraflow.workflow import Plan, put_environment_first, validate_config
+from theraflow.workflow import Plan, expand_path, put_environment_first, validate_config
 
 try:
     _validated = validate_config(config, os.path.join(workflow.basedir, "pipelines/schemas/config.schema.yaml"),
@@ -25,6 +25,7 @@ IMG_THREADS, IMG_GPUS = PLAN.imaging["threads"], PLAN.imaging["gpus"]
 wildcard_constraints:
     task="|".join(TASKS.names()),
     lib="[A-Za-z][A-Za-z0-9_-]*",
+    name="[A-Za-z][A-Za-z0-9_-]*",
     shard="[0-9]{4}",
     group="[0-9]{3}",
     ds="[A-Za-z][A-Za-z0-9_-]*",

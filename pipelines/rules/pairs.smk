@@ -60,6 +60,7 @@ rule pair_train:
         split=rules.pair_split.output.split,
         molecules=f"{RESULTS}/chem/{{task}}_{{ds}}/molecules.parquet",
         model_config=model_config_path,
+        pretrained=lambda wc: PLAN.pretrained_inputs(wc.model),
     output:
         weights=protected(f"{RESULTS}/{{task}}/{{ds}}/{{split}}/{{model}}/seed{{seed}}/model.safetensors"),
         meta=f"{RESULTS}/{{task}}/{{ds}}/{{split}}/{{model}}/seed{{seed}}/model.json",
@@ -166,3 +167,29 @@ rule pair_table:
         runtime=10,
     shell:
         "{params.tf} {wildcards.task} table {input:q} -o {output.table:q} --plot {output.plot:q} > {log:q} 2>&1"
+
+
+rule pretrain:
+    input:
+        lambda wc: expand_path(PLAN.pretrain[wc.name]["library"]),
+    output:
+        weights=protected(f"{RESULTS}/pretrain/{{name}}/model.safetensors"),
+        meta=f"{RESULTS}/pretrain/{{name}}/model.json",
+        card=f"{RESULTS}/pretrain/{{name}}/card.md",
+        plot=f"{RESULTS}/pretrain/{{name}}/loss.png",
+    params:
+        tf=TF,
+        args=lambda wc: PLAN.pretrain_args(wc.name),
+        outdir=lambda wc, output: os.path.dirname(output.meta),
+    log:
+        f"{LOGS}/pretrain/{{name}}.log",
+    benchmark:
+        f"{BENCH}/pretrain/{{name}}.tsv"
+    threads: lambda wc: int(PLAN.pretrain[wc.name]["threads"])
+    conda:
+        "../envs/theraflow.yaml"
+    resources:
+        mem_mb=16000,
+        runtime=lambda wc: int(PLAN.pretrain[wc.name]["max_minutes"]) + 30,
+    shell:
+        "{params.tf} pretrain {input:q} -o {params.outdir:q} {params.args} > {log:q} 2>&1"

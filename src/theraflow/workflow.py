@@ -140,6 +140,7 @@ class Plan:
         self.tasks = {t: config.get(t) or {} for t in TASKS.names()}
         self.datasets: dict[str, str] = {ds: t for t, sec in self.tasks.items() for ds in (sec.get("datasets") or {})}
         self.score = config["score"]
+        self.pretrain = config.get("pretrain") or {}
         self.molecule_sets = self._molecule_sets()
 
     # ---------------------------------------------------------------- the CLI
@@ -228,6 +229,30 @@ class Plan:
         """models/<name>/config.yaml of the working directory (your own models) or of theraflow."""
         local = f"models/{model}/config.yaml"
         return local if os.path.exists(local) else f"{self.basedir}/models/{model}/config.yaml"
+
+    # ---------------------------------------------------------------- pretraining
+    def pretrain_args(self, name: str) -> str:
+        c = self.pretrain[name]
+        args = (f"--objective {c['objective']} --encoder {shlex.quote(c['encoder'])} --hidden {int(c['hidden'])}"
+                f" --layers {int(c['layers'])} --pool {shlex.quote(c['pool'])} --max-minutes {c['max_minutes']}"
+                f" --threads {int(c['threads'])} --seed {int(c['seed'])} --store {shlex.quote(self.store)}")
+        if c.get("max_molecules"):
+            args += f" --max-molecules {int(c['max_molecules'])}"
+        return args
+
+    def pretrained_inputs(self, model: str) -> list[str]:
+        """The bundle files a model config's encoders start from (``<encoder>.pretrained``), so that its training
+        jobs wait for a bundle this workflow makes."""
+        from theraflow.pretrain import pretrained_option
+        from theraflow.schemas import read_yaml_mapping
+
+        cfg = read_yaml_mapping(Path(self.model_config_path(model)), "model config")
+        out = []
+        for value in cfg.values():
+            option = pretrained_option(value) if isinstance(value, dict) else None
+            if option:
+                out += [f"{option[0]}/{n}" for n in ("model.safetensors", "model.json")]
+        return out
 
     # ---------------------------------------------------------------- pair tasks
     def dataset(self, task: str, ds: str) -> dict:
@@ -478,6 +503,7 @@ class Plan:
             if m.get("library"):  # scored libraries are gathered by the score rules
                 continue
             out += [f"{self.results}/chem/{name}/{f}" for f in ("molecules.parquet", "rejects.tsv", "summary.json")]
+        out += [f"{self.results}/pretrain/{name}/card.md" for name in self.pretrain]
         imaging = self.config["imaging"]
         out += [f"{self.results}/imaging/{ds}/{name}" for ds in imaging["datasets"]
                 for name in ("report.html", "measurements.tsv")]
