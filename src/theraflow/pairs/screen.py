@@ -233,7 +233,7 @@ def _first_pass(model_dir, keep: float, kept: pd.DataFrame, fps: dict, partner_i
     from theraflow.pairs.distill import first_pass_rows, keep_mask, load_first_pass
     from theraflow.pairs.scoring import fingerprint
 
-    key = str(Path(model_dir).resolve())
+    key = (str(Path(model_dir).resolve()), (Path(model_dir) / "model.safetensors").stat().st_mtime_ns)
     if key not in _FIRST_PASS:
         _FIRST_PASS.clear()
         _FIRST_PASS[key] = load_first_pass(model_dir)
@@ -827,6 +827,8 @@ def _gather(shard_files, outdir, *, top_k, sample_per_target, stats_files, chem_
                                  "file": "first_pass.parquet" if first_pass_files else None}
         if first_pass_files:
             _concat_parquet(first_pass_files, outdir / "first_pass.parquet")
+    else:  # an earlier two-stage screen's table would describe other results
+        (outdir / "first_pass.parquet").unlink(missing_ok=True)
     if merge_stats_files:
         merges = [json.loads(Path(p).read_text()) for p in merge_stats_files]
         summary["merge_groups"] = len(merges)

@@ -112,3 +112,5 @@ def test_a_first_pass_is_part_of_the_shards_key(tmp_path, teacher, demo_model, n
     assert again["shards_reused"] == 2 and again["first_pass"] == two["first_pass"]
     other = score_library(lib, [demo_model], out, chunk_size=100, first_pass=student_dir, first_pass_keep=0.3)
     assert other["shards_reused"] == 0 and other["kept"] < two["kept"]
+    plain = score_library(lib, [demo_model], out, chunk_size=100)  # one stage again: no first-pass table left
+    assert "first_pass" not in plain and not (out / "first_pass.parquet").exists()
