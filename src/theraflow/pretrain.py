@@ -4,7 +4,7 @@ Objective ``attribute_masking`` (Hu et al., "Strategies for pre-training graph n
 molecule 15 % of the atoms (at least one) lose their features — their embedding is replaced by a learned mask
 vector — and the encoder's message passing must tell each masked atom's element from its neighbourhood (the
 bonds keep their features). The loss is the cross-entropy over element classes (C, N, O, F, P, S, Cl, Br, I,
-other); 5 % of the molecules are held out and their loss and accuracy, with a fixed mask, pick the epoch.
+other); 5 % of the molecules (at most 20,000) are held out and their loss and accuracy, with a fixed mask, pick the epoch.
 
 :func:`pretrain` reads a library in any format (standardized as every stage does, rejects counted), takes its
 graphs from the feature store, trains through the one training runtime (checkpoints, resume, SIGTERM save, a
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 FORMAT = "theraflow-pretrained-encoder"
 ELEMENTS = (6, 7, 8, 9, 15, 16, 17, 35, 53)  # the classes, then "other"
 OBJECTIVES = ("attribute_masking",)
+MAX_VALID = 20_000  # held-out molecules at most (5 % of a corpus of millions would slow every epoch's check)
 MATCH = ("hidden", "layers", "pool")  # what a pair model's graph encoder must share with the bundle
 
 
@@ -121,17 +122,16 @@ def _module(model, lr: float, weight_decay: float):
     return PretrainModule()
 
 
-def _batches(graphs, labels, rows, batch_size: int, rate: float, rng) -> list:
+def _batches(graphs, labels, rows, batch_size: int, rate: float, rng):
+    """Batches made as they are asked for (a corpus of millions is never collated whole)."""
     import torch
 
-    out = []
     for s in range(0, len(rows), batch_size):
         idx = rows[s:s + batch_size]
         data = graphs.collate(idx)
         mask = _mask(graphs.num_nodes[idx], rate, rng)
         y = np.concatenate([labels[i] for i in idx])[mask]
-        out.append((data, torch.from_numpy(mask), torch.from_numpy(y)))
-    return out
+        yield data, torch.from_numpy(mask), torch.from_numpy(y)
 
 
 def pretrain(library: str | Path, outdir: str | Path, *, encoder: dict | None = None,
@@ -176,7 +176,7 @@ def pretrain(library: str | Path, outdir: str | Path, *, encoder: dict | None = 
         raise InputError(f"{library}: {len(rows)} usable molecule(s); pretraining needs a corpus of many")
     rng = np.random.default_rng(seed)
     rows = rng.permutation(rows)
-    n_valid = max(1, int(round(valid_fraction * len(rows))))
+    n_valid = min(MAX_VALID, max(1, int(round(valid_fraction * len(rows)))))
     valid, train = np.sort(rows[:n_valid]), rows[n_valid:]
 
     seed_everything(seed)
@@ -196,12 +196,12 @@ def pretrain(library: str | Path, outdir: str | Path, *, encoder: dict | None = 
         def __iter__(self):
             self.epoch += 1
             r = np.random.default_rng([seed, self.epoch])
-            return iter(_batches(graphs, labels, r.permutation(train), batch_size, mask_rate, r))
+            return _batches(graphs, labels, r.permutation(train), batch_size, mask_rate, r)
 
         def __len__(self) -> int:
             return math.ceil(len(train) / batch_size)
 
-    valid_batches = _batches(graphs, labels, valid, 1024, mask_rate, np.random.default_rng([seed, 0]))
+    valid_batches = list(_batches(graphs, labels, valid, 1024, mask_rate, np.random.default_rng([seed, 0])))
     recipe = Recipe(max_epochs=max_epochs, monitor="val_loss", mode="min", max_minutes=max_minutes,
                     patience=patience, seed=seed)
     fingerprint = {"format": FORMAT, "library": str(Path(library).resolve()), "molecules": corpus["molecules"],
