@@ -24,7 +24,7 @@ def test_a_pretrained_bundle_is_made_and_awaited(tmp_path, snakemake, nci_smi, r
     enc = model["drug_encoder"]
     config = {
         "pretrain": {"tiny": {"library": str(lib), "hidden": enc["hidden"], "layers": enc["layers"],
-                              "pool": enc.get("pool", "add+max"), "max_minutes": 0.3, "threads": 1}},
+                              "pool": enc.get("pool", "add+max"), "max_minutes": 0.1, "threads": 1}},
         "dti": {"datasets": {"demo": {"source": "rdkit_demo"}}, "splits": [{"kind": "random"}],
                 "models": ["demo_pretrained"], "seeds": [0], "threads": 1, "max_minutes": 1},
     }
@@ -36,7 +36,7 @@ def test_a_pretrained_bundle_is_made_and_awaited(tmp_path, snakemake, nci_smi, r
     snakemake(tmp_path, config, "--cores", "2", "results/pretrain/tiny/card.md")  # (a flag ends --configfile)
     meta = json.loads((tmp_path / "results" / "pretrain" / "tiny" / "model.json").read_text())
     assert meta["corpus"]["molecules"] + meta["corpus"]["rejected"] == 400 and meta["encoder"]["hidden"] == enc["hidden"]
-    assert meta["training"]["minutes_budget"] == 0.3 and (tmp_path / "results/pretrain/tiny/loss.png").exists()
+    assert meta["training"]["minutes_budget"] == 0.1 and (tmp_path / "results/pretrain/tiny/loss.png").exists()
     # made: not planned again, while the training job that takes it as input still is
     dry = snakemake(tmp_path, config, "-n", trained, "--quiet", "rules")
     assert "pair_train" in planned(dry) and "pretrain" not in planned(dry), dry.stdout
