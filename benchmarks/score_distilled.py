@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import sys
 import tempfile
@@ -51,14 +50,6 @@ def corpus_library(full: Path, skip: int, n: int, out: Path) -> Path:
     tmp.write_text("".join(lines))
     tmp.rename(out)
     return out
-
-
-def wide_scores(screen: Path):
-    """(ids, smiles, targets, [molecules, targets] ensemble means) of a screen's ranked tables."""
-    from theraflow.pairs.distill import teacher_scores
-
-    mols, targets, y, _ = teacher_scores(screen)
-    return mols, targets, y
 
 
 def timed_screen(lib: Path, models, outdir: Path, targets: Path, workers: int, chunk: int, first_pass=None,
@@ -93,7 +84,7 @@ def main() -> int:
     from _moses import make_library
     from score import default_models, target_table
 
-    from theraflow.pairs.distill import distill, fingerprints, load_first_pass
+    from theraflow.pairs.distill import distill, fingerprints, load_first_pass, per_partner, teacher_scores
 
     work = Path(args.workdir)
     models = default_models(work, seeds=tuple(range(args.ensemble_seeds)), recipe="dti_hybrid")
@@ -131,19 +122,13 @@ def main() -> int:
     # agreement, read once at the end: the full screen's scores, the student's, the first pass's choice
     import pandas as pd
 
-    mols, tids, ref = wide_scores(work / "eval_full")
+    mols, tids, ref, _ = teacher_scores(work / "eval_full")  # the full screen's ensemble means
     student = load_first_pass(student_dir)
     pred = student.predict(fingerprints(mols["smiles"].tolist(), False))
     pred = pred[:, student.columns_for(tids)]
     first = pd.read_parquet(work / "eval_two_stage" / "first_pass.parquet", columns=["id", "passed"])
     passed = first.set_index("id")["passed"].reindex(mols["id"]).fillna(False).to_numpy(bool)
-    from scipy.stats import spearmanr
-
-    n_top = max(1, math.ceil(0.01 * len(ref)))
-    rho, recall = [], []
-    for j in range(len(tids)):
-        rho.append(float(spearmanr(ref[:, j], pred[:, j]).statistic))
-        recall.append(float(passed[np.argsort(-ref[:, j], kind="stable")[:n_top]].mean()))
+    rho, recall = per_partner(ref, pred, passed, top=0.01)
     full_s, two_s = statistics.median(full_runs), statistics.median(two_runs)
     distilled = {
         "speedup": round(full_s / two_s, 3), "spearman_min": round(min(rho), 4),

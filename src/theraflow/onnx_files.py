@@ -95,6 +95,22 @@ def quantize_int8(src: Path, dst: Path, op_types: list[str] | None = None) -> No
                          **({"op_types_to_quantize": op_types} if op_types else {}))
 
 
+def finish(fp32: Path, dst: Path, quantize: bool, op_types: list[str] | None = None) -> None:
+    """A float32 export as its engine runs it: quantized to int8 into ``dst`` (``op_types``: all it can), or
+    renamed to ``dst``."""
+    if quantize:
+        quantize_int8(fp32, dst, op_types)
+        fp32.unlink()
+    else:
+        fp32.rename(dst)
+
+
+def failure(exc: BaseException) -> str:
+    """An export or runtime error in one line (the log's and the stats' reason for staying on torch)."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text.splitlines()[0][:300] if text else ''}"
+
+
 def session(path: Path):
     """An ONNX Runtime session on the CPU with torch's thread count."""
     import onnxruntime as ort

@@ -19,7 +19,6 @@ featurizer must match the bundle's (an error names what differs).
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 
 import numpy as np
@@ -84,17 +83,11 @@ def _mask(n_nodes: np.ndarray, rate: float, rng) -> np.ndarray:
 
 
 def _module(model, lr: float, weight_decay: float):
-    import pytorch_lightning as pl
     import torch
 
-    class PretrainModule(pl.LightningModule):
-        loss_name = "train_loss"
+    from theraflow.training.sums_module import SumsModule
 
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-            self._val: list[tuple[float, int, int]] = []
-
+    class PretrainModule(SumsModule):
         @staticmethod
         def batch_size(batch) -> int:
             return int(batch[1].sum())
@@ -103,35 +96,30 @@ def _module(model, lr: float, weight_decay: float):
             data, mask, y = batch
             return torch.nn.functional.cross_entropy(self.model(data, mask), y)
 
-        def validation_step(self, batch, _):
+        def validation_sums(self, batch):
             data, mask, y = batch
             logits = self.model(data, mask)
-            loss = torch.nn.functional.cross_entropy(logits, y, reduction="sum").item()
-            self._val.append((loss, int((logits.argmax(1) == y).sum()), len(y)))
+            return {"val_loss": (torch.nn.functional.cross_entropy(logits, y, reduction="sum").item(), len(y)),
+                    "val_accuracy": (int((logits.argmax(1) == y).sum()), len(y))}
 
-        def on_validation_epoch_end(self):
-            if self._val:
-                n = sum(v[2] for v in self._val)
-                self.log("val_loss", sum(v[0] for v in self._val) / n, prog_bar=True)
-                self.log("val_accuracy", sum(v[1] for v in self._val) / n)
-                self._val.clear()
-
-        def configure_optimizers(self):
-            return torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=weight_decay)
-
-    return PretrainModule()
+    return PretrainModule(model, lr, weight_decay)
 
 
-def _batches(graphs, labels, rows, batch_size: int, rate: float, rng):
-    """Batches made as they are asked for (a corpus of millions is never collated whole)."""
+def _batches(graphs, labels, rows, batch_size: int, rate: float, *, shuffle: bool, seed: int):
+    """(graphs, mask, masked elements) batches of ``rows``, collated as they are asked for (a corpus of millions
+    is never collated whole): a new order each epoch, and masks drawn from (seed, epoch, the batch's first
+    molecule), so a resumed run sees the same ones."""
     import torch
 
-    for s in range(0, len(rows), batch_size):
-        idx = rows[s:s + batch_size]
-        data = graphs.collate(idx)
-        mask = _mask(graphs.num_nodes[idx], rate, rng)
-        y = np.concatenate([labels[i] for i in idx])[mask]
-        yield data, torch.from_numpy(mask), torch.from_numpy(y)
+    from theraflow.pairs.batches import EpochBatches
+
+    class MaskedBatches(EpochBatches):
+        def make_batch(self, idx):
+            mask = _mask(graphs.num_nodes[idx], rate, np.random.default_rng((self.seed, self.epoch, int(idx[0]))))
+            y = np.concatenate([labels[i] for i in idx])[mask]
+            return graphs.collate(idx), torch.from_numpy(mask), torch.from_numpy(y)
+
+    return MaskedBatches(rows, batch_size=batch_size, shuffle=shuffle, seed=seed)
 
 
 def pretrain(library: str | Path, outdir: str | Path, *, encoder: dict | None = None,
@@ -144,7 +132,7 @@ def pretrain(library: str | Path, outdir: str | Path, *, encoder: dict | None = 
     import pandas as pd
 
     from theraflow.chem import featurize, read_molecules, standardize
-    from theraflow.io import write_json, write_text
+    from theraflow.io import write_text
     from theraflow.registry import encoders
     from theraflow.training.bundle import save_bundle
     from theraflow.training.runtime import Recipe, fit, seed_everything
@@ -160,8 +148,9 @@ def pretrain(library: str | Path, outdir: str | Path, *, encoder: dict | None = 
     outdir.mkdir(parents=True, exist_ok=True)
 
     records, read_rejects = read_molecules(library, **(read_options or {}))
-    if max_molecules is not None:
+    if max_molecules is not None and len(records) > max_molecules:  # the first records, and their rejects only
         records = records.head(max_molecules)
+        read_rejects = read_rejects[read_rejects["record"] <= records["record"].iat[-1]]
     kept, std_rejects = standardize(records)
     res = featurize(kept["smiles"].tolist(), featurizer.get("name", "default"), store=store,
                     params=featurizer.get("params") or {})
@@ -189,25 +178,15 @@ def pretrain(library: str | Path, outdir: str | Path, *, encoder: dict | None = 
     module = _module(model, lr, weight_decay)
     graphs = res.graphs
 
-    class Epochs:  # another order and other masks each epoch, the same ones in a resumed run
-        def __init__(self) -> None:
-            self.epoch = 0
-
-        def __iter__(self):
-            self.epoch += 1
-            r = np.random.default_rng([seed, self.epoch])
-            return _batches(graphs, labels, r.permutation(train), batch_size, mask_rate, r)
-
-        def __len__(self) -> int:
-            return math.ceil(len(train) / batch_size)
-
-    valid_batches = list(_batches(graphs, labels, valid, 1024, mask_rate, np.random.default_rng([seed, 0])))
+    # the held-out batches, masks and all, made once: every epoch is measured on the same ones
+    valid_batches = list(_batches(graphs, labels, valid, 1024, mask_rate, shuffle=False, seed=seed))
     recipe = Recipe(max_epochs=max_epochs, monitor="val_loss", mode="min", max_minutes=max_minutes,
                     patience=patience, seed=seed)
     fingerprint = {"format": FORMAT, "library": str(Path(library).resolve()), "molecules": corpus["molecules"],
                    "encoder": encoder, "featurizer": featurizer, "objective": objective, "mask_rate": mask_rate,
                    "lr": lr, "batch_size": batch_size, "seed": seed}
-    result = fit(module, Epochs(), valid_batches, outdir, recipe=recipe, fingerprint=fingerprint, resume=resume,
+    result = fit(module, _batches(graphs, labels, train, batch_size, mask_rate, shuffle=True, seed=seed),
+                 valid_batches, outdir, recipe=recipe, fingerprint=fingerprint, resume=resume,
                  progress=progress)
     module.load_state_dict(result.state_dict)
     meta = {"format": FORMAT, "encoder": encoder, "featurizer": featurizer, "dims": dims, "objective": objective,
@@ -217,8 +196,7 @@ def pretrain(library: str | Path, outdir: str | Path, *, encoder: dict | None = 
                          "device": result.device, "energy": result.energy, "seed": seed, "lr": lr,
                          "batch_size": batch_size},
             "history": result.history}
-    save_bundle(graph_encoder, meta, outdir, FORMAT)
-    write_json(outdir / "model.json", meta)
+    save_bundle(graph_encoder, meta, outdir, FORMAT)  # writes model.json too
     _loss_plot(pd.DataFrame(result.history), outdir / "loss.png")
     write_text(outdir / "card.md", card(meta))
     return meta

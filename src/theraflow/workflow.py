@@ -141,6 +141,7 @@ class Plan:
         self.datasets: dict[str, str] = {ds: t for t, sec in self.tasks.items() for ds in (sec.get("datasets") or {})}
         self.score = config["score"]
         self.pretrain = config.get("pretrain") or {}
+        self._pretrained: dict[str, list[str]] = {}  # model name -> the bundle files its config starts from
         self.molecule_sets = self._molecule_sets()
 
     # ---------------------------------------------------------------- the CLI
@@ -243,16 +244,14 @@ class Plan:
     def pretrained_inputs(self, model: str) -> list[str]:
         """The bundle files a model config's encoders start from (``<encoder>.pretrained``), so that its training
         jobs wait for a bundle this workflow makes."""
-        from theraflow.pretrain import pretrained_option
-        from theraflow.schemas import read_yaml_mapping
+        if model not in self._pretrained:  # asked once per training job: the config is read once per model
+            from theraflow.pretrain import pretrained_option
+            from theraflow.schemas import read_yaml_mapping
 
-        cfg = read_yaml_mapping(Path(self.model_config_path(model)), "model config")
-        out = []
-        for value in cfg.values():
-            option = pretrained_option(value) if isinstance(value, dict) else None
-            if option:
-                out += [f"{option[0]}/{n}" for n in ("model.safetensors", "model.json")]
-        return out
+            cfg = read_yaml_mapping(Path(self.model_config_path(model)), "model config")
+            options = [pretrained_option(v) for v in cfg.values() if isinstance(v, dict)]
+            self._pretrained[model] = [f"{o[0]}/{n}" for o in options if o for n in ("model.safetensors", "model.json")]
+        return self._pretrained[model]
 
     # ---------------------------------------------------------------- pair tasks
     def dataset(self, task: str, ds: str) -> dict:

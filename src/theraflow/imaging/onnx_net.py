@@ -11,7 +11,6 @@ it, the network itself is returned, with one log line. ``benchmarks/seg_hippocam
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -19,12 +18,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from theraflow.io import sha256_file
 from theraflow.onnx_files import (
     TOLERANCE,
     available,
     engine_folder,
     export,
-    quantize_int8,
+    failure,
+    finish,
     relative_gap,
     session,
     versions,
@@ -61,7 +62,7 @@ def onnx_net(net: nn.Module, cfg: dict, bundle: str | Path, engine: str) -> nn.M
     roi = roi_size(cfg)
     channels = int(cfg["network"].get("in_channels", 1))
     weights = Path(bundle) / "model.safetensors"
-    folder = engine_folder(bundle, engine, [hashlib.sha256(weights.read_bytes()).hexdigest(), roi, channels])
+    folder = engine_folder(bundle, engine, [sha256_file(weights), roi, channels])
     path = folder / "net.onnx"
     example = torch.randn(2, channels, *roi)
     net = net.eval().cpu()
@@ -73,11 +74,7 @@ def onnx_net(net: nn.Module, cfg: dict, bundle: str | Path, engine: str) -> nn.M
                 fp32 = tmp / "net.fp32.onnx"
                 export(net, (example,), fp32, ["image"], ["logits"],
                        {"image": {0: "windows"}, "logits": {0: "windows"}})
-                if quantize:
-                    quantize_int8(fp32, tmp / "net.onnx")
-                    fp32.unlink()
-                else:
-                    fp32.rename(tmp / "net.onnx")
+                finish(fp32, tmp / "net.onnx", quantize)
                 (tmp / "export.json").write_text(json.dumps({"engine": engine, "weights": str(weights), "roi": roi,
                                                              "channels": channels, **versions()}, indent=1))
         ort_net = OrtNet(session(path), engine)
@@ -85,8 +82,7 @@ def onnx_net(net: nn.Module, cfg: dict, bundle: str | Path, engine: str) -> nn.M
             ref, got = net(example), ort_net(example)
         gap = relative_gap(got, ref)
     except Exception as exc:  # an op the exporter or the runtime cannot take: torch segments
-        log.warning("engine %s: the network stays on torch (%s: %s)", engine, type(exc).__name__,
-                    str(exc).splitlines()[0][:300] if str(exc) else "")
+        log.warning("engine %s: the network stays on torch (%s)", engine, failure(exc))
         return net
     if not quantize and gap > TOLERANCE:
         log.warning("engine %s: the export differs from the network by %.2g (relative): torch segments", engine, gap)

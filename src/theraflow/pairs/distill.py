@@ -176,42 +176,41 @@ def teacher_scores(screen_dir: str | Path) -> tuple[pd.DataFrame, list[str], np.
 
 def fingerprints(smiles: Sequence[str], progress: bool | None = None) -> list:
     """The applicability-domain fingerprint of each (standardized) SMILES; None where RDKit cannot parse it."""
-    from rdkit import Chem, rdBase
     from tqdm.auto import tqdm
 
-    from theraflow.pairs.scoring import fingerprint
+    from theraflow.pairs.scoring import fingerprints as ad_fingerprints
 
     out = []
-    with rdBase.BlockLogs():
-        for s in tqdm(smiles, desc="fingerprints", unit="mol", disable=progress is False or None, leave=False):
-            mol = Chem.MolFromSmiles(s)
-            out.append(None if mol is None else np.fromiter(fingerprint(mol).GetOnBits(), np.int16))
+    with tqdm(total=len(smiles), desc="fingerprints", unit="mol", disable=progress is False or None,
+              leave=False) as bar:
+        for s in range(0, len(smiles), 10_000):  # on-bit lists kept, not the bit vectors
+            fps = ad_fingerprints(smiles[s:s + 10_000])
+            out += [None if fp is None else np.fromiter(fp.GetOnBits(), np.int16) for fp in fps]
+            bar.update(len(fps))
     return out
 
 
-def _batches(bits: list[np.ndarray], y: np.ndarray, rows: np.ndarray, batch_size: int, rng=None) -> list:
+def _batches(bits: list, y: np.ndarray, rows: np.ndarray, batch_size: int, *, shuffle: bool, seed: int):
+    """(on-bits, offsets, standardized teacher scores) batches of ``rows``, a new order each epoch."""
     import torch
 
-    order = rows if rng is None else rng.permutation(rows)
-    out = []
-    for s in range(0, len(order), batch_size):
-        idx = order[s:s + batch_size]
-        b, off = on_bits([bits[i] for i in idx])
-        out.append((torch.from_numpy(b), torch.from_numpy(off), torch.from_numpy(y[idx])))
-    return out
+    from theraflow.pairs.batches import EpochBatches
+
+    class FirstPassBatches(EpochBatches):
+        def make_batch(self, idx):
+            b, off = on_bits([bits[i] for i in idx])
+            return torch.from_numpy(b), torch.from_numpy(off), torch.from_numpy(y[idx])
+
+    return FirstPassBatches(rows, batch_size=batch_size, shuffle=shuffle, seed=seed)
 
 
 def _module(net, lr: float, weight_decay: float):
-    import pytorch_lightning as pl
     import torch
 
-    class FirstPassModule(pl.LightningModule):
-        loss_name = "train_mse"
+    from theraflow.training.sums_module import SumsModule
 
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = net
-            self._val: list[float] = []
+    class FirstPassModule(SumsModule):
+        monitor, loss_name = "val_mse", "train_mse"
 
         @staticmethod
         def batch_size(batch) -> int:
@@ -221,35 +220,31 @@ def _module(net, lr: float, weight_decay: float):
             bits, offsets, y = batch
             return torch.nn.functional.mse_loss(self.model(bits, offsets), y)
 
-        def validation_step(self, batch, _):
+        def validation_sums(self, batch):
             bits, offsets, y = batch
-            err = (self.model(bits, offsets) - y).pow(2).sum().item()
-            self._val.append((err, y.numel()))
+            return {"val_mse": ((self.model(bits, offsets) - y).pow(2).sum().item(), y.numel())}
 
-        def on_validation_epoch_end(self):
-            if self._val:
-                self.log("val_mse", sum(e for e, _ in self._val) / sum(n for _, n in self._val), prog_bar=True)
-                self._val.clear()
+    return FirstPassModule(net, lr, weight_decay)
 
-        def configure_optimizers(self):
-            return torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=weight_decay)
 
-    return FirstPassModule()
+def per_partner(teacher: np.ndarray, student: np.ndarray, passed: np.ndarray,
+                top: float = 0.01) -> tuple[list[float], list[float]]:
+    """Per partner (column): Spearman between ``teacher`` and ``student``, and the share of the teacher's top
+    ``top`` of the molecules that ``passed`` (a first pass's choice) holds."""
+    from scipy.stats import spearmanr
+
+    n_top = max(1, math.ceil(top * len(teacher)))
+    rho = [float(spearmanr(teacher[:, j], student[:, j]).statistic) for j in range(teacher.shape[1])]
+    recall = [float(passed[np.argsort(-teacher[:, j], kind="stable")[:n_top]].mean()) for j in range(teacher.shape[1])]
+    return rho, recall
 
 
 def agreement(teacher: np.ndarray, student: np.ndarray, keep: float = DEFAULT_KEEP, top: float = 0.01) -> dict:
     """How well ``student`` stands in for ``teacher`` ([molecules, partners] each): Spearman per partner (min and
     mean), and per partner the share of the teacher's top ``top`` that a first-pass cut of ``keep`` (of the
     molecules, :func:`keep_mask`) passes on (min and mean)."""
-    from scipy.stats import spearmanr
-
     passed = keep_mask(student, keep)
-    n_top = max(1, math.ceil(top * len(teacher)))
-    rho, recall = [], []
-    for j in range(teacher.shape[1]):
-        rho.append(float(spearmanr(teacher[:, j], student[:, j]).statistic))
-        best = np.argsort(-teacher[:, j], kind="stable")[:n_top]
-        recall.append(float(passed[best].mean()))
+    rho, recall = per_partner(teacher, student, passed, top)
     return {"spearman_min": round(min(rho), 4), "spearman_mean": round(float(np.mean(rho)), 4),
             f"top{top * 100:g}pct_recall_min": round(min(recall), 4),
             f"top{top * 100:g}pct_recall_mean": round(float(np.mean(recall)), 4),
@@ -287,23 +282,13 @@ def distill(screen_dir: str | Path, outdir: str | Path, *, hidden: Sequence[int]
     net = FirstPassNet(N_BITS, len(partners), tuple(hidden), dropout)
     module = _module(net, lr, weight_decay)
 
-    class Epochs:  # a new order each epoch, the same orders in a resumed run (seeded by the epoch)
-        def __init__(self) -> None:
-            self.epoch = 0
-
-        def __iter__(self):
-            self.epoch += 1
-            return iter(_batches(bits, yz, train, batch_size, np.random.default_rng([seed, self.epoch])))
-
-        def __len__(self) -> int:
-            return math.ceil(len(train) / batch_size)
-
     recipe = Recipe(max_epochs=max_epochs, monitor="val_mse", mode="min", max_minutes=max_minutes,
                     patience=patience, seed=seed)
     fingerprint = {"format": FORMAT, "screen": str(Path(screen_dir).resolve()), "molecules": int(len(mols)),
                    "hidden": list(hidden), "lr": lr, "batch_size": batch_size, "seed": seed, "dropout": dropout}
-    res = fit(module, Epochs(), _batches(bits, yz, valid, 4096), outdir, recipe=recipe, fingerprint=fingerprint,
-              resume=resume, progress=progress)
+    res = fit(module, _batches(bits, yz, train, batch_size, shuffle=True, seed=seed),
+              _batches(bits, yz, valid, 4096, shuffle=False, seed=seed), outdir, recipe=recipe,
+              fingerprint=fingerprint, resume=resume, progress=progress)
     module.load_state_dict(res.state_dict)
     net.eval()
     meta = {"format": FORMAT, "bits": N_BITS, "fingerprint": "Morgan radius 2, 2,048 bits (the applicability-"
@@ -316,12 +301,9 @@ def distill(screen_dir: str | Path, outdir: str | Path, *, hidden: Sequence[int]
                          "energy": res.energy, "max_epochs": max_epochs, "max_minutes": max_minutes, "seed": seed,
                          "lr": lr, "batch_size": batch_size},
             "unusable": int((~usable).sum())}
-    save_bundle(net, meta, outdir, FORMAT)
-    student = load_first_pass(outdir)
+    student = FirstPass(net, meta, outdir)
     meta["validation"] = agreement(y[valid], student.predict([bits[i] for i in valid]), keep)
-    from theraflow.io import write_json
-
-    write_json(outdir / "model.json", meta)
+    save_bundle(net, meta, outdir, FORMAT)
     write_text(outdir / "card.md", model_card(meta))
     return meta
 

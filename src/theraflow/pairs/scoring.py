@@ -304,6 +304,14 @@ def fingerprint(mol):
     return _MORGAN.GetFingerprint(mol)
 
 
+def fingerprints(smiles: Sequence[str]) -> list:
+    """:func:`fingerprint` of each SMILES; None where RDKit cannot parse it."""
+    from rdkit import Chem, rdBase
+
+    with rdBase.BlockLogs():
+        return [None if (mol := Chem.MolFromSmiles(s)) is None else fingerprint(mol) for s in smiles]
+
+
 def load_ensemble(model_dirs: Sequence[str | Path], engine: str = "torch") -> Ensemble:
     """Load trained models (one per seed, say) of one task and label kind that share a featurizer; ``engine``
     runs them when they score molecules (:mod:`theraflow.pairs.engines`)."""

@@ -136,10 +136,8 @@ def score_shard(model_dirs: Sequence[str | Path], *, out_scores: str | Path, out
     kept in ``index_dir``, and standardized here) or a ``standardized`` shard table written by the
     chemistry stage.
     """
-    from rdkit import Chem, rdBase
-
     from theraflow.chem.featurize import featurize
-    from theraflow.pairs.scoring import fingerprint, scores_frame
+    from theraflow.pairs.scoring import fingerprint, fingerprints, scores_frame
     from theraflow.pairs.scoring import standardize_options as model_options
 
     if (library is None) == (standardized is None):
@@ -184,10 +182,7 @@ def score_shard(model_dirs: Sequence[str | Path], *, out_scores: str | Path, out
     times["featurize"] = time.perf_counter() - t
     t = time.perf_counter()
     if library is None and first is None:  # (a first pass computed them)
-        with rdBase.BlockLogs():
-            for i in res.index:
-                mol = Chem.MolFromSmiles(smiles[i])
-                fps[int(i)] = fingerprint(mol) if mol is not None else None
+        fps.update(zip(map(int, res.index), fingerprints([smiles[i] for i in res.index])))
     ad = ens.applicability_fps([fps.get(int(i)) for i in res.index])
     times["applicability"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -228,10 +223,8 @@ def _first_pass(model_dir, keep: float, kept: pd.DataFrame, fps: dict, partner_i
                 computed: bool) -> tuple[pd.DataFrame, dict, dict]:
     """A shard's first pass: every kept molecule scored by the distilled model, its table written to ``out``;
     → (the molecules passed on, their fingerprints by new position, what the stats record)."""
-    from rdkit import Chem, rdBase
-
     from theraflow.pairs.distill import first_pass_rows, keep_mask, load_first_pass
-    from theraflow.pairs.scoring import fingerprint
+    from theraflow.pairs.scoring import fingerprints
 
     key = (str(Path(model_dir).resolve()), (Path(model_dir) / "model.safetensors").stat().st_mtime_ns)
     if key not in _FIRST_PASS:
@@ -240,10 +233,7 @@ def _first_pass(model_dir, keep: float, kept: pd.DataFrame, fps: dict, partner_i
     model = _FIRST_PASS[key]
     smiles = kept["smiles"].astype(str).tolist()
     if not computed:  # a standardized shard table: the fingerprints are made here (and kept for the domain)
-        with rdBase.BlockLogs():
-            for i, smi in enumerate(smiles):
-                mol = Chem.MolFromSmiles(smi)
-                fps[i] = fingerprint(mol) if mol is not None else None
+        fps.update(enumerate(fingerprints(smiles)))
     scores = model.predict([fps.get(i) for i in range(len(kept))])[:, model.columns_for(partner_ids)]
     passed = keep_mask(scores, keep)
     write_table(first_pass_rows(kept["id"].astype(str), kept["record"], smiles, scores, partner_ids, passed), out)

@@ -399,10 +399,11 @@ def metrics_table(metrics_files: list[str | Path], out_tsv: str | Path, out_png:
     from theraflow.pairs.rejects import metrics_counts, reasons_text
     from theraflow.registry import LABELS
 
-    rows, kinds, count_rows = [], set(), []
+    rows, kinds, count_rows, methods = [], set(), [], set()
     for f in map(Path, metrics_files):
         m = read_json(f)
         kinds.add(m.get("label_kind", "regression"))
+        methods.add((m.get("train_energy") or {}).get("method"))
         seed_dir, model, split, dataset = f.parent.name, f.parent.parent.name, f.parent.parent.parent.name, \
             f.parent.parent.parent.parent.name
         counts_of = {p: {"n_given": c["n_given"], "n_scored": c["n_scored"], "n_merged": c["n_merged"],
@@ -444,7 +445,7 @@ def metrics_table(metrics_files: list[str | Path], out_tsv: str | Path, out_png:
         train_energy_wh_total=("train_energy_wh", lambda v: float(pd.to_numeric(v, errors="coerce").sum())
                                if pd.to_numeric(v, errors="coerce").notna().any() else float("nan")))
     summary = summary.merge(cost.reset_index(), on=["dataset", "split", "model"], how="left", sort=False)
-    methods = {(m.get("train_energy") or {}).get("method") for m in map(read_json, metrics_files)} - {None}
+    methods.discard(None)
     if methods:
         summary["train_energy_method"] = "; ".join(sorted(methods))
     if count_rows:  # every part's rows given, scored, rejected (by reason): one data set, the same for every seed

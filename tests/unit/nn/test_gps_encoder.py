@@ -10,6 +10,8 @@ from theraflow.chem.featurize import featurize
 from theraflow.nn.entity import EntityEncoder
 from theraflow.registry import encoders
 
+from .helpers import training_losses
+
 
 def _graphs(smiles):
     res = featurize(smiles, "default")
@@ -67,12 +69,5 @@ def test_a_pair_model_trains_with_it():
     batch = {"entities": {"molecule": {"graphs": g.collate(range(6)), "index": torch.full((6,), -1)},
                           "protein": {"index": torch.zeros(1, dtype=torch.long)}},
              "a": torch.arange(6), "b": torch.zeros(6, dtype=torch.long)}
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(60):
-        loss = torch.nn.functional.mse_loss(model(batch), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss))
+    losses = training_losses(model, batch, y, steps=60, lr=1e-2)
     assert losses[-1] < 0.1 * losses[0]

@@ -11,6 +11,8 @@ from theraflow.descriptors import tokenize
 from theraflow.nn.entity import EntityEncoder
 from theraflow.registry import encoders
 
+from .helpers import training_losses
+
 SEQ = "MSTNPKPQRKTKRNTNRRPQDVKFPGGGQIVGGVYLLPRRGPRLGVRATRKTSERSQPRGRRQPIPKARRPEGRTWAQPGYPWPLYGNEGCGWAGWLLSPRGSRPSWGP"
 
 
@@ -81,12 +83,5 @@ def test_a_pair_model_learns_with_it():
                           "protein": {"tokens": torch.from_numpy(tokenize(targets, 128)),
                                       "index": torch.full((3,), -1)}},
              "a": a, "b": b}
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(150):
-        loss = torch.nn.functional.mse_loss(model(batch), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = training_losses(model, batch, y, steps=150, lr=3e-3)
     assert losses[-1] < 0.1 * losses[0]

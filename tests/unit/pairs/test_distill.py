@@ -26,30 +26,42 @@ def test_keep_mask_passes_the_best_rank_for_any_partner():
             keep_mask(scores, bad)
 
 
+def _library(nci_smi, path, lo: int, hi: int, extra: str = ""):
+    """Lines ``lo`` ... ``hi`` of RDKit's NCI sample as a .smi library (and ``extra`` lines after them)."""
+    lines = [line for line in nci_smi.read_text().splitlines() if line.strip()][lo:hi]
+    path.write_text("\n".join(lines) + "\n" + extra)
+    return path
+
+
 @pytest.fixture(scope="module")
 def teacher(tmp_path_factory, nci_smi, demo_model):
     """The tiny demo model's screen of 1,500 NCI molecules (2 targets): what a student learns from."""
-    lines = [line for line in nci_smi.read_text().splitlines() if line.strip()][:1500]
     work = tmp_path_factory.mktemp("distill")
-    lib = work / "corpus.smi"
-    lib.write_text("\n".join(lines) + "\n")
+    lib = _library(nci_smi, work / "corpus.smi", 0, 1500)
     score_library(lib, [demo_model], work / "teacher", chunk_size=500, store=work / "store")
     return work
 
 
-def test_a_student_learns_its_teacher_ranking(teacher):
+@pytest.fixture(scope="module")
+def student(teacher):
+    """(the first-pass model distilled from the teacher's screen, its model.json)."""
     meta = distill(teacher / "teacher", teacher / "student", hidden=(64, 32), max_epochs=60, max_minutes=2,
                    batch_size=64, lr=3e-3, patience=10, progress=False)
+    return teacher / "student", meta
+
+
+def test_a_student_learns_its_teacher_ranking(teacher, student):
+    _, meta = student
     v = meta["validation"]
     assert meta["training"]["validation"] == v["molecules"] > 100
     # the demo model's scores follow simple structure: a small MLP over Morgan bits ranks like it on held-out
     # molecules (an untrained one does not: its Spearman is about 0)
     assert v["spearman_min"] > 0.6, v
-    student = load_first_pass(teacher / "student")
-    assert student.partners == meta["partners"] and len(student.partners) == 2
-    assert (teacher / "student" / "card.md").read_text().startswith("# First-pass model")
+    loaded = load_first_pass(student[0])
+    assert loaded.partners == meta["partners"] and len(loaded.partners) == 2
+    assert (student[0] / "card.md").read_text().startswith("# First-pass model")
     with pytest.raises(InputError, match="does not know"):
-        student.columns_for(["not_a_target"])
+        loaded.columns_for(["not_a_target"])
     with pytest.raises(InputError, match="no model.json"):
         load_first_pass(teacher / "student_missing")
     # a figure from agreement() is what the card reports: the same call on the same rows gives it back
@@ -62,13 +74,9 @@ def test_a_model_dir_of_another_kind_is_refused(demo_model):
         load_first_pass(demo_model)
 
 
-def test_a_two_stage_screen_scores_what_the_first_pass_passed_on(tmp_path, teacher, demo_model, nci_smi):
-    student_dir = teacher / "student"
-    if not (student_dir / "model.json").exists():
-        distill(teacher / "teacher", student_dir, hidden=(64, 32), max_epochs=5, max_minutes=1, progress=False)
-    lines = [line for line in nci_smi.read_text().splitlines() if line.strip()][2000:2400]
-    lib = tmp_path / "lib.smi"
-    lib.write_text("\n".join(lines) + "\nnot_a_smiles bad1\n")
+def test_a_two_stage_screen_scores_what_the_first_pass_passed_on(tmp_path, student, demo_model, nci_smi):
+    student_dir, _ = student
+    lib = _library(nci_smi, tmp_path / "lib.smi", 2000, 2400, "not_a_smiles bad1\n")
     full = score_library(lib, [demo_model], tmp_path / "full", chunk_size=150, store=tmp_path / "store")
     two = score_library(lib, [demo_model], tmp_path / "two", chunk_size=150, store=tmp_path / "store",
                         first_pass=student_dir, first_pass_keep=0.2)
@@ -96,14 +104,10 @@ def test_a_two_stage_screen_scores_what_the_first_pass_passed_on(tmp_path, teach
     assert rho > 0
 
 
-def test_a_first_pass_is_part_of_the_shards_key(tmp_path, teacher, demo_model, nci_smi):
+def test_a_first_pass_is_part_of_the_shards_key(tmp_path, student, demo_model, nci_smi):
     """Shards scored without a first pass (or with another cut) are not reused by a two-stage screen."""
-    student_dir = teacher / "student"
-    if not (student_dir / "model.json").exists():
-        distill(teacher / "teacher", student_dir, hidden=(64, 32), max_epochs=5, max_minutes=1, progress=False)
-    lines = [line for line in nci_smi.read_text().splitlines() if line.strip()][3000:3200]
-    lib = tmp_path / "lib.smi"
-    lib.write_text("\n".join(lines) + "\n")
+    student_dir, _ = student
+    lib = _library(nci_smi, tmp_path / "lib.smi", 3000, 3200)
     out = tmp_path / "screen"
     score_library(lib, [demo_model], out, chunk_size=100)
     two = score_library(lib, [demo_model], out, chunk_size=100, first_pass=student_dir, first_pass_keep=0.5)

@@ -25,7 +25,8 @@ from theraflow.onnx_files import (
     available,
     engine_folder,
     export,
-    quantize_int8,
+    failure,
+    finish,
     relative_gap,
     session,
     versions,
@@ -154,12 +155,7 @@ class OnnxRunner:
                         {"pa": {0: "molecules"}, "pb": {0: "partners"}, "ia": {0: "molecules"},
                          "ib": {0: "partners"}, "out": {0: "molecules", 1: "partners"}})
                 for part in ("embed", "grid"):
-                    fp32 = tmp / f"{part}.fp32.onnx"
-                    if self.quantize:
-                        quantize_int8(fp32, tmp / f"{part}.onnx", ["MatMul", "Gemm"])
-                        fp32.unlink()
-                    else:
-                        fp32.rename(tmp / f"{part}.onnx")
+                    finish(tmp / f"{part}.fp32.onnx", tmp / f"{part}.onnx", self.quantize, ["MatMul", "Gemm"])
                 (tmp / "export.json").write_text(json.dumps({"engine": self.engine, "model": self.loaded.name,
                                                              "weights_sha256": self.loaded.checksum,
                                                              "inputs": names, **versions()}, indent=1))
@@ -187,7 +183,7 @@ class OnnxRunner:
                 self._build(names, tensors, ref)
                 got = torch.from_numpy(self._embed.run(None, _feeds(self._embed, names, tensors))[0])
             except Exception as exc:  # an op the exporter or the runtime cannot take: the model stays on torch
-                self._give_up(f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}")
+                self._give_up(failure(exc))
                 return ref
             if not self.quantize and not _close(got, ref):
                 self._give_up(f"the exported encoder differs from the model by {relative_gap(got, ref):.2g} "
