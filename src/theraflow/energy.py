@@ -139,11 +139,11 @@ def read_benchmarks(folders: str | Path | Sequence[str | Path], *, root: str | P
     rows, unread = [], []
     if root is None and folders:  # the folders' common parent: "score/demo", "chem/score_demo"
         root = os.path.commonpath([str(f.resolve().parent) for f in folders])
+    base = Path(root).resolve() if root is not None else None
     for folder in folders:
         if not folder.is_dir():
             continue
         folder = folder.resolve()
-        base = Path(root).resolve()
         for f in sorted(folder.rglob("*.tsv")):
             stage = f.name.split(".", 1)[0]
             if stage in exclude_stages:
