@@ -182,8 +182,8 @@ def fastest_that_holds(rows: list[dict], holds) -> dict:
 def load_task_config(ap, args, task: str):
     """The benchmark's config with the command line applied: ``(config_path, cfg, section, dataset name, budget,
     bootstrap, {split name: split config}, the splits asked for)``; a bad ``--config`` or ``--splits`` is an
-    argparse error. ``--data`` replaces the dataset's path; a config's own path is relative to the repository
-    (where the workflow runs)."""
+    argparse error. ``--data`` replaces the dataset's path (and a download rule); a config's own path and a
+    download's mirror are relative to the repository (where the workflow runs)."""
     from pathlib import Path
 
     import yaml
@@ -197,8 +197,13 @@ def load_task_config(ap, args, task: str):
     (ds_name, ds), = section["datasets"].items()
     if args.data:
         ds["path"] = str(Path(args.data).resolve())
+        ds.pop("download", None)  # the folder given replaces a download rule
     elif ds.get("path"):
         ds["path"] = str((repo / ds["path"]).resolve())
+    if (ds.get("download") or {}).get("mirror"):  # a download's mirror folder, relative to the repository too
+        ds["download"]["mirror"] = str((repo / ds["download"]["mirror"]).resolve())
+    for pre in (cfg.get("pretrain") or {}).values():  # pretraining corpora, relative to the repository too
+        pre["library"] = str((repo / pre["library"]).resolve())
     budget = section["max_minutes"] = args.max_minutes or section.get("max_minutes")
     bootstrap = section["bootstrap"] = args.bootstrap if args.bootstrap is not None else section.get("bootstrap", 1000)
     split_cfgs = {sp.get("name", sp["kind"]): sp for sp in section["splits"]}

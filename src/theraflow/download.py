@@ -53,8 +53,6 @@ SOURCES: dict[str, Source] = {
         },
         "Davis et al. 2011 kinase Kd matrix, DeepDTA format (68 drugs x 442 kinases)",
     ),
-    # KIBA: checksums could not be recorded (no copy was reachable when this was written);
-    # fetching it requires trust_on_first_use, which pins the hashes of the first download.
     # DrugBank drug–drug interactions as curated by DeepDDI: SumGNN's pairs, SSI-DDI's SMILES and type
     # sentences, at the commits ../shared/data/README.md names (sha256 of those files).
     "drugbank_ddi": Source(
@@ -74,8 +72,14 @@ SOURCES: dict[str, Source] = {
     ),
     "kiba": Source(
         "kiba", f"{DEEPDTA}/kiba/",
-        {"ligands_can.txt": None, "ligands_iso.txt": None, "proteins.txt": None, "Y": None,
-         "folds/train_fold_setting1.txt": None, "folds/test_fold_setting1.txt": None},
+        {
+            "ligands_can.txt": "a95797abaf31b17bd2471dbf3e3476f588d5a79797903cc156528f66e55c963b",
+            "ligands_iso.txt": "b141f83ca38af4bf53c6bb70cd466e8bdf4fd175d52102ebc41f15a986df9012",
+            "proteins.txt": "2ba9dbc2959d88b0740aaf28828c4c611c2dbd1c2019547eb2ec1c3daa192604",
+            "Y": "53857b84218ba3d60293c70ab79e2abd83d615d06218c73c150f6dfb4c7134a6",
+            "folds/train_fold_setting1.txt": "da74eeeb2c3e7d52a2fd6daac0dc105bba097c222337230eec69d9fd7e1c301e",
+            "folds/test_fold_setting1.txt": "92801eec2caddf950235c6c6a46d999d2eeeaa6d35cbeffd68c72a5cf54b208d",
+        },
         "KIBA scores (Tang et al. 2014), DeepDTA format (2,111 drugs x 229 kinases)",
     ),
 }

@@ -92,3 +92,11 @@ def test_drugbank_ddi_from_its_source_repositories_layout(tmp_path, serve, share
     assert len(pairs) + len(rejects) == 192_284
     mirror = fetch("drugbank_ddi", tmp_path / "m", mirror=shared_data / "drugbank_ddi", base_url="http://127.0.0.1:9/")
     assert len(mirror["from_mirror"]) == 3
+
+
+@pytest.mark.parametrize("name", ["davis", "kiba", "drugbank_ddi"])
+def test_shared_copies_match_the_recorded_hashes(tmp_path, shared_data, name):
+    """config/kiba.yaml reads ../shared/data/kiba as a mirror: every file is checked against SOURCES' sha256."""
+    assert all(SOURCES[name].files.values()), f"{name}: a file without a recorded sha256"
+    report = fetch(name, tmp_path / name, mirror=shared_data / name)
+    assert sorted(report["from_mirror"]) == sorted(SOURCES[name].files) and not report["downloaded"]
