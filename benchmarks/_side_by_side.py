@@ -2,7 +2,10 @@
 pair_table.py share.
 
 - :func:`neural_row`: a model the workflow trained (one run per seed): its test metrics per seed (the label
-  kind's), their mean ± sd, the ensemble of the seeds, minutes, epochs, the validation curve;
+  kind's), their mean ± sd, the same on the validation part, the ensemble of the seeds, minutes, epochs, the
+  validation curve;
+- :func:`select_on_validation`: per split, which of theraflow's recipes (variants) has the best validation
+  mean — the recipe shipped for that split; the test part chooses nothing;
 - :func:`reference_rows`: the references fitted here on the same split file and the same rows — the
   constant (mean, base rate, class frequencies), the entity-frequency shortcut (each entity's training
   labels, no structure; :mod:`theraflow.pairs.shortcut`) and the task's fingerprint reference (LightGBM
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import time
 from pathlib import Path
@@ -99,6 +103,7 @@ def neural_row(res: Path, split: str, model: str, seeds: list[int], bootstrap: i
         hist = pd.read_csv(run / "history.csv")
         val_cols = [c for c in hist.columns if c.startswith("val_")]
         per_seed.append({"seed": seed, "test": test["metrics"], "ci95": test.get("ci95", {}),
+                         "valid": (m["parts"].get("valid") or {}).get("metrics") or {},
                          "minutes": meta["train_seconds"] / 60, "epochs": meta["epochs_trained"],
                          "calibration": meta.get("calibration"), "device": meta.get("device"),
                          "counts": (m.get("counts") or {}).get("test"),
@@ -109,6 +114,7 @@ def neural_row(res: Path, split: str, model: str, seeds: list[int], bootstrap: i
     metrics = [k for k in per_seed[0]["test"] if k != "n"]
     row = {"model": name, "model_config": model, "seeds": list(seeds),
            **{k: mean_sd([r["test"].get(k) for r in per_seed]) for k in metrics},
+           "valid": {k: mean_sd([r["valid"].get(k) for r in per_seed]) for k in metrics if k in per_seed[0]["valid"]},
            "ci95": [r["ci95"] for r in per_seed],
            "minutes": round(statistics.fmean(r["minutes"] for r in per_seed), 2),
            "minutes_per_seed": [round(r["minutes"], 2) for r in per_seed], "epochs": [r["epochs"] for r in per_seed],
@@ -209,3 +215,59 @@ def split_counts(res: Path, split: str) -> dict:
         given, scored = int((full["part"] == p).sum()), int((pairs["part"] == p).sum())
         out[p] = {"given": given, "scored": scored, "rejected": given - scored}
     return out
+
+
+def select_on_validation(rows: list[dict], variants: dict[str, str], metric: str) -> dict[str, dict]:
+    """Per split, the variant (side-by-side name -> what it is) with the best mean *validation* ``metric``
+    among the rows measured: ``{split: {"model", "metric", "valid", "candidates": {model: valid mean}}}``.
+    Only the validation part (carved from the training part) is read; a split without a measured variant is
+    absent."""
+    out: dict[str, dict] = {}
+    for split in dict.fromkeys(r["split"] for r in rows):
+        cands = {r["model"]: ((r.get("valid") or {}).get(metric) or {}).get("mean") for r in rows
+                 if r["split"] == split and r["model"] in variants}
+        cands = {m: v for m, v in cands.items() if v is not None}
+        if not cands:
+            continue
+        best = max(cands, key=cands.get)
+        out[split] = {"model": best, "what": variants[best], "metric": metric, "valid": round(cands[best], 4),
+                      "candidates": {m: round(v, 4) for m, v in cands.items()}}
+    return out
+
+
+def add_pretrained_argument(ap) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    ap.add_argument("--pretrained-root", default=str(repo / "resources" / "pretrain"),
+                    help="where benchmarks/pretrain.py left finished bundles (<root>/<name>/); one found there is "
+                         "used for the config's pretrain.<name> instead of pretraining again")
+
+
+def seed_pretrained(cfg: dict, work: Path, root: Path) -> dict:
+    """The config's ``pretrain.<name>`` bundles: a finished one under ``root/<name>`` made with the config's
+    encoder and objective is copied into the workflow's ``results/pretrain/<name>`` (the path the model configs
+    name), so the workflow does not pretrain it again; one made otherwise is refused with its difference.
+    Returns {name: the bundle's corpus, objective and training summary}."""
+    made = {}
+    for name, want in (cfg.get("pretrain") or {}).items():
+        src, dst = root / name, work / cfg.get("results", "results") / "pretrain" / name
+        files = ("model.safetensors", "model.json", "card.md", "loss.png")
+        if not (dst / "model.json").exists() and all((src / f).exists() for f in files):
+            meta = json.loads((src / "model.json").read_text())
+            enc = meta["encoder"]
+            differ = {k: (enc.get(k), want[k]) for k in ("hidden", "layers", "pool") if k in want and enc.get(k) != want[k]}
+            if want.get("objective", "attribute_masking") != meta["objective"]:
+                differ["objective"] = (meta["objective"], want["objective"])
+            if differ:
+                raise SystemExit(f"{src}: not the config's pretrain.{name} ({differ}: bundle, config); move it away "
+                                 "or pass another --pretrained-root")
+            dst.mkdir(parents=True, exist_ok=True)
+            for f in files:
+                shutil.copy2(src / f, dst / f)
+        if (dst / "model.json").exists():
+            meta = json.loads((dst / "model.json").read_text())
+            train = meta.get("training", {})
+            made[name] = {"corpus": meta.get("corpus"), "objective": meta.get("objective"),
+                          "encoder": meta.get("encoder"),
+                          **{k: train.get(k) for k in ("molecules", "epochs", "seconds", "minutes_budget")},
+                          "from": str(src if (src / "model.json").exists() else dst)}
+    return made

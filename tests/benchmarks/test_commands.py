@@ -87,10 +87,20 @@ def test_davis_benchmark_runs_a_tiny_config_from_a_fresh_shell(tmp_path):
     cfg = yaml.safe_load((REPO / "config" / "davis.yaml").read_text())
     cfg["dti"].update(splits=[{"kind": "setting1", "valid_frac": 0.2}], seeds=[0], max_minutes=0.05, bootstrap=20)
     (tmp_path / "config" / "tiny.yaml").write_text(yaml.safe_dump(cfg))
-    out = tmp_path / "out" / "dti.json"
+    # a finished bundle where benchmarks/pretrain.py keeps them: the workflow uses it instead of pretraining
+    from rdkit import RDConfig
+
+    from theraflow.pretrain import pretrain
+
+    corpus = tmp_path / "corpus.smi"
+    corpus.write_text("".join((Path(RDConfig.RDDataDir) / "NCI" / "first_5K.smi").read_text().splitlines(True)[:200]))
+    pretrain(corpus, tmp_path / "bundles" / "moses", store=tmp_path / "store", max_minutes=0.05, max_epochs=2,
+             progress=False)
+    out = tmp_path / "out" / "dti_davis.json"
     cmd = [sys.executable, str(REPO / "benchmarks" / "dti_davis.py"), "--config", "config/tiny.yaml",  # relative
            "--data", str(data), "--workdir", str(tmp_path / "work"), "--store", str(tmp_path / "store"),
-           "--out", str(out), "--cores", "1", "--models", "theraflow", "fingerprint", "constant"]
+           "--out", str(out), "--cores", "1", "--pretrained-root", str(tmp_path / "bundles"),
+           "--models", "theraflow", "theraflow_pretrained", "fingerprint", "constant"]
     proc = subprocess.run(cmd, cwd=tmp_path, env=bare_env(), capture_output=True, text=True, timeout=540)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     def no_nan(token):
@@ -99,12 +109,36 @@ def test_davis_benchmark_runs_a_tiny_config_from_a_fresh_shell(tmp_path):
     report = json.loads(out.read_text(), parse_constant=no_nan)  # the constant's Pearson is null, not NaN
     assert report["config"] == str(tmp_path / "config" / "tiny.yaml")
     rows = {r["model"]: r for r in report["side_by_side"]}
-    assert set(rows) == {"theraflow", "fingerprint", "constant"}
+    assert set(rows) == {"theraflow", "theraflow_pretrained", "fingerprint", "constant"}
     for r in rows.values():
         assert r["split"] == "setting1" and 0.0 <= r["ci"]["mean"] <= 1.0 and r["commit"] and r["date"]
         assert r["constant_mse"] == rows["constant"]["mse"]["mean"]
     assert report["splits"]["setting1/dti_hybrid"]["seeds"] == [0]
     assert out.with_suffix(".png").stat().st_size > 1000  # the learning curves
+    # the bundle was copied in, not made again; the pretrained run started from it
+    assert report["pretrained"]["moses"]["from"] == str(tmp_path / "bundles" / "moses")
+    assert not (tmp_path / "work" / "logs" / "pretrain").exists()
+    trained = json.loads((tmp_path / "work" / "results" / "dti" / "davis" / "setting1" / "dti_hybrid_pretrained" /
+                          "seed0" / "model.json").read_text())
+    assert "results/pretrain/moses" in json.dumps(trained)
+    # the recipe shipped for the split is chosen on validation CI among theraflow's variants only
+    sel = report["selected"]["setting1"]
+    valid = {m: rows[m]["valid"]["ci"]["mean"] for m in ("theraflow", "theraflow_pretrained")}
+    assert sel["model"] == max(valid, key=valid.get) and sel["candidates"] == {m: round(v, 4) for m, v in valid.items()}
+    lead = report["leads"]["setting1"]
+    assert lead["model"] == sel["model"] and set(lead["references_ci"]) == {"fingerprint"}
+    assert lead["leads_on_ci"] == (rows[sel["model"]]["ci"]["mean"] > rows["fingerprint"]["ci"]["mean"])
+    assert lead["references_missing"] == ["graphdta_gin"]
+    # benchmarks/pretrain.py reads the effect of pretraining from the report beside its --out
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "pretrain.py"), "--effect-only", "--out",
+                           str(out.parent / "pretrain.json")], cwd=tmp_path, env=bare_env(), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    effect = {(e["task"], e["split"], e["metric"]): e for e in json.loads((out.parent / "pretrain.json").read_text())["effect"]}
+    ci = effect[("dti_davis", "setting1", "ci")]
+    assert (ci["without"], ci["with"]) == (round(rows["theraflow"]["ci"]["mean"], 4),
+                                           round(rows["theraflow_pretrained"]["ci"]["mean"], 4))
+    assert ci["helps_on_validation"] == (valid["theraflow_pretrained"] > valid["theraflow"])
 
 
 @pytest.mark.timeout(600)

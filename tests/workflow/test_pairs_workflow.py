@@ -196,26 +196,47 @@ def test_tiny_ddi_run_on_cpu(tmp_path, snakemake, theraflow_cmd):
 
 
 def test_kiba_config_runs_the_davis_recipe_unchanged(tmp_path, snakemake):
-    """config/kiba.yaml: download rule first (pinned on first use), then the same models, splits and budget."""
+    """config/kiba.yaml: download rule first (the shared copy as mirror, sha256-checked), then the same models,
+    splits and budget."""
     kiba = yaml.safe_load((REPO / "config" / "kiba.yaml").read_text())
     davis = yaml.safe_load((REPO / "config" / "davis.yaml").read_text())
     for key in ("splits", "models", "seeds", "max_minutes"):
         assert kiba["dti"][key] == davis["dti"][key], key
     assert kiba["dti"]["datasets"]["kiba"]["dataset"] == "kiba"
+    assert kiba["pretrain"] == davis["pretrain"]
+    kiba["pretrain"]["moses"]["library"] = str(tmp_path / "corpus.smi")  # the plan needs the file, not MOSES
+    (tmp_path / "corpus.smi").write_text("CCO ethanol\n")
     proc = snakemake(tmp_path, kiba, "-n", "--quiet", "rules")
     out = proc.stdout + proc.stderr
-    for rule in ("pair_download", "pair_dataset", "pair_split", "pair_train", "pair_evaluate", "pair_calibrate",
-                 "pair_table"):
+    for rule in ("pair_download", "pair_dataset", "pair_split", "pretrain", "pair_train", "pair_evaluate",
+                 "pair_calibrate", "pair_table"):
         assert rule in out, rule
+
+
+def test_ddi_config_plans_three_splits_and_the_pretrained_variant(tmp_path, snakemake, shared_data):
+    """config/ddi.yaml: random, one_unseen and both_unseen; the recipe's 3 seeds and one seed of each variant
+    on each; the MOSES bundle made once, before the pretrained variant trains."""
+    cfg = yaml.safe_load((REPO / "config" / "ddi.yaml").read_text())
+    cfg["ddi"]["datasets"]["drugbank"]["path"] = str(shared_data / "drugbank_ddi")
+    cfg["pretrain"]["moses"]["library"] = str(shared_data / "moses" / "train.csv.gz")
+    assert [s["kind"] for s in cfg["ddi"]["splits"]] == ["random", "one_unseen", "both_unseen"]
+    proc = snakemake(tmp_path, cfg, "-n")
+    out = proc.stdout + proc.stderr
+    assert out.count("rule pair_train:") == 3 * (3 + 1 + 1), out[-2000:]
+    assert out.count("rule pretrain:") == 1, out[-2000:]
+    assert "results/ddi/drugbank/splits/both_unseen.parquet" in out
 
 
 def test_davis_config_dry_run(tmp_path, snakemake, shared_data):
     cfg = yaml.safe_load((REPO / "config" / "davis.yaml").read_text())
     cfg["dti"]["datasets"]["davis"]["path"] = str(shared_data / "davis")
+    cfg["pretrain"]["moses"]["library"] = str(shared_data / "moses" / "train.csv.gz")
     proc = snakemake(tmp_path, cfg, "-n")
     out = proc.stdout + proc.stderr
-    # theraflow's recipe: 3 seeds on 4 splits; the GraphDTA reference one seed on each
-    assert out.count("rule pair_train:") == 4 * 3 + 4, out[-2000:]
+    # theraflow's recipe: 3 seeds on 4 splits; the GraphDTA reference and the two variants one seed on each
+    assert out.count("rule pair_train:") == 4 * 3 + 4 + 2 * 4, out[-2000:]
+    # the pretrained variant's training waits for the MOSES bundle, made once
+    assert out.count("rule pretrain:") == 1, out[-2000:]
     # the recipe's 3-seed ensembles are calibrated on each split; the one-seed reference is not
     assert out.count("rule pair_calibrate:") == 4, out[-2000:]
     assert "--binary-threshold 7.0" in out  # pKd >= 7 counted active for AUROC/AUPRC
