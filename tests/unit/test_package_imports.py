@@ -38,3 +38,20 @@ def test_the_light_modules_import_only_declarations():
             "assert not heavy, sorted(heavy)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_the_light_stages_do_not_load_torch_or_monai():
+    """Each Snakemake job is a new process: a stage that lists files, counts, gathers or writes a report must
+    not pay for importing torch (~3 s) or MONAI (~8 s) — the imaging package loads its stages on first use."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from theraflow import imaging\n"
+            "imaging.make_datalist, imaging.measure, imaging.overlays, imaging.build_report\n"
+            "import theraflow.pairs.screen, theraflow.pairs.stages, theraflow.pairs.splits, theraflow.cli.score\n"
+            "heavy = {'torch', 'monai', 'pytorch_lightning', 'torch_geometric'} & set(sys.modules)\n"
+            "assert not heavy, sorted(heavy)\n"
+            "assert callable(imaging.train) and 'monai' in sys.modules\n")  # and the heavy ones load when asked
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr

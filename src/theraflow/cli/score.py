@@ -150,8 +150,6 @@ def register(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    import torch
-
     from theraflow.cli.common import fail_if_nothing_kept
 
     cmd = args.score_command
@@ -185,6 +183,8 @@ def run(args) -> int:
                              index_dir=args.index_dir, max_shards=args.max_shards)
         print(f"{info['records']} records: {info['shards']} shard(s) of at most {info['chunk_size']}")
     elif cmd == "shard":
+        import torch  # here only: count, merge and gather start without it
+
         from theraflow.pairs.screen import score_shard
 
         torch.set_num_threads(max(1, args.threads))

@@ -7,21 +7,26 @@
 >>> table, _ = imaging.measure(predictions, datalist, labels={1: "anterior", 2: "posterior"})
 """
 
-from theraflow.imaging.bundle import load_bundle
-from theraflow.imaging.datalists import find_cases, make_datalist, read_datalist
-from theraflow.imaging.download import download_msd
-from theraflow.imaging.infer import segment
-from theraflow.imaging.measure import measure, summarize
-from theraflow.imaging.modelconfig import load_model_config
-from theraflow.imaging.overlays import overlays
-from theraflow.imaging.preprocess import preprocess
-from theraflow.imaging.report import build_report
-from theraflow.imaging.splits import assign_split
-from theraflow.imaging.synth import make_synthetic
-from theraflow.imaging.train import train
+import importlib
 
-__all__ = [
-    "assign_split", "build_report", "download_msd", "find_cases", "load_bundle", "load_model_config",
-    "make_datalist", "make_synthetic", "measure", "overlays", "preprocess", "read_datalist", "segment",
-    "summarize", "train",
-]
+# name -> the module that defines it; imported on first use (PEP 562), so a light stage (datalist, measure,
+# overlay, report) does not pay for MONAI and Lightning, which only training, preprocessing and inference need
+_WHERE = {
+    "load_bundle": "bundle", "find_cases": "datalists", "make_datalist": "datalists", "read_datalist": "datalists",
+    "download_msd": "download", "segment": "infer", "measure": "measure", "summarize": "measure",
+    "load_model_config": "modelconfig", "overlays": "overlays", "preprocess": "preprocess",
+    "build_report": "report", "assign_split": "splits", "make_synthetic": "synth", "train": "train",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'theraflow.imaging' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"theraflow.imaging.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *_WHERE])

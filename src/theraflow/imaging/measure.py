@@ -13,20 +13,24 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from theraflow.imaging.volumes import read_volume
 from theraflow.io import InputError
 from theraflow.progress import progress
 
+if TYPE_CHECKING:  # torch and MONAI only where Dice / HD95 are computed
+    import torch
+
 log = logging.getLogger(__name__)
 
 
 def _onehot(arr: np.ndarray, labels: list[int]) -> torch.Tensor:
+    import torch
+
     return torch.from_numpy(np.stack([arr == v for v in labels])[None].astype(np.float32))
 
 

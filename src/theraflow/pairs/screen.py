@@ -32,6 +32,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -43,7 +44,9 @@ from theraflow.chem.readers import REJECT_COLUMNS
 from theraflow.chem.standardize import StandardizeOptions, standardize
 from theraflow.errors import InputError
 from theraflow.io import atomic_write, safe_name, write_json, write_table
-from theraflow.pairs.scoring import SCORE_COLUMNS, Ensemble, load_ensemble, read_partners
+
+if TYPE_CHECKING:  # scoring imports torch: count, merge and gather do not need it
+    from theraflow.pairs.scoring import Ensemble
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +105,7 @@ def _write_sorted_by_target(scores: pd.DataFrame, path: Path, target_ids: Sequen
     tables, plan, at = [], {}, 0
     for t in sorted(target_ids):
         sub = scores[scores["target_id"] == t].sort_values("score_mean", ascending=False, kind="stable")
-        table = pa.Table.from_pandas(sub[SCORE_COLUMNS], schema=SHARD_SCHEMA, preserve_index=False).combine_chunks()
+        table = pa.Table.from_pandas(sub[SHARD_SCHEMA.names], schema=SHARD_SCHEMA, preserve_index=False).combine_chunks()
         n_batches = math.ceil(table.num_rows / SHARD_BATCH_ROWS)
         if n_batches:
             plan[t] = [at, n_batches, table.num_rows]
@@ -249,6 +252,8 @@ _PREPARED: dict = {}
 def _prepared(model_dirs, targets, ensemble: Ensemble | None, store=None, engine: str = "torch"):
     """(ensemble, partner table, partner embeddings, whether the models trained on each partner), cached in
     this process across shards."""
+    from theraflow.pairs.scoring import load_ensemble, read_partners  # torch: only the stages that score
+
     key = None
     if ensemble is None and not isinstance(targets, pd.DataFrame):
         key = (engine, tuple(str(Path(d).resolve()) for d in model_dirs), str(targets),
