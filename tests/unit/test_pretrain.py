@@ -41,6 +41,24 @@ def test_the_masking_objective_learns(bundle):
     assert m["encoder"] == ENCODER and any(k.startswith("convs.") for k in state)
 
 
+def test_every_record_is_used_or_rejected_and_a_rerun_reuses_the_corpus(bundle, caplog):
+    """rejects.tsv names each record not pretrained on and why; a second run (a resume) reads the standardized
+    corpus from the bundle's folder instead of standardizing again."""
+    import logging
+
+    import pandas as pd
+
+    path, meta = bundle
+    rejects = pd.read_csv(path / "rejects.tsv", sep="\t")
+    assert len(rejects) == meta["corpus"]["rejected"] and "bad1" in set(rejects["id"])
+    assert rejects["reason"].str.len().gt(0).all() and set(rejects.columns) >= {"id", "record", "stage", "reason"}
+    with caplog.at_level(logging.INFO, logger="theraflow.pretrain"):
+        again = pretrain(path.parent / "corpus.smi", path, encoder=ENCODER, store=path.parent / "store", max_epochs=8,
+                         max_minutes=2, batch_size=64, lr=3e-3, valid_fraction=0.1, patience=8, progress=False)
+    assert "standardized before" in caplog.text
+    assert again["corpus"] == meta["corpus"]
+
+
 def _pair_cfg(bundle, freeze):
     return {"name": "tiny_pretrained", "featurizer": {"name": "default", "params": {}},
             "drug_encoder": {**ENCODER, "pretrained": {"bundle": str(bundle), "freeze": freeze}},
