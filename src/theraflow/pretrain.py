@@ -88,12 +88,16 @@ def _corpus(library, outdir: Path, max_molecules: int | None, read_options: dict
     return kept, rejects, n_records
 
 
+_CLASS_OF = np.full(256, len(ELEMENTS), np.int64)  # atomic number -> element class ("other" unless listed)
+_CLASS_OF[list(ELEMENTS)] = np.arange(len(ELEMENTS))
+
+
 def element_classes(smiles: list[str]) -> list[np.ndarray]:
-    """Per molecule, each atom's element class in RDKit's atom order (the featurizer's)."""
+    """Per molecule, each atom's element class in RDKit's atom order (the featurizer's), by parsing the SMILES:
+    for featurizers whose node features do not say the element (``atomic_numbers`` is None)."""
     from rdkit import Chem, rdBase
 
-    lookup = np.full(256, len(ELEMENTS), np.int64)
-    lookup[list(ELEMENTS)] = np.arange(len(ELEMENTS))
+    lookup = _CLASS_OF
     out = []
     with rdBase.BlockLogs():
         for s in smiles:
@@ -161,7 +165,8 @@ def _module(model, lr: float, weight_decay: float):
 
 def _batches(graphs, labels, rows, batch_size: int, rate: float, *, shuffle: bool, seed: int):
     """(graphs, mask, masked elements) batches of ``rows``, collated as they are asked for (a corpus of millions
-    is never collated whole): a new order each epoch, and masks drawn from (seed, epoch, the batch's first
+    is never collated whole); ``labels`` is per molecule element classes or the featurizer's ``atomic_numbers``
+    (read from each batch's node features): a new order each epoch, and masks drawn from (seed, epoch, the batch's first
     molecule), so a resumed run sees the same ones."""
     import torch
 
@@ -170,8 +175,12 @@ def _batches(graphs, labels, rows, batch_size: int, rate: float, *, shuffle: boo
     class MaskedBatches(EpochBatches):
         def make_batch(self, idx):
             mask = _mask(graphs.num_nodes[idx], rate, np.random.default_rng((self.seed, self.epoch, int(idx[0]))))
-            y = np.concatenate([labels[i] for i in idx])[mask]
-            return graphs.collate(idx), torch.from_numpy(mask), torch.from_numpy(y)
+            batch = graphs.collate(idx)
+            if callable(labels):  # the featurizer reads the elements back from the node features
+                y = _CLASS_OF[np.clip(labels(batch.x.numpy()), 0, 255)][mask]
+            else:
+                y = np.concatenate([labels[i] for i in idx])[mask]
+            return batch, torch.from_numpy(mask), torch.from_numpy(y)
 
     return MaskedBatches(rows, batch_size=batch_size, shuffle=shuffle, seed=seed)
 
@@ -186,6 +195,7 @@ def pretrain(library: str | Path, outdir: str | Path, *, encoder: dict | None = 
     import pandas as pd
 
     from theraflow.chem import featurize
+    from theraflow.chem.featurize import get_featurizer
     from theraflow.io import write_table, write_text
     from theraflow.registry import encoders
     from theraflow.training.bundle import save_bundle
@@ -205,9 +215,12 @@ def pretrain(library: str | Path, outdir: str | Path, *, encoder: dict | None = 
     started = time.monotonic()
     res = featurize(kept["smiles"].tolist(), featurizer.get("name", "default"), store=store,
                     params=featurizer.get("params") or {})
-    smiles = [kept["smiles"].iat[i] for i in res.index]
-    labels = element_classes(smiles)
-    usable = np.array([lab is not None and len(lab) == n for lab, n in zip(labels, res.graphs.num_nodes)])
+    labels = get_featurizer(featurizer.get("name", "default"), **(featurizer.get("params") or {})).atomic_numbers
+    if labels is None:  # a featurizer that does not encode the element: parse the molecules once more
+        labels = element_classes([kept["smiles"].iat[i] for i in res.index])
+        usable = np.array([lab is not None and len(lab) == n for lab, n in zip(labels, res.graphs.num_nodes)])
+    else:
+        usable = np.ones(len(res.index), dtype=bool)
     rows = np.flatnonzero(usable)
     log.info("featurized %d molecules in %.0f s (feature store %s)", len(res.index), time.monotonic() - started,
              store or "off")

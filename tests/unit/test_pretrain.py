@@ -120,3 +120,23 @@ def test_fine_tuning_starts_from_the_bundle(bundle, demo_data):
     assert all(torch.equal(graph.state_dict()[k], v) for k, v in state.items())
     assert all(p.requires_grad for p in graph.parameters())
     np.testing.assert_equal(len(state), len(graph.state_dict()))
+
+
+@pytest.mark.parametrize("name", ["default", "pyg", "default_physchem"])
+def test_the_masked_elements_read_from_the_features_are_the_molecules(nci_smi, name):
+    """Pretraining reads each atom's element back from the node features (no second parse of a corpus of
+    millions): the same classes as parsing the SMILES, atom by atom."""
+    from theraflow.chem import featurize
+    from theraflow.chem.featurize import get_featurizer
+    from theraflow.pretrain import _CLASS_OF, element_classes
+
+    smiles = [line.split()[0] for line in nci_smi.read_text().splitlines()[:300] if line.strip()]
+    res = featurize(smiles, name)
+    reader = get_featurizer(name).atomic_numbers
+    assert reader is not None
+    graphs = res.graphs.collate(list(range(len(res.index))))
+    from_features = _CLASS_OF[reader(graphs.x.numpy())]
+    parsed = np.concatenate(element_classes([smiles[i] for i in res.index]))
+    assert len(from_features) == len(parsed) > 1000
+    assert np.array_equal(from_features, parsed)
+    assert len(set(parsed.tolist())) >= 5  # C, N, O, ... and "other": not a trivial agreement

@@ -101,6 +101,11 @@ class GraphFeaturizer:
         """Graphs of the featurizable molecules, in order, and {position: reason} for the rest."""
         raise NotImplementedError
 
+    #: ``atomic_numbers(x)``: each atom's atomic number read back from its node features (0 where the features
+    #: do not say, e.g. an "other element" column), for featurizers that encode it; ``None`` where they do not.
+    #: Pretraining's masked-element labels come from it without parsing the molecules again.
+    atomic_numbers = None
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params})"
 

@@ -78,6 +78,12 @@ class DefaultFeaturizer(GraphFeaturizer):
     name = "default"
     version = "1"
 
+    @staticmethod
+    def atomic_numbers(x) -> np.ndarray:
+        """Atomic numbers from the element one-hot block (0 for "other element")."""
+        block = np.asarray(x)[:, _NODE_OFF["element"]:_NODE_OFF["element"] + len(_ELEMENTS) + 1]
+        return np.array([*_ELEMENTS, 0], dtype=np.int64)[block.argmax(1)]
+
     def featurize_mols(self, mols):
         f = extract_fields(mols)
         n = len(f.atomic_num)

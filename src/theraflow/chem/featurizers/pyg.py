@@ -33,6 +33,11 @@ class PygFeaturizer(GraphFeaturizer):
     name = "pyg"
     version = "1"
 
+    @staticmethod
+    def atomic_numbers(x) -> np.ndarray:
+        """Atomic numbers: the first node column."""
+        return np.asarray(x)[:, 0].astype(np.int64)
+
     def featurize_mols(self, mols):
         f = extract_fields(mols)
         errors = self._out_of_vocabulary(f)
