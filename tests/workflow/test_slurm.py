@@ -346,7 +346,12 @@ def test_demo_workflow_through_sbatch(slurm_cluster: SlurmCluster, tmp_path: Pat
     # sbatch, srun and a Python start; the whole demo took 751 s here in CI). The score_count checkpoint
     # counts the NCI library (2 shards of 2,500 records) before its shard jobs exist.
     smaller = tmp_path / "smaller.yaml"
-    smaller.write_text(yaml.safe_dump({"dti": {"seeds": [0]}, "molecules": {"nci": {"shards": 2}}}))
+    # Training runs are cut short too (15 s budgets, 10 segmentation epochs): this test is about the cluster
+    # running every rule with its resources, not about the models, and its time goes to the suite's budget.
+    smaller.write_text(yaml.safe_dump({
+        "dti": {"seeds": [0], "max_minutes": 0.25}, "ddi": {"max_minutes": 0.25},
+        "molecules": {"nci": {"shards": 2}},
+        "imaging": {"datasets": {"synth": {"overrides": {"train.max_epochs": 10, "train.val_every": 5}}}}}))
 
     # fmt: off
     cmd = [
