@@ -226,8 +226,12 @@ def select_on_validation(rows: list[dict], variants: dict[str, str], metric: str
     for split in dict.fromkeys(r["split"] for r in rows):
         cands = {r["model"]: ((r.get("valid") or {}).get(metric) or {}).get("mean") for r in rows
                  if r["split"] == split and r["model"] in variants}
-        cands = {m: v for m, v in cands.items() if v is not None}
         if not cands:
+            continue
+        missing = sorted(m for m, v in cands.items() if v is None)
+        if missing:  # rows measured before validation figures were kept: no choice until they are measured again
+            out[split] = {"model": None, "metric": metric, "missing_validation": missing,
+                          "candidates": {m: round(v, 4) for m, v in cands.items() if v is not None}}
             continue
         best = max(cands, key=cands.get)
         out[split] = {"model": best, "what": variants[best], "metric": metric, "valid": round(cands[best], 4),

@@ -142,6 +142,8 @@ def leads_of(side: list[dict], selected: dict) -> dict:
     the same rows, and by more than one seed's spread (the larger sd of the two rows)?"""
     leads = {}
     for s, sel in selected.items():
+        if sel["model"] is None:
+            continue
         t = next((r for r in side if r["split"] == s and r["model"] == sel["model"]), None)
         f = next((r for r in side if r["split"] == s and r["model"] == "fingerprint_mlp"), None)
         if t and f:

@@ -192,6 +192,8 @@ def leads(side: list[dict], selected: dict, published_cold: dict) -> dict:
     the constant's MSE; where published cold-split CIs exist, whether it reaches the best of them."""
     out = {}
     for split, sel in selected.items():
+        if sel["model"] is None:
+            continue
         rows = {r["model"]: r for r in side if r["split"] == split}
         mine = rows[sel["model"]]
         others = {m: r["ci"]["mean"] for m, r in rows.items() if m not in VARIANTS and m != "constant"}

@@ -217,3 +217,20 @@ def test_finished_rows_are_written_as_they_are_produced(tmp_path, monkeypatch):
     assert written["dataset"] == "d"
     assert [(r["model"], r["split"], r["x"]) for r in written["side_by_side"]] == [
         ("old", "s0", 1), ("m", "s1", 3), ("m", "s2", 4)]
+
+
+def test_the_recipe_per_split_is_chosen_on_validation_only(monkeypatch):
+    """select_on_validation reads the validation means of theraflow's variants only (never test, never a
+    reference), and makes no choice on a split where a variant's row has no validation figures yet."""
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import _side_by_side as sbs
+
+    def row(model, split, valid, test):
+        return {"model": model, "split": split, "ci": {"mean": test},
+                **({"valid": {"ci": {"mean": valid}}} if valid is not None else {})}
+
+    rows = [row("a", "s1", 0.80, 0.60), row("b", "s1", 0.70, 0.90), row("ref", "s1", 0.99, 0.99),
+            row("a", "s2", 0.80, 0.80), row("b", "s2", None, 0.90)]
+    sel = sbs.select_on_validation(rows, {"a": "recipe", "b": "variant"}, "ci")
+    assert sel["s1"]["model"] == "a" and sel["s1"]["candidates"] == {"a": 0.8, "b": 0.7}  # not b's better test CI
+    assert sel["s2"]["model"] is None and sel["s2"]["missing_validation"] == ["b"]
