@@ -53,8 +53,17 @@ def parse_args(argv=None):
     ap.add_argument("--store", default=str(REPO / "resources" / "feature_store"))
     ap.add_argument("--again", action="store_true", help="pretrain anew even where a finished bundle is kept")
     ap.add_argument("--effect-only", action="store_true", help="do not pretrain; re-read the reports only")
+    ap.add_argument("--made-at", help="the commit a kept bundle was made at, when it was made outside this script "
+                    "(e.g. by `theraflow pretrain`); recorded as bundle_commit")
+    ap.add_argument("--preparation-minutes", type=float, help="for a bundle made outside this script: minutes from "
+                    "its start to its first training step (reading, standardizing and featurizing the corpus)")
     ap.add_argument("--out", default=str(RESULTS / "pretrain.json"))
     return ap, ap.parse_args(argv)
+
+
+def _shown(library: str) -> str:
+    """The corpus path as the repository's configs name it (``../shared/...``) where it is the shared copy."""
+    return "../shared/" + library.split("/shared/", 1)[1] if "/shared/" in library else library
 
 
 def make_bundle(entry: dict, outdir: Path, store: str, again: bool) -> dict:
@@ -131,7 +140,7 @@ def main(argv=None) -> int:
         train = meta["training"]
         hist = meta.get("history") or []
         report.update({
-            "corpus": meta["corpus"]["library"].split("/shared/")[-1], "objective": meta["objective"],
+            "corpus": _shown(meta["corpus"]["library"]), "objective": meta["objective"],
             "molecules": meta["corpus"]["molecules"], "records": meta["corpus"]["records"],
             "rejected": meta["corpus"]["rejected"], "training_molecules": train["molecules"],
             "validation_molecules": train["validation"], "minutes": round(train["seconds"] / 60, 1),
@@ -143,8 +152,12 @@ def main(argv=None) -> int:
                        "written": dt.datetime.fromtimestamp((outdir / "model.json").stat().st_mtime,
                                                             dt.timezone.utc).replace(microsecond=0).isoformat(),
                        "wall_seconds_this_call": meta["wall_seconds_this_call"], "kept": meta["kept"]},
-            "bundle_commit": report.get("bundle_commit") if meta["kept"] else stamp["commit"],
+            "bundle_commit": (args.made_at or report.get("bundle_commit")) if meta["kept"] else stamp["commit"],
         })
+        if not meta["kept"]:
+            report["preparation_minutes"] = round((meta["wall_seconds_this_call"] - train["seconds"]) / 60, 1)
+        elif args.preparation_minutes is not None:
+            report["preparation_minutes"] = args.preparation_minutes
     report["effect"] = effect_rows(out.parent)
     report["read_at"] = stamp
     report["machine"] = common.machine_info(cores_used=2)
