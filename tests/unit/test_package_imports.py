@@ -52,6 +52,12 @@ def test_the_light_stages_do_not_load_torch_or_monai():
             "import theraflow.pairs.screen, theraflow.pairs.stages, theraflow.pairs.splits, theraflow.cli.score\n"
             "heavy = {'torch', 'monai', 'pytorch_lightning', 'torch_geometric'} & set(sys.modules)\n"
             "assert not heavy, sorted(heavy)\n"
-            "assert callable(imaging.train) and 'monai' in sys.modules\n")  # and the heavy ones load when asked
+            "assert callable(imaging.train) and 'monai' in sys.modules\n"  # and the heavy ones load when asked
+            # a stage named like its module stays the function once the module is imported (report imports
+            # theraflow.imaging.measure; training imports preprocess)
+            "import theraflow.imaging.report, theraflow.imaging.preprocess, theraflow.imaging.overlays\n"
+            "import types\n"
+            "for name in ('measure', 'overlays', 'preprocess', 'train'):\n"
+            "    assert callable(getattr(imaging, name)) and not isinstance(getattr(imaging, name), types.ModuleType)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

@@ -8,6 +8,8 @@
 """
 
 import importlib
+import sys
+import types
 
 # name -> the module that defines it; imported on first use (PEP 562), so a light stage (datalist, measure,
 # overlay, report) does not pay for MONAI and Lightning, which only training, preprocessing and inference need
@@ -18,6 +20,20 @@ _WHERE = {
     "build_report": "report", "assign_split": "splits", "make_synthetic": "synth", "train": "train",
 }
 __all__ = sorted(_WHERE)
+
+
+class _Package(types.ModuleType):
+    """Four stages share their module's name (measure, overlays, preprocess, train). Importing such a module sets
+    the package's attribute of that name to the module; here the attribute stays the stage function, as it was
+    when this package imported every stage eagerly."""
+
+    def __setattr__(self, name, value):
+        if isinstance(value, types.ModuleType) and _WHERE.get(name) == name:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str):
