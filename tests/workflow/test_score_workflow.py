@@ -19,7 +19,7 @@ def test_score_workflow_and_api_agree(tmp_path, snakemake, nci_smi, capsys):
     lib.write_text("\n".join(lines) + "\nC1CC( broken\n")
     config = {
         "dti": {"datasets": {"demo": {"source": "rdkit_demo"}}, "splits": [{"kind": "random"}],
-                "models": ["dti_demo_gin_id"], "seeds": [0, 1], "threads": 1, "bootstrap": 20, "max_minutes": 0.3},
+                "models": ["dti_demo_gin_id"], "seeds": [0, 1], "threads": 1, "bootstrap": 20, "max_minutes": 1},
         "score": {"libraries": {"small": {"path": str(lib), "chunk_size": 300, "gather_fan_in": 2}},
                   "model": {"dataset": "demo", "split": "random", "name": "dti_demo_gin_id"}, "top_k": 10},
     }
