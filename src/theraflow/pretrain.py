@@ -42,9 +42,11 @@ def _corpus(library, outdir: Path, max_molecules: int | None, read_options: dict
     options, so a resumed run skips what took most of the preparation (MOSES standardizes at about 1,500
     molecules a second on one core: 1.58 M in about 18 minutes); the graphs come from the feature store."""
     import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     from theraflow.chem import read_molecules, standardize
-    from theraflow.io import write_table
+    from theraflow.io import atomic_write, write_table
 
     path = Path(library).resolve()
     st = path.stat()
@@ -53,8 +55,6 @@ def _corpus(library, outdir: Path, max_molecules: int | None, read_options: dict
                      sort_keys=True)
     cache, cache_rejects = outdir / "corpus.parquet", outdir / "corpus_rejects.parquet"
     if cache.exists() and cache_rejects.exists():
-        import pyarrow.parquet as pq
-
         meta = pq.read_schema(cache).metadata or {}
         if meta.get(b"theraflow.corpus") == key.encode():
             kept, rejects = pd.read_parquet(cache), pd.read_parquet(cache_rejects)
@@ -75,11 +75,6 @@ def _corpus(library, outdir: Path, max_molecules: int | None, read_options: dict
     log.info("standardized: %d kept, %d rejected, in %.0f s", len(kept), len(std_rejects), time.monotonic() - started)
     kept = kept[["id", "record", "smiles"]].reset_index(drop=True)
     rejects = pd.concat([read_rejects, std_rejects], ignore_index=True)
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from theraflow.io import atomic_write
-
     table = pa.Table.from_pandas(kept, preserve_index=False)
     table = table.replace_schema_metadata({"theraflow.corpus": key, "theraflow.records": str(n_records)})
     write_table(rejects, cache_rejects)

@@ -26,27 +26,28 @@ def test_the_whole_package_has_no_import_cycle(monkeypatch):
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
-def test_the_light_modules_import_only_declarations():
-    """The modules the CLI reads to list names import no numpy, pandas, RDKit, torch (nor modules that do)."""
+def _in_a_fresh_process(code: str) -> None:
+    """Run ``code`` in a new interpreter (nothing imported yet) and fail with its stderr if it fails."""
     import subprocess
     import sys
 
-    code = ("import sys\n"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_the_light_modules_import_only_declarations():
+    """The modules the CLI reads to list names import no numpy, pandas, RDKit, torch (nor modules that do)."""
+    _in_a_fresh_process("import sys\n"
             "from theraflow.cli.main import build_parser\n"
             "build_parser()\n"
             "heavy = {'torch', 'rdkit', 'monai', 'matplotlib', 'pytorch_lightning', 'sklearn'} & set(sys.modules)\n"
             "assert not heavy, sorted(heavy)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
 
 
 def test_the_light_stages_do_not_load_torch_or_monai():
     """Each Snakemake job is a new process: a stage that lists files, counts, gathers or writes a report must
     not pay for importing torch (~3 s) or MONAI (~8 s) — the imaging package loads its stages on first use."""
-    import subprocess
-    import sys
-
-    code = ("import sys\n"
+    _in_a_fresh_process("import sys\n"
             "from theraflow import imaging\n"
             "imaging.make_datalist, imaging.measure, imaging.overlays, imaging.build_report\n"
             "import theraflow.pairs.screen, theraflow.pairs.stages, theraflow.pairs.splits, theraflow.cli.score\n"
@@ -59,5 +60,3 @@ def test_the_light_stages_do_not_load_torch_or_monai():
             "import types\n"
             "for name in ('measure', 'overlays', 'preprocess', 'train'):\n"
             "    assert callable(getattr(imaging, name)) and not isinstance(getattr(imaging, name), types.ModuleType)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
