@@ -171,7 +171,11 @@ rule pair_table:
 
 rule pretrain:
     input:
-        lambda wc: expand_path(PLAN.pretrain[wc.name]["library"]),
+        # ancient: a corpus is a large, usually shared, read-only file whose copy may be laid out again with a
+        # fresh mtime (a scratch copy, an rsync without -t); that alone must not redo an hour's pretraining. A
+        # different file (library:) redoes it; after editing the file in place: --forcerun pretrain. The
+        # bundle's card records the corpus's sha256.
+        lambda wc: ancient(expand_path(PLAN.pretrain[wc.name]["library"])),
     output:
         weights=protected(f"{RESULTS}/pretrain/{{name}}/model.safetensors"),
         meta=f"{RESULTS}/pretrain/{{name}}/model.json",

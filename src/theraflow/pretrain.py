@@ -37,21 +37,20 @@ MATCH = ("hidden", "layers", "pool")  # what a pair model's graph encoder must s
 
 
 def _corpus(library, outdir: Path, max_molecules: int | None, read_options: dict | None):
-    """The library read and standardized: (kept records, rejects with their reasons, records given). Cached in
-    ``outdir/corpus.parquet`` (+ ``corpus_rejects.parquet``) under a key of the file (path, size, mtime) and the
-    options, so a resumed run skips what took most of the preparation (MOSES standardizes at about 1,500
+    """The library read and standardized: (kept records, rejects with their reasons, records given, the file's
+    sha256). Cached in
+    ``outdir/corpus.parquet`` (+ ``corpus_rejects.parquet``) under a key of the file's content (sha256; not its
+    path or mtime: a shared copy laid out again keeps its cache) and the options, so a resumed run skips what took most of the preparation (MOSES standardizes at about 1,500
     molecules a second on one core: 1.58 M in about 18 minutes); the graphs come from the feature store."""
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from theraflow.chem import read_molecules, standardize
-    from theraflow.io import atomic_write, write_table
+    from theraflow.io import atomic_write, sha256_file, write_table
 
-    path = Path(library).resolve()
-    st = path.stat()
-    key = json.dumps({"library": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                      "max_molecules": max_molecules, "read_options": read_options or {}, "standardize": "default"},
+    sha = sha256_file(library)
+    key = json.dumps({"sha256": sha, "max_molecules": max_molecules, "read_options": read_options or {}, "standardize": "default"},
                      sort_keys=True)
     cache, cache_rejects = outdir / "corpus.parquet", outdir / "corpus_rejects.parquet"
     if cache.exists() and cache_rejects.exists():
@@ -61,7 +60,7 @@ def _corpus(library, outdir: Path, max_molecules: int | None, read_options: dict
             n_records = int(meta[b"theraflow.records"])
             log.info("corpus: %d records, %d standardized molecules, from %s (standardized before)", n_records,
                      len(kept), cache)
-            return kept, rejects, n_records
+            return kept, rejects, n_records, sha
     started = time.monotonic()
     records, read_rejects = read_molecules(library, **(read_options or {}))
     if max_molecules is not None and len(records) > max_molecules:  # the first records, and their rejects only
@@ -80,7 +79,7 @@ def _corpus(library, outdir: Path, max_molecules: int | None, read_options: dict
     write_table(rejects, cache_rejects)
     with atomic_write(cache, "wb") as fh:  # last: its key says both files are complete
         pq.write_table(table, fh)
-    return kept, rejects, n_records
+    return kept, rejects, n_records, sha
 
 
 _CLASS_OF = np.full(256, len(ELEMENTS), np.int64)  # atomic number -> element class ("other" unless listed)
@@ -206,7 +205,7 @@ def pretrain(library: str | Path, outdir: str | Path, *, encoder: dict | None = 
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
 
-    kept, rejects, n_records = _corpus(library, outdir, max_molecules, read_options)
+    kept, rejects, n_records, sha = _corpus(library, outdir, max_molecules, read_options)
     started = time.monotonic()
     res = featurize(kept["smiles"].tolist(), featurizer.get("name", "default"), store=store,
                     params=featurizer.get("params") or {})
@@ -227,7 +226,7 @@ def pretrain(library: str | Path, outdir: str | Path, *, encoder: dict | None = 
             input=kept["smiles"].iloc[at].to_numpy(), stage="featurize", reason=[r for _, r in lost])],
             ignore_index=True)
     write_table(rejects.sort_values("record", kind="stable"), outdir / "rejects.tsv")
-    corpus = {"library": str(library), "records": n_records, "rejected": int(len(rejects)),
+    corpus = {"library": str(library), "sha256": sha, "records": n_records, "rejected": int(len(rejects)),
               "molecules": int(len(rows))}
     if len(rows) < 20:
         raise InputError(f"{library}: {len(rows)} usable molecule(s); pretraining needs a corpus of many")

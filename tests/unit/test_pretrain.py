@@ -3,6 +3,7 @@ from the bundle frozen (the weights stay the bundle's) or fine-tuned (they start
 does not fit the model is refused with what differs."""
 
 import copy
+import hashlib
 import json
 
 import numpy as np
@@ -43,8 +44,10 @@ def test_the_masking_objective_learns(bundle):
 
 def test_every_record_is_used_or_rejected_and_a_rerun_reuses_the_corpus(bundle, caplog):
     """rejects.tsv names each record not pretrained on and why; a second run (a resume) reads the standardized
-    corpus from the bundle's folder instead of standardizing again."""
+    corpus from the bundle's folder instead of standardizing again, also when the library was laid out again (a
+    fresh mtime, the same content): the cache is keyed on its sha256, which the card's corpus records."""
     import logging
+    import os
 
     import pandas as pd
 
@@ -52,8 +55,11 @@ def test_every_record_is_used_or_rejected_and_a_rerun_reuses_the_corpus(bundle, 
     rejects = pd.read_csv(path / "rejects.tsv", sep="\t")
     assert len(rejects) == meta["corpus"]["rejected"] and "bad1" in set(rejects["id"])
     assert rejects["reason"].str.len().gt(0).all() and set(rejects.columns) >= {"id", "record", "stage", "reason"}
+    library = path.parent / "corpus.smi"
+    assert meta["corpus"]["sha256"] == hashlib.sha256(library.read_bytes()).hexdigest()
+    os.utime(library, (library.stat().st_atime + 3600, library.stat().st_mtime + 3600))
     with caplog.at_level(logging.INFO, logger="theraflow.pretrain"):
-        again = pretrain(path.parent / "corpus.smi", path, encoder=ENCODER, store=path.parent / "store", max_epochs=8,
+        again = pretrain(library, path, encoder=ENCODER, store=path.parent / "store", max_epochs=8,
                          max_minutes=2, batch_size=64, lr=3e-3, valid_fraction=0.1, patience=8, progress=False)
     assert "standardized before" in caplog.text
     assert again["corpus"] == meta["corpus"]
