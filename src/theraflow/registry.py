@@ -157,6 +157,8 @@ ENGINES = Registry("scoring engine", package="theraflow.pairs.engines", attribut
                    describe="what runs a trained pair model in a screen (torch, ONNX Runtime, int8)")
 DOWNLOADS = Registry("download source", providers=("theraflow.download",),
                      describe="data sets the download rules fetch (URLs + sha256)")
+FED_STRATEGIES = Registry("federated strategy", providers=("theraflow.imaging.federated.strategies",),
+                          describe="how a federated run combines the sites' weights (Flower strategies)")
 
 _ENCODERS: dict[str, Registry] = {}
 
@@ -173,6 +175,7 @@ def encoders(entity_kind: str) -> Registry:
 def _fixed_registries() -> dict[str, Registry]:
     return {"tasks": TASKS, "labels": LABELS, "entities": ENTITIES, "sources": SOURCES, "splits": SPLITS,
             "featurizers": FEATURIZERS, "readers": READERS, "seg_networks": SEG_NETWORKS, "downloads": DOWNLOADS,
+            "fed_strategies": FED_STRATEGIES,
             "engines": ENGINES}
 
 

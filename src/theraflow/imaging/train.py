@@ -98,6 +98,8 @@ def make_module(cfg: dict):
             self.save_hyperparameters({"config_key": key})
             self.cfg = config
             self.augmentations = None  # the training data's random transforms (set by train; their state is checkpointed)
+            # an extra term added to the loss, given the network (federated FedProx: (mu/2)·||w - w_global||²)
+            self.penalty = None
             self._epoch_t0 = 0.0
             self._train_seconds: float | None = None
             self.n_classes = len(config["labels"])
@@ -144,6 +146,8 @@ def make_module(cfg: dict):
                 loss = self.deep_loss(list(torch.unbind(logits, dim=1)), label)
             else:
                 loss = self.loss(logits, label)
+            if self.penalty is not None:
+                loss = loss + self.penalty(self.net)
             self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=batch["image"].shape[0])
             return loss
 
@@ -180,6 +184,32 @@ def make_module(cfg: dict):
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
 
     return SegModule
+
+
+def datasets(cfg: dict, train_items: list[dict], val_items: list[dict], cache_dir) -> tuple:
+    """(training set: cached preprocessing + the config's augmentations, validation set: cached preprocessing)."""
+    pre = preprocess_spec(cfg["preprocess"], keys=("image", "label"))
+    train_ds = Augmented(ContentCache(train_items, pre, cache_dir), build(augment_spec(cfg["augment"], cfg["train"])))
+    return train_ds, ContentCache(val_items, pre, cache_dir)
+
+
+def loader(train_ds, cfg: dict):
+    """The training batches: shuffled, the config's batch size and workers."""
+    from monai.data import DataLoader
+
+    t = cfg["train"]
+    workers = int(t["num_workers"])
+    return DataLoader(train_ds, batch_size=int(t["batch_size"]), shuffle=True, num_workers=workers,
+                      persistent_workers=workers > 0, drop_last=len(train_ds) > int(t["batch_size"]))
+
+
+def recipe_for(cfg: dict, *, validate: bool) -> Recipe:
+    """The runtime's recipe for a segmentation config (validation Dice monitored when ``validate``)."""
+    t = cfg["train"]
+    return Recipe(max_epochs=int(t["max_epochs"]), max_minutes=t["max_minutes"], monitor="val_dice", mode="max",
+                  eval_every=int(t["val_every"]), precision=t["precision"], seed=int(t["seed"]),
+                  deterministic=bool(t["deterministic"]),
+                  select="best" if t["select"] == "best" and validate else "last")
 
 
 def train(datalist: str | os.PathLike | pd.DataFrame, out_dir: str | os.PathLike, *,
@@ -221,23 +251,16 @@ def train(datalist: str | os.PathLike | pd.DataFrame, out_dir: str | os.PathLike
     torch.set_flush_denormal(True)
 
     all_items = datalist_items(df)
-    pre = preprocess_spec(cfg["preprocess"], keys=("image", "label"))
-    train_ds = Augmented(ContentCache([i for i in all_items if i["id"] in train_ids], pre, cache_dir),
-                         build(augment_spec(cfg["augment"], t)))
-    val_ds = ContentCache([i for i in all_items if i["id"] in val_ids], pre, cache_dir)
-    workers = int(t["num_workers"])
-    train_loader = DataLoader(train_ds, batch_size=int(t["batch_size"]), shuffle=True, num_workers=workers,
-                              persistent_workers=workers > 0, drop_last=len(train_ds) > int(t["batch_size"]))
+    train_ds, val_ds = datasets(cfg, [i for i in all_items if i["id"] in train_ids],
+                                [i for i in all_items if i["id"] in val_ids], cache_dir)
+    train_loader = loader(train_ds, cfg)
     val_loader = DataLoader(val_ds, batch_size=1, num_workers=0)
     do_val = bool(val_ids) and int(t["val_every"]) > 0
 
     key = config_key(cfg)
     module = make_module(cfg)(cfg, key)
     module.augmentations = train_ds.transform
-    recipe = Recipe(max_epochs=int(t["max_epochs"]), max_minutes=t["max_minutes"], monitor="val_dice", mode="max",
-                    eval_every=int(t["val_every"]),
-                    precision=t["precision"], seed=int(t["seed"]), deterministic=bool(t["deterministic"]),
-                    select="best" if t["select"] == "best" and do_val else "last")
+    recipe = recipe_for(cfg, validate=do_val)
     log.info("training %s on %d cases (%d validation) for %d epochs on %s", cfg["network"]["name"],
              len(train_ds), len(val_ds), t["max_epochs"], device_name())
     start = time.perf_counter()
