@@ -64,7 +64,10 @@ class Federation:
 
     ``sites``: one dict per site: ``datalist``, ``workdir`` and optionally ``cache``, ``threads``."""
 
-    def __init__(self, out: str | os.PathLike, sites: list[dict], *, port: int | None = None) -> None:
+    def __init__(self, out: str | os.PathLike, sites: list[dict], *, port: int | None = None,
+                 site_port: int | None = None) -> None:
+        """``site_port``: the port the SuperNodes connect to, when it is not the SuperLink's own (a relay
+        between them, as the tests put one to read what crosses the wire)."""
         self.out = Path(out).resolve()
         self.logs = self.out / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -72,6 +75,7 @@ class Federation:
         self.home.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.sites = sites
+        self.site_port = site_port or self.port
         self.nodes: dict[int, subprocess.Popen] = {}
         self.link: subprocess.Popen | None = None
         # Flower's processes start others by name (flower-superexec, flwr-serverapp, flwr-clientapp): the
@@ -116,7 +120,7 @@ class Federation:
 
     def start_site(self, k: int) -> subprocess.Popen:
         """Start (or restart) site ``k``'s SuperNode."""
-        self.nodes[k] = self._start([_bin("flower-supernode"), "--insecure", "--superlink", f"127.0.0.1:{self.port}",
+        self.nodes[k] = self._start([_bin("flower-supernode"), "--insecure", "--superlink", f"127.0.0.1:{self.site_port}",
                                      "--port", str(free_port()), "--node-config", self.node_config(k)],
                                     f"site_{k}.log")
         log.info("site %d: SuperNode started (pid %d)", k, self.nodes[k].pid)

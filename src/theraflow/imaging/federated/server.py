@@ -128,15 +128,23 @@ def _strategy_class(base):
             self.run.round_started = time.perf_counter()
             log.info("round %d/%d: sending the global weights to the sites (lr %.2e, %d local epochs)", r,
                      self.run.rounds, config["lr"], config["local-epochs"])
-            return super().configure_train(server_round, arrays, config, grid)
+            messages = list(super().configure_train(server_round, arrays, config, grid))
+            self.run.sent = [m.metadata.dst_node_id for m in messages]
+            return messages
 
         def aggregate_train(self, server_round, replies):
             replies = list(replies)
+            answered = {m.metadata.src_node_id for m in replies if not m.has_error()}
+            for node in self.run.sent:
+                if node not in answered:
+                    log.warning("round %d: node %d did not answer (within %.0f s, or it stopped): left out of this "
+                                "round", self.run.offset + server_round, node, float(self.run.plan["round_timeout"]))
             accepted = []
             for msg in replies:
                 node = msg.metadata.src_node_id
-                if msg.has_error():
-                    self.run.received(server_round, node, None, f"error: {msg.error.reason}")
+                if msg.has_error():  # from Flower on a site's behalf (a node that stopped sending heartbeats)
+                    log.warning("round %d: a site's reply is an error: %s", self.run.offset + server_round,
+                                msg.error.reason)
                     continue
                 why = check_reply(msg.content, self.run.expected)
                 self.run.received(server_round, node, msg.content, why)
@@ -181,6 +189,7 @@ class _Run:
         self.site_rows: list[dict] = []
         self.round_started = time.perf_counter()
         self.answered = 0
+        self.sent: list[int] = []
         self.digest = _digest(plan)
         state = self.out / "state.json"
         if state.exists():
