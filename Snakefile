@@ -19,6 +19,7 @@ include: "pipelines/rules/download.smk"
 include: "pipelines/rules/pairs.smk"
 include: "pipelines/rules/score.smk"
 include: "pipelines/rules/imaging.smk"
+include: "pipelines/rules/federated.smk"
 
 
 rule all:

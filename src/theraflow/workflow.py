@@ -92,6 +92,11 @@ def check_config(cfg: dict, where: str) -> None:
                                      if sp["kind"] == "given" else None)
                 if why:
                     raise InputError(f"invalid config ({where}): {task_name}.splits: {why} (data set {ds})")
+    imaging_sets = sorted(((cfg.get("imaging") or {}).get("datasets") or {}))
+    for name, f in (cfg.get("federated") or {}).items():
+        if f["dataset"] not in imaging_sets:
+            raise InputError(f"invalid config ({where}): federated.{name}.dataset: {f['dataset']!r} is not an imaging "
+                             f"dataset of this config (imaging.datasets: {', '.join(imaging_sets) or 'none'})")
 
 
 def _check_table(task, d: dict, where: str) -> None:
@@ -141,6 +146,7 @@ class Plan:
         self.datasets: dict[str, str] = {ds: t for t, sec in self.tasks.items() for ds in (sec.get("datasets") or {})}
         self.score = config["score"]
         self.pretrain = config.get("pretrain") or {}
+        self.federated = config.get("federated") or {}
         self._pretrained: dict[str, list[str]] = {}  # model name -> the bundle files its config starts from
         self.molecule_sets = self._molecule_sets()
 
@@ -488,6 +494,30 @@ class Plan:
             args += ["--val-count", s["val_count"]]
         return _q(args)
 
+    # ---------------------------------------------------------------- federated segmentation
+    def federated_sites_args(self, name: str) -> str:
+        f = self.federated[name]
+        args = ["--val-count", f["heldout"], "--seed", f["seed"]]
+        for site in f["sites"] or []:
+            args += ["--site", ",".join([str(site["share"]), *(f"{k}={site[k]}" for k in ("scale", "gamma", "noise")
+                                                               if k in site)])]
+        return _q(args)
+
+    def federated_args(self, name: str) -> str:
+        f = self.federated[name]
+        args = ["--strategy", f["strategy"], "--rounds", f["rounds"], "--local-epochs", f["local_epochs"],
+                "--round-timeout", f["round_timeout"], "--threads", f["threads"], "--seed", f["seed"]]
+        if f.get("proximal_mu") is not None:
+            args += ["--proximal-mu", f["proximal_mu"]]
+        if f.get("min_sites"):
+            args += ["--min-sites", f["min_sites"]]
+        if f["evaluate_site_models"]:
+            args.append("--evaluate-site-models")
+        return _q(args) + " " + self.overrides_args(f["dataset"])
+
+    def federated_sites(self, name: str) -> int:
+        return len(self.federated[name]["sites"] or [None] * 4)
+
     # ---------------------------------------------------------------- targets
     def targets(self) -> list[str]:
         out = [f"{self.results}/score/{lib}/{name}" for lib in self.score["libraries"]
@@ -506,4 +536,5 @@ class Plan:
         imaging = self.config["imaging"]
         out += [f"{self.results}/imaging/{ds}/{name}" for ds in imaging["datasets"]
                 for name in ("report.html", "measurements.tsv")]
+        out += [f"{self.results}/federated/{name}/report.html" for name in self.federated]
         return out

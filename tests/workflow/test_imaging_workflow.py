@@ -68,3 +68,40 @@ def test_tiny_synthetic_run(tmp_path, snakemake):
     # nothing changed: nothing to do
     again = snakemake(tmp_path, None, "-n", "--configfile", str(tmp_path / "config.yaml"))
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def _federated_config(dataset: str = "s") -> dict:
+    return {"imaging": {"datasets": {"s": {"source": "synthetic", "synthetic": {"cases": 6, "size": [32, 32, 16]},
+                                           "label_values": [0, 1, 2], "model": "models/seg_unet_synthetic",
+                                           "overrides": {"preprocess.pad_to": [32, 32, 16],
+                                                         "train.patch_size": [32, 32, 16]}}}},
+            "federated": {"two": {"dataset": dataset, "sites": [{"share": 0.6}, {"share": 0.4, "gamma": 0.8}],
+                                  "heldout": 2, "strategy": "fedprox", "proximal_mu": 0.05, "rounds": 3,
+                                  "local_epochs": 2}}}
+
+
+def test_a_federated_entry_plans_sites_a_federation_and_its_report(tmp_path, snakemake):
+    """The config's federated: section: the sites are made for real from the dataset's datalist, and the
+    federation's command line (from the dry run) is one the CLI takes, with the entry's settings."""
+    import shlex
+
+    from theraflow.cli.main import build_parser
+
+    cfg = _federated_config()
+    proc = snakemake(tmp_path, cfg, "-n")
+    for rule in ("fed_sites", "fed_run", "fed_report"):
+        assert f"rule {rule}:" in proc.stdout, proc.stdout[-3000:]
+    line = next(x for x in proc.stdout.splitlines() if " seg federate local " in x)
+    argv = shlex.split(line.split(" > ")[0])
+    args = build_parser().parse_args(argv[argv.index("seg"):])
+    assert (args.strategy, args.proximal_mu, args.rounds, args.local_epochs) == ("fedprox", 0.05, 3, 2)
+    assert "preprocess.pad_to=[32, 32, 16]" in args.overrides and args.evaluate_site_models
+    snakemake(tmp_path, cfg, "--cores", "2", "results/federated/two/sites/sites.json")  # (a flag ends --configfile)
+    made = json.loads((tmp_path / "results/federated/two/sites/sites.json").read_text())
+    assert [s["cases"] for s in made["sites"]] == [3, 1] and made["heldout"]["cases"] == 2
+    assert made["sites"][1]["gamma"] == 0.8
+
+
+def test_a_federated_entry_names_an_imaging_dataset(tmp_path, snakemake):
+    proc = snakemake(tmp_path, _federated_config(dataset="nope"), "-n", check=False)
+    assert proc.returncode != 0 and "federated.two.dataset: 'nope' is not an imaging dataset" in proc.stdout + proc.stderr

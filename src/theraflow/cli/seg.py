@@ -205,6 +205,10 @@ def register(sub) -> None:
                         "estimated energy per stage")
     q.set_defaults(func=run_report)
 
+    from theraflow.cli import federate
+
+    federate.register(s)
+
 
 def run_synth(args) -> int:
     from theraflow.imaging.synth import make_synthetic
