@@ -92,7 +92,7 @@ def check_config(cfg: dict, where: str) -> None:
                                      if sp["kind"] == "given" else None)
                 if why:
                     raise InputError(f"invalid config ({where}): {task_name}.splits: {why} (data set {ds})")
-    imaging_sets = sorted(((cfg.get("imaging") or {}).get("datasets") or {}))
+    imaging_sets = sorted((cfg.get("imaging") or {}).get("datasets") or {})
     for name, f in (cfg.get("federated") or {}).items():
         if f["dataset"] not in imaging_sets:
             raise InputError(f"invalid config ({where}): federated.{name}.dataset: {f['dataset']!r} is not an imaging "
