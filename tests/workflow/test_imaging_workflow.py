@@ -24,14 +24,15 @@ def test_default_config_includes_the_imaging_demo(tmp_path, snakemake):
 
 @pytest.mark.shared_data
 @pytest.mark.skipif(not SHARED.is_dir(), reason=f"needs the shared reference data at {SHARED}")
-def test_hippocampus_config_dry_run(tmp_path, snakemake):
-    """config/hippocampus.yaml as shipped, its data paths (relative to the repository) made absolute."""
-    cfg = yaml.safe_load((REPO / "config" / "hippocampus.yaml").read_text())
+@pytest.mark.parametrize("name, rule", [("hippocampus", "seg_train"), ("hippocampus_federated", "fed_run")])
+def test_hippocampus_config_dry_run(tmp_path, snakemake, name, rule):
+    """config/hippocampus.yaml (and its federated twin) as shipped, data paths made absolute."""
+    cfg = yaml.safe_load((REPO / "config" / f"{name}.yaml").read_text())
     for ds in cfg["imaging"]["datasets"].values():
         for key in ("images", "labels"):
             ds[key] = str((REPO / ds[key]).resolve())
     proc = snakemake(tmp_path, cfg, "-n")
-    assert "seg_train" in proc.stdout
+    assert f"rule {rule}:" in proc.stdout
 
 
 def test_wrong_imaging_key_is_named(tmp_path, snakemake):
