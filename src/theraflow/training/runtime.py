@@ -466,6 +466,8 @@ def fit(module, train_data, valid_data, outdir: str | Path, *, recipe: Recipe, f
             warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch")
             # a pretrained branch frozen on purpose (theraflow.pretrain) stays in evaluation mode
             warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
+            # training without validation (no held-out cases: a federated site, a final fit on every case)
+            warnings.filterwarnings("ignore", message="You defined a `validation_step` but have no `val_dataloader`")
             if any(ckpt_dir.iterdir()):
                 # a re-run: the resume policy above decided what the checkpoints there are (resumed from, or
                 # set aside as *.stale with the reason logged); Lightning's generic warning adds nothing
