@@ -12,7 +12,10 @@ curve and noise, written as the site's own files). Computation is counted in epo
   gives the mean and the worst site;
 - ``fedavg`` / ``fedprox``: ``--rounds R`` rounds of E/R local epochs at every site (E epochs of the 160 cases),
   a federation of separate processes on this machine (a Flower SuperLink, one SuperNode per site) through
-  ``theraflow seg federate``'s code.
+  ``theraflow seg federate``'s code;
+- ``fedavg_dp``: FedAvg under Flower's central differential privacy (each site's update clipped to
+  ``--dp-clipping-norm``, Gaussian noise of ``--dp-noise-multiplier`` norms on the average, sites weighted
+  alike); the row gives ε at ``--dp-delta`` with a site as the unit of privacy.
 
 Every model is measured by the same function (``theraflow.imaging.federated.local_training.evaluate``: Dice
 per structure on the held-out cases, sliding windows, as training's validation); the learning rate follows
@@ -39,7 +42,7 @@ from pathlib import Path
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
-MODELS = ("centralized", "site_alone", "fedavg", "fedprox")
+MODELS = ("centralized", "site_alone", "fedavg", "fedprox", "fedavg_dp")
 
 
 def measure(model_dir: Path, heldout: str, cache: Path) -> dict:
@@ -93,7 +96,7 @@ def run_sites_alone(args, made, heldout) -> dict:
             "epochs_of_data": args.epochs, "minutes": round(minutes, 2), "energy_wh": round(wh, 4)}
 
 
-def run_federated(args, made, heldout, strategy: str) -> dict:
+def run_federated(args, made, heldout, model: str) -> dict:
     from theraflow.imaging.federated.local import Federation, plan
     from theraflow.imaging.modelconfig import load_model_config
 
@@ -101,11 +104,14 @@ def run_federated(args, made, heldout, strategy: str) -> dict:
         raise SystemExit(f"--epochs {args.epochs} is not a whole number of --rounds {args.rounds}")
     local_epochs = args.epochs // args.rounds
     cfg = load_model_config(args.model_config)
-    run = Path(args.workdir) / strategy
+    run = Path(args.workdir) / model
+    strategy = "fedavg" if model == "fedavg_dp" else model
     params = {"proximal_mu": args.proximal_mu} if strategy == "fedprox" else {}
-    path = plan(run, cfg, sites=len(made["sites"]), heldout=heldout, name=strategy, strategy=strategy,
+    dp = ({"noise_multiplier": args.dp_noise_multiplier, "clipping_norm": args.dp_clipping_norm,
+           "delta": args.dp_delta} if model == "fedavg_dp" else None)
+    path = plan(run, cfg, sites=len(made["sites"]), heldout=heldout, name=model, strategy=strategy,
                 strategy_params=params, rounds=args.rounds, local_epochs=local_epochs,
-                round_timeout=args.round_timeout, seed=0)
+                round_timeout=args.round_timeout, seed=0, dp=dp)
     body = json.loads(path.read_text())
     body["cache"] = str(Path(args.cache).resolve())
     path.write_text(json.dumps(body, indent=1))
@@ -120,8 +126,10 @@ def run_federated(args, made, heldout, strategy: str) -> dict:
     scores = {k: last[k] for k in last if k == "dice" or k.startswith("dice_")}
     curve = [{"round": int(r["round"]), "dice": r.get("dice"), "seconds": r.get("seconds"),
               "sites_answered": int(r.get("sites_answered", 0))} for r in summary["history"]]
-    return row_from(strategy, scores, epochs_of_data=args.epochs, rounds=args.rounds, local_epochs=local_epochs,
-                    strategy_params=params, minutes=round(minutes, 2),
+    privacy = ({"dp": dp, "epsilon": float(last["epsilon"]), "delta": float(last["delta"]),
+                "unit_of_privacy": "a site"} if dp else {})
+    return row_from(model, scores, epochs_of_data=args.epochs, rounds=args.rounds, local_epochs=local_epochs,
+                    strategy_params=params, minutes=round(minutes, 2), **privacy,
                     energy_wh=round(float(hist["energy_wh"].fillna(0).sum()), 4), curve=curve,
                     sites_answered_every_round=bool((hist["sites_answered"].iloc[1:] == len(made["sites"])).all()))
 
@@ -134,6 +142,9 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=40, help="epochs of data every model trains (default 40)")
     p.add_argument("--rounds", type=int, default=20, help="federated rounds (local epochs = epochs / rounds)")
     p.add_argument("--proximal-mu", type=float, default=0.01)
+    p.add_argument("--dp-noise-multiplier", type=float, default=1.0)
+    p.add_argument("--dp-clipping-norm", type=float, default=1.0)
+    p.add_argument("--dp-delta", type=float, default=1e-5)
     p.add_argument("--heldout", type=int, default=40, help="the last N cases by id, held by no site")
     p.add_argument("--round-timeout", type=float, default=3600)
     p.add_argument("--timeout-hours", type=float, default=6)
@@ -181,7 +192,7 @@ def main(argv=None) -> int:
         side = merge_rows(old.get("side_by_side", []), rows, ("model",))
         by = {r["model"]: r for r in side}
         comparison = None
-        fed = [by[m] for m in ("fedavg", "fedprox") if m in by]
+        fed = [by[m] for m in ("fedavg", "fedprox") if m in by]  # without DP; its row reports its own cost
         if fed and "centralized" in by:
             best = max(fed, key=lambda r: r["dice_mean"])
             comparison = {"best_federated": best["model"], "best_federated_dice": best["dice_mean"],
@@ -207,7 +218,8 @@ def main(argv=None) -> int:
     print(f"\n{'model':12s} {'dice':>7s} {'epochs':>7s} {'minutes':>8s} {'Wh':>7s}  commit")
     for r in report["side_by_side"]:
         extra = (f"  (worst site {r['worst_site']['site']}: {r['worst_site']['dice_mean']:.4f})"
-                 if r["model"] == "site_alone" else "")
+                 if r["model"] == "site_alone" else f"  (epsilon {r['epsilon']:.2f} at delta {r['delta']:g})"
+                 if r.get("epsilon") is not None else "")
         print(f"{r['model']:12s} {r['dice_mean']:7.4f} {r['epochs_of_data']:7d} {r['minutes']:8.1f} "
               f"{(r.get('energy_wh') or 0):7.2f}  {r['commit']}{extra}")
     if report["comparison"]:

@@ -513,6 +513,9 @@ class Plan:
             args += ["--min-sites", f["min_sites"]]
         if f["evaluate_site_models"]:
             args.append("--evaluate-site-models")
+        if f.get("dp"):
+            args += ["--dp-noise-multiplier", f["dp"]["noise_multiplier"], "--dp-clipping-norm",
+                     f["dp"].get("clipping_norm", 1.0), "--dp-delta", f["dp"].get("delta", 1e-5)]
         return _q(args) + " " + self.overrides_args(f["dataset"])
 
     def federated_sites(self, name: str) -> int:

@@ -56,6 +56,11 @@ def _plan_options(q: argparse.ArgumentParser) -> None:
     q.add_argument("--evaluate-site-models", action="store_true",
                    help="also measure each site's returned weights on the held-out cases (per-site Dice per round)")
     q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--dp-noise-multiplier", type=float,
+                   help="differential privacy (Flower's central DP, fixed clipping): Gaussian noise of this many "
+                        "clipping norms on the average of the sites' clipped updates; ε is reported per round")
+    q.add_argument("--dp-clipping-norm", type=float, default=1.0, help="the clipping norm of each site's update")
+    q.add_argument("--dp-delta", type=float, default=1e-5, help="δ of the reported (ε, δ)")
 
 
 def register(sub) -> None:
@@ -119,9 +124,12 @@ def _plan_from(args, out: Path, sites: int, heldout: str | None) -> Path:
 
     cfg = load_model_config(args.model_config, parse_params(args.overrides))
     params = {"proximal_mu": args.proximal_mu} if args.proximal_mu is not None else {}
+    dp = ({"noise_multiplier": args.dp_noise_multiplier, "clipping_norm": args.dp_clipping_norm, "delta": args.dp_delta}
+          if args.dp_noise_multiplier is not None else None)
     return plan(out, cfg, sites=sites, heldout=heldout, name=out.name, strategy=args.strategy, strategy_params=params,
                 rounds=args.rounds, local_epochs=args.local_epochs, round_timeout=args.round_timeout,
-                min_sites=args.min_sites or sites, evaluate_site_models=args.evaluate_site_models, seed=args.seed)
+                min_sites=args.min_sites or sites, evaluate_site_models=args.evaluate_site_models, seed=args.seed,
+                dp=dp)
 
 
 def run_sites(args) -> int:

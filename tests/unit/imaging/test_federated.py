@@ -109,3 +109,42 @@ def test_a_sites_round_trains_the_global_weights_and_resumes_the_same_round(site
         return sum(float((state[k].float() - start[k].float()).pow(2).sum()) for k in start if "weight" in k)
 
     assert drift(prox) < drift(new)
+
+
+def _plan(**kw):
+    from theraflow.imaging.federated.server import PLAN_DEFAULTS
+
+    return {**PLAN_DEFAULTS, "min_sites": 4, **kw}
+
+
+def test_differential_privacy_wraps_the_strategy_and_counts_every_round_released():
+    """Flower's central DP around the plan's strategy, with its RDP accountant: a coordinator that continues
+    after round 3 starts with those three releases counted (ε is not reset by a restart)."""
+    from types import SimpleNamespace
+
+    from flwr.serverapp.strategy import DifferentialPrivacyServerSideFixedClipping
+
+    from theraflow.imaging.federated.server import build_strategy
+
+    dp = {"noise_multiplier": 1.0, "clipping_norm": 1.0, "delta": 1e-5}
+    fresh = build_strategy(_plan(strategy="fedprox", dp=dp), 4, SimpleNamespace(offset=0))
+    assert isinstance(fresh, DifferentialPrivacyServerSideFixedClipping) and fresh.strategy.proximal_mu == 0.01
+    assert fresh.privacy_spent().epsilon == 0
+    resumed = build_strategy(_plan(dp=dp), 4, SimpleNamespace(offset=3))
+    spent = resumed.privacy_spent()
+    assert spent.num_releases == 3 and 5 < spent.epsilon < 50 and spent.delta == 1e-5
+    plain = build_strategy(_plan(), 4)
+    assert not hasattr(plain, "privacy_spent") or plain.privacy_spent() is None
+
+
+@pytest.mark.parametrize("plan, message", [
+    ({"dp": {"noise_multiplier": 1.0, "clipping_norm": 1.0}, "min_sites": 3}, "every site takes part"),
+    ({"dp": {"noise_multiplier": 1.0, "clip": 1.0}}, "expected noise_multiplier, clipping_norm"),
+    ({"strategy_params": {"mu": 0.1}}, "unknown strategy_params ['mu']"),
+])
+def test_a_plan_the_coordinator_cannot_honour_is_refused(plan, message):
+    from theraflow.errors import InputError
+    from theraflow.imaging.federated.server import build_strategy
+
+    with pytest.raises(InputError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        build_strategy(_plan(**plan), 4)

@@ -56,6 +56,7 @@ def train(msg: Message, context: Context) -> Message:
                                    cache_dir=str(node.get("cache") or workdir / "cache"),
                                    threads=int(node["threads"]) if node.get("threads") else None)
         metrics["site"] = int(node["site"])
+        metrics["unit-weight"] = 1  # what a plan with differential privacy averages by: every site alike
         log.info("round %d: sending the new weights (%d tensors) and metrics %s", r, len(new), metrics)
         return Message(content=RecordDict({"arrays": ArrayRecord(new), "metrics": MetricRecord(metrics)}),
                        reply_to=msg)

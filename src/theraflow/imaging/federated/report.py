@@ -82,6 +82,9 @@ def build_report(run: str | os.PathLike, output: str | os.PathLike | None = None
             ("replies refused", sum(1 for r in received if r.get("refused"))),
             ("time", f"{history['seconds'].sum() / 60:.1f} min"),
             ("sites' energy", f"{history['energy_wh'].sum():.2f} Wh" if "energy_wh" in history else "—")]
+    if "epsilon" in history and history["epsilon"].notna().any():
+        kpis.append(("differential privacy", f"ε = {history['epsilon'].dropna().iloc[-1]:.2f} at δ = "
+                                             f"{history['delta'].dropna().iloc[-1]:g}"))
     fig = _figure(history, sites)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")

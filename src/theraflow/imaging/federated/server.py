@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 PLAN_FORMAT = "theraflow-federated/1"
 PLAN_DEFAULTS = {"strategy": "fedavg", "strategy_params": {}, "rounds": 10, "local_epochs": 1,
                  "round_timeout": 3600.0, "min_sites": 2, "heldout": None, "cache": None,
-                 "evaluate_site_models": False, "seed": 0}
+                 "evaluate_site_models": False, "seed": 0, "dp": None}
+DP_KEYS = {"noise_multiplier", "clipping_norm", "delta"}
 
 
 def read_plan(path: str | os.PathLike) -> dict:
@@ -61,7 +62,7 @@ def read_plan(path: str | os.PathLike) -> dict:
 
 
 def _digest(plan: dict) -> str:
-    keep = {k: plan[k] for k in ("model", "strategy", "strategy_params", "local_epochs", "seed")}
+    keep = {k: plan.get(k) for k in ("model", "strategy", "strategy_params", "local_epochs", "seed", "dp")}
     return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -117,6 +118,7 @@ def _strategy_class(base):
     class Recorded(base):
         def setup(self, run: _Run) -> None:
             self.run = run
+            run.strategy = self
 
         def configure_train(self, server_round, arrays, config, grid):
             r = self.run.offset + server_round
@@ -157,15 +159,59 @@ def _strategy_class(base):
 
 
 def fedavg(**params):
+    """Flower's FedAvg class and its parameters (the run adds theraflow's round hooks)."""
     from flwr.serverapp.strategy import FedAvg
 
-    return _strategy_class(FedAvg), params
+    return FedAvg, params
 
 
 def fedprox(**params):
     from flwr.serverapp.strategy import FedProx
 
-    return _strategy_class(FedProx), params
+    return FedProx, params
+
+
+def build_strategy(plan: dict, sites: int, run_state: _Run | None = None):
+    """The plan's strategy with theraflow's round hooks; with ``dp``, wrapped in Flower's central differential
+    privacy (each site's update clipped to ``clipping_norm``, Gaussian noise of ``noise_multiplier`` × the norm
+    added to their average, every site weighted alike) with its RDP accountant (ε at ``delta``; a site is the
+    unit of privacy: ε bounds what the model tells about whether one site took part)."""
+    from theraflow.registry import FED_STRATEGIES
+
+    allowed = FED_STRATEGIES.info(plan["strategy"]).get("params", {})
+    unknown = set(plan["strategy_params"]) - set(allowed)
+    if unknown:
+        raise InputError(f"strategy {plan['strategy']}: unknown strategy_params {sorted(unknown)} "
+                         f"(it takes {sorted(allowed) or 'none'})")
+    base, params = FED_STRATEGIES.get(plan["strategy"])(**{**allowed, **plan["strategy_params"]})
+    common = {"fraction_train": 1.0, "fraction_evaluate": 0.0, "min_train_nodes": int(plan["min_sites"]),
+              "min_available_nodes": int(plan["min_sites"])}
+    dp = plan.get("dp")
+    if not dp:
+        strategy = _strategy_class(base)(**common, **params)
+    else:
+        from flwr.serverapp.strategy import DifferentialPrivacyServerSideFixedClipping
+        from flwr.supercore.privacy_accounting import NeighboringRelation, PrivacyConfig, SamplingMethod
+        from flwr.supercore.privacy_accounting.rdp_accountant import RdpAccountant
+
+        if set(dp) - DP_KEYS or not {"noise_multiplier", "clipping_norm"} <= set(dp):
+            raise InputError(f"dp: expected noise_multiplier, clipping_norm and optionally delta; got {sorted(dp)}")
+        if int(plan["min_sites"]) != sites:
+            raise InputError("dp: every site takes part in every round (min_sites = sites), as the accountant assumes")
+        inner = base(**common, weighted_by_key="unit-weight", **params)
+        accountant = RdpAccountant(PrivacyConfig(target_delta=float(dp.get("delta", 1e-5)), population_size=sites,
+                                                 neighboring_relation=NeighboringRelation.ADD_OR_REMOVE_ONE,
+                                                 sampling_method=SamplingMethod.NO_AMPLIFICATION))
+        if run_state is not None and run_state.offset:  # a restarted coordinator: the rounds already released count
+            from flwr.supercore.privacy_accounting import GaussianPrivacyEvent
+
+            accountant.compose(GaussianPrivacyEvent(noise_multiplier=float(dp["noise_multiplier"]), sample_size=sites,
+                                                    population_size=sites), count=int(run_state.offset))
+        strategy = _strategy_class(DifferentialPrivacyServerSideFixedClipping)(
+            inner, float(dp["noise_multiplier"]), float(dp["clipping_norm"]), sites, accountant=accountant)
+    if run_state is not None:
+        strategy.setup(run_state)
+    return strategy
 
 
 class _Run:
@@ -190,6 +236,7 @@ class _Run:
         self.round_started = time.perf_counter()
         self.answered = 0
         self.sent: list[int] = []
+        self.strategy = None
         self.digest = _digest(plan)
         state = self.out / "state.json"
         if state.exists():
@@ -257,6 +304,9 @@ class _Run:
                "energy_wh": round(sum(wh), 4) if wh else None,
                "train_loss": round(sum(x["train_loss"] * x["num-examples"] for x in this)
                                    / max(1, sum(x["num-examples"] for x in this)), 5) if this else None}
+        spent = self.strategy.privacy_spent() if hasattr(self.strategy, "privacy_spent") and server_round else None
+        if spent is not None:
+            row.update({"epsilon": round(float(spent.epsilon), 4), "delta": float(spent.delta)})
         self.history.append(row)
         record = {"federated": {"strategy": self.plan["strategy"], "strategy_params": self.plan["strategy_params"],
                                 "rounds_done": r, "local_epochs": self.plan["local_epochs"]},
@@ -281,8 +331,6 @@ def run(grid, plan: dict) -> dict:
     """Run the plan's rounds on a Flower grid; return the summary (also ``summary.json``)."""
     from flwr.app import ArrayRecord
 
-    from theraflow.registry import FED_STRATEGIES
-
     sites = int(plan.get("sites") or plan["min_sites"])
     run_state = _Run(plan, sites)
     left = run_state.rounds - run_state.offset
@@ -292,15 +340,7 @@ def run(grid, plan: dict) -> dict:
     logging.getLogger("theraflow").setLevel(logging.INFO)
     try:
         if left > 0:
-            allowed = FED_STRATEGIES.info(plan["strategy"]).get("params", {})
-            unknown = set(plan["strategy_params"]) - set(allowed)
-            if unknown:
-                raise InputError(f"strategy {plan['strategy']}: unknown strategy_params {sorted(unknown)} "
-                                 f"(it takes {sorted(allowed) or 'none'})")
-            cls, params = FED_STRATEGIES.get(plan["strategy"])(**{**allowed, **plan["strategy_params"]})
-            strategy = cls(fraction_train=1.0, fraction_evaluate=0.0, min_train_nodes=int(plan["min_sites"]),
-                           min_available_nodes=int(plan["min_sites"]), **params)
-            strategy.setup(run_state)
+            strategy = build_strategy(plan, sites, run_state)
             log.info("federated run %s: %s, %d rounds of %d local epochs, %d sites expected (at least %d a round)",
                      plan.get("name", ""), plan["strategy"], run_state.rounds, plan["local_epochs"], sites,
                      plan["min_sites"])
