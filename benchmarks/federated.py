@@ -111,10 +111,7 @@ def run_federated(args, made, heldout, model: str) -> dict:
            "delta": args.dp_delta} if model == "fedavg_dp" else None)
     path = plan(run, cfg, sites=len(made["sites"]), heldout=heldout, name=model, strategy=strategy,
                 strategy_params=params, rounds=args.rounds, local_epochs=local_epochs,
-                round_timeout=args.round_timeout, seed=0, dp=dp)
-    body = json.loads(path.read_text())
-    body["cache"] = str(Path(args.cache).resolve())
-    path.write_text(json.dumps(body, indent=1))
+                round_timeout=args.round_timeout, seed=0, dp=dp, cache=str(Path(args.cache).resolve()))
     sites = [{"datalist": s["datalist"], "workdir": run / f"site_{s['site']}", "cache": args.cache, "threads": 1}
              for s in made["sites"]]
     t0 = time.perf_counter()
@@ -165,10 +162,8 @@ def main(argv=None) -> int:
     work = Path(args.workdir)
     sites_dir = work / "sites"
     split = {"mode": "fixed", "order": "sorted", "val_count": args.heldout}
-    if (sites_dir / "sites.json").exists() and read_sites(sites_dir)["split"] == {**read_sites(sites_dir)["split"],
-                                                                                   **split}:
-        made = read_sites(sites_dir)
-    else:
+    made = read_sites(sites_dir) if (sites_dir / "sites.json").exists() else None
+    if made is None or made["split"] != {**made["split"], **split}:
         datalist, _ = imaging.make_datalist(images=data / "images", labels=data / "labels", on_error="stop")
         made = make_sites(datalist, sites_dir, sites=DEFAULT_SITES, split=split, seed=0)
     heldout = made["heldout"]["datalist"]

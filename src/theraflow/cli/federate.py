@@ -17,7 +17,6 @@ import argparse
 import json
 import logging
 import os
-import sys
 from pathlib import Path
 
 log = logging.getLogger("theraflow.seg.federate")
@@ -178,15 +177,8 @@ def run_local(args) -> int:
     return 0
 
 
-def _quiet_env() -> dict:
-    from theraflow.imaging.federated.local import QUIET_FLOWER
-
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    return {**os.environ, **QUIET_FLOWER, "PATH": path}
-
-
 def run_site(args) -> int:
-    from theraflow.imaging.federated.local import _bin
+    from theraflow.imaging.federated.local import _bin, flower_env
 
     if not args.insecure and not args.root_certificates:
         raise ValueError("give --root-certificates (TLS to the coordinator) or --insecure (a closed network)")
@@ -200,14 +192,14 @@ def run_site(args) -> int:
            "--node-config", " ".join(node)]
     cmd += ["--insecure"] if args.insecure else ["--root-certificates", args.root_certificates]
     log.info("site %d: %s", args.site, " ".join(cmd))
-    os.execve(cmd[0], cmd, _quiet_env())
+    os.execve(cmd[0], cmd, flower_env())
     return 0  # not reached
 
 
 def run_submit(args) -> int:
     import subprocess
 
-    from theraflow.imaging.federated.local import APP, _bin
+    from theraflow.imaging.federated.local import APP, _bin, flower_env
 
     if not args.insecure and not args.root_certificates:
         raise ValueError("give --root-certificates (TLS to the SuperLink) or --insecure (a closed network)")
@@ -217,6 +209,6 @@ def run_submit(args) -> int:
     tls = "insecure = true" if args.insecure else f'root-certificates = "{Path(args.root_certificates).resolve()}"'
     (home / "config.toml").write_text(f'[superlink]\ndefault = "coordinator"\n\n[superlink.coordinator]\n'
                                       f'address = "{args.superlink}"\n{tls}\n')
-    env = {**_quiet_env(), "FLWR_HOME": str(home)}
+    env = flower_env(FLWR_HOME=str(home))
     return subprocess.call([_bin("flwr"), "run", str(APP), "coordinator", "--run-config", f'plan="{plan_path}"',
                             "--stream"], env=env)

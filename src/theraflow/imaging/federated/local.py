@@ -28,6 +28,13 @@ APP = Path(__file__).with_name("app")
 QUIET_FLOWER = {"FLWR_TELEMETRY_ENABLED": "0", "FLWR_DISABLE_UPDATE_CHECK": "1"}
 
 
+def flower_env(**extra: str) -> dict:
+    """The environment of a Flower process theraflow starts: telemetry and update check off, and this
+    interpreter's commands first on PATH (Flower starts flower-superexec, flwr-serverapp, flwr-clientapp by name)."""
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return {**os.environ, **QUIET_FLOWER, "PATH": path, **extra}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -78,10 +85,7 @@ class Federation:
         self.site_port = site_port or self.port
         self.nodes: dict[int, subprocess.Popen] = {}
         self.link: subprocess.Popen | None = None
-        # Flower's processes start others by name (flower-superexec, flwr-serverapp, flwr-clientapp): the
-        # folder of this interpreter's commands goes first on their PATH
-        path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-        self.env = {**os.environ, **QUIET_FLOWER, "FLWR_HOME": str(self.home), "PYTHONUNBUFFERED": "1", "PATH": path}
+        self.env = flower_env(FLWR_HOME=str(self.home), PYTHONUNBUFFERED="1")
         (self.home / "config.toml").write_text(
             f'[superlink]\ndefault = "theraflow-local"\n\n[superlink.theraflow-local]\n'
             f'address = "127.0.0.1:{self.port}"\ninsecure = true\n')

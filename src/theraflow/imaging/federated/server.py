@@ -152,7 +152,6 @@ def _strategy_class(base):
                 self.run.received(server_round, node, msg.content, why)
                 if why is None:
                     accepted.append(msg)
-            self.run.answered = len(accepted)
             return super().aggregate_train(server_round, accepted)
 
     return Recorded
@@ -234,7 +233,6 @@ class _Run:
         self.history: list[dict] = []
         self.site_rows: list[dict] = []
         self.round_started = time.perf_counter()
-        self.answered = 0
         self.sent: list[int] = []
         self.strategy = None
         self.digest = _digest(plan)
