@@ -13,6 +13,8 @@ curve and noise, written as the site's own files). Computation is counted in epo
 - ``fedavg`` / ``fedprox``: ``--rounds R`` rounds of E/R local epochs at every site (E epochs of the 160 cases),
   a federation of separate processes on this machine (a Flower SuperLink, one SuperNode per site) through
   ``theraflow seg federate``'s code;
+- ``fedavg_kept_state``: FedAvg whose sites keep their optimizer's state (AdamW's moments) from one round to
+  the next instead of starting it afresh every round (``--keep-optimizer-state``; the state stays on the site);
 - ``fedavg_dp``: FedAvg under Flower's central differential privacy (each site's update clipped to
   ``--dp-clipping-norm``, Gaussian noise of ``--dp-noise-multiplier`` norms on the average, sites weighted
   alike); the row gives ε at ``--dp-delta`` with a site as the unit of privacy.
@@ -42,7 +44,8 @@ from pathlib import Path
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
-MODELS = ("centralized", "site_alone", "fedavg", "fedprox", "fedavg_dp")
+MODELS = ("centralized", "site_alone", "fedavg", "fedprox", "fedavg_kept_state", "fedavg_dp")
+FEDERATED = ("fedavg", "fedprox", "fedavg_kept_state")  # without DP (its row reports its own cost)
 
 
 def measure(model_dir: Path, heldout: str, cache: Path) -> dict:
@@ -105,13 +108,15 @@ def run_federated(args, made, heldout, model: str) -> dict:
     local_epochs = args.epochs // args.rounds
     cfg = load_model_config(args.model_config)
     run = Path(args.workdir) / model
-    strategy = "fedavg" if model == "fedavg_dp" else model
+    strategy = "fedavg" if model in ("fedavg_dp", "fedavg_kept_state") else model
+    kept = model == "fedavg_kept_state"
     params = {"proximal_mu": args.proximal_mu} if strategy == "fedprox" else {}
     dp = ({"noise_multiplier": args.dp_noise_multiplier, "clipping_norm": args.dp_clipping_norm,
            "delta": args.dp_delta} if model == "fedavg_dp" else None)
     path = plan(run, cfg, sites=len(made["sites"]), heldout=heldout, name=model, strategy=strategy,
                 strategy_params=params, rounds=args.rounds, local_epochs=local_epochs,
-                round_timeout=args.round_timeout, seed=0, dp=dp, cache=str(Path(args.cache).resolve()))
+                round_timeout=args.round_timeout, seed=0, dp=dp, cache=str(Path(args.cache).resolve()),
+                keep_optimizer_state=kept)
     sites = [{"datalist": s["datalist"], "workdir": run / f"site_{s['site']}", "cache": args.cache, "threads": 1}
              for s in made["sites"]]
     t0 = time.perf_counter()
@@ -126,7 +131,7 @@ def run_federated(args, made, heldout, model: str) -> dict:
     privacy = ({"dp": dp, "epsilon": float(last["epsilon"]), "delta": float(last["delta"]),
                 "unit_of_privacy": "a site"} if dp else {})
     return row_from(model, scores, epochs_of_data=args.epochs, rounds=args.rounds, local_epochs=local_epochs,
-                    strategy_params=params, minutes=round(minutes, 2), **privacy,
+                    strategy_params=params, keep_optimizer_state=kept, minutes=round(minutes, 2), **privacy,
                     energy_wh=round(float(hist["energy_wh"].fillna(0).sum()), 4), curve=curve,
                     sites_answered_every_round=bool((hist["sites_answered"].iloc[1:] == len(made["sites"])).all()))
 
@@ -187,7 +192,7 @@ def main(argv=None) -> int:
         side = merge_rows(old.get("side_by_side", []), rows, ("model",))
         by = {r["model"]: r for r in side}
         comparison = None
-        fed = [by[m] for m in ("fedavg", "fedprox") if m in by]  # without DP; its row reports its own cost
+        fed = [by[m] for m in FEDERATED if m in by]
         if fed and "centralized" in by:
             best = max(fed, key=lambda r: r["dice_mean"])
             comparison = {"best_federated": best["model"], "best_federated_dice": best["dice_mean"],
@@ -210,12 +215,12 @@ def main(argv=None) -> int:
             "side_by_side": side,
         }
         write_json(report, out)
-    print(f"\n{'model':12s} {'dice':>7s} {'epochs':>7s} {'minutes':>8s} {'Wh':>7s}  commit")
+    print(f"\n{'model':18s} {'dice':>7s} {'epochs':>7s} {'minutes':>8s} {'Wh':>7s}  commit")
     for r in report["side_by_side"]:
         extra = (f"  (worst site {r['worst_site']['site']}: {r['worst_site']['dice_mean']:.4f})"
                  if r["model"] == "site_alone" else f"  (epsilon {r['epsilon']:.2f} at delta {r['delta']:g})"
                  if r.get("epsilon") is not None else "")
-        print(f"{r['model']:12s} {r['dice_mean']:7.4f} {r['epochs_of_data']:7d} {r['minutes']:8.1f} "
+        print(f"{r['model']:18s} {r['dice_mean']:7.4f} {r['epochs_of_data']:7d} {r['minutes']:8.1f} "
               f"{(r.get('energy_wh') or 0):7.2f}  {r['commit']}{extra}")
     if report["comparison"]:
         print(json.dumps(report["comparison"]))

@@ -513,6 +513,8 @@ class Plan:
             args += ["--min-sites", f["min_sites"]]
         if f["evaluate_site_models"]:
             args.append("--evaluate-site-models")
+        if f.get("keep_optimizer_state"):
+            args.append("--keep-optimizer-state")
         if f.get("dp"):
             args += ["--dp-noise-multiplier", f["dp"]["noise_multiplier"], "--dp-clipping-norm",
                      f["dp"].get("clipping_norm", 1.0), "--dp-delta", f["dp"].get("delta", 1e-5)]

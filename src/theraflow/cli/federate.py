@@ -55,6 +55,9 @@ def _plan_options(q: argparse.ArgumentParser) -> None:
     q.add_argument("--evaluate-site-models", action="store_true",
                    help="also measure each site's returned weights on the held-out cases (per-site Dice per round)")
     q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--keep-optimizer-state", action="store_true",
+                   help="each site's optimizer (AdamW's moments) goes on across rounds instead of starting afresh; "
+                        "it stays on the site")
     q.add_argument("--dp-noise-multiplier", type=float,
                    help="differential privacy (Flower's central DP, fixed clipping): Gaussian noise of this many "
                         "clipping norms on the average of the sites' clipped updates; ε is reported per round")
@@ -128,7 +131,7 @@ def _plan_from(args, out: Path, sites: int, heldout: str | None) -> Path:
     return plan(out, cfg, sites=sites, heldout=heldout, name=out.name, strategy=args.strategy, strategy_params=params,
                 rounds=args.rounds, local_epochs=args.local_epochs, round_timeout=args.round_timeout,
                 min_sites=args.min_sites or sites, evaluate_site_models=args.evaluate_site_models, seed=args.seed,
-                dp=dp)
+                keep_optimizer_state=args.keep_optimizer_state, dp=dp)
 
 
 def run_sites(args) -> int:

@@ -111,6 +111,36 @@ def test_a_sites_round_trains_the_global_weights_and_resumes_the_same_round(site
     assert drift(prox) < drift(new)
 
 
+def test_a_site_can_keep_its_optimizer_state_across_rounds(sites, tmp_path):
+    """AdamW's step count and moments go on from the site's last round when asked, and start afresh otherwise;
+    the round's learning rate is the round's either way."""
+    from theraflow.imaging.federated.local_training import OPTIMIZER_STATE, train_round
+    from theraflow.imaging.modelconfig import resolve
+    from theraflow.nn.segmentation import build_seg_net
+
+    _, _, plan = sites
+    cfg = resolve(TINY_MODEL)
+    torch.manual_seed(0)
+    start = build_seg_net(cfg["network"], out_channels=3).state_dict()
+    datalist = plan["sites"][0]["datalist"]
+    kw = dict(local_epochs=1, cache_dir=tmp_path / "cache", progress=False)
+
+    def steps(path):
+        state = torch.load(path, weights_only=True)["state"]
+        return {int(v["step"]) for v in state.values()}
+
+    w1, _ = train_round(datalist, tmp_path / "kept", start, cfg, server_round=1, lr=0.01, keep_optimizer_state=True, **kw)
+    first = steps(tmp_path / "kept" / "round_0001" / OPTIMIZER_STATE)
+    assert len(first) == 1 and first.pop() > 0
+    per_round = steps(tmp_path / "kept" / "round_0001" / OPTIMIZER_STATE).pop()
+    kept, _ = train_round(datalist, tmp_path / "kept", w1, cfg, server_round=2, lr=0.005, keep_optimizer_state=True,
+                          **kw)
+    assert steps(tmp_path / "kept" / "round_0002" / OPTIMIZER_STATE) == {2 * per_round}  # went on
+    fresh, _ = train_round(datalist, tmp_path / "fresh", w1, cfg, server_round=2, lr=0.005, **kw)
+    assert not (tmp_path / "fresh" / "round_0002" / OPTIMIZER_STATE).exists()
+    assert any(not torch.equal(kept[k], fresh[k]) for k in kept)  # the carried moments changed the update
+
+
 def _plan(**kw):
     from theraflow.imaging.federated.server import PLAN_DEFAULTS
 

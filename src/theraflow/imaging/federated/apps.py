@@ -53,6 +53,7 @@ def train(msg: Message, context: Context) -> Message:
         new, metrics = train_round(str(node["datalist"]), workdir, state, json.loads(str(config["model"])),
                                    server_round=r, lr=float(config["lr"]), local_epochs=int(config["local-epochs"]),
                                    seed=int(config["seed"]), proximal_mu=float(config.get("proximal-mu", 0.0)),
+                                   keep_optimizer_state=bool(int(config.get("keep-optimizer-state", 0))),
                                    cache_dir=str(node.get("cache") or workdir / "cache"),
                                    threads=int(node["threads"]) if node.get("threads") else None)
         metrics["site"] = int(node["site"])

@@ -56,15 +56,52 @@ def proximal(global_state: dict, mu: float):
     return penalty
 
 
+OPTIMIZER_STATE = "optimizer_state.pt"
+
+
+def _kept_optimizer_state(workdir: Path, server_round: int):
+    """A Lightning callback that starts a round's optimizer from the moments this site's optimizer ended its
+    last finished round with (``round_<k>/optimizer_state.pt``, the site's own file; the round's learning rate
+    and other hyper-parameters stay the round's) and saves them at the end of the round. A round resumed from
+    its own checkpoint has its optimizer from there."""
+    from pytorch_lightning.callbacks import Callback
+
+    earlier = sorted(p for p in workdir.glob(f"round_*/{OPTIMIZER_STATE}")
+                     if p.parent.name[6:].isdigit() and int(p.parent.name[6:]) < server_round)
+    source = earlier[-1] if earlier else None
+    target = workdir / f"round_{server_round:04d}" / OPTIMIZER_STATE
+
+    class KeptOptimizerState(Callback):
+        def on_train_start(self, trainer, pl_module):
+            if source is None or trainer.global_step > 0:
+                return
+            opt = trainer.optimizers[0]
+            saved = torch.load(source, map_location="cpu", weights_only=True)
+            now = opt.state_dict()
+            now["state"] = saved["state"]
+            opt.load_state_dict(now)
+            log.info("round %d: optimizer state of %s carried over", server_round, source.parent.name)
+
+        def on_train_end(self, trainer, pl_module):
+            from theraflow.io import atomic_write
+
+            with atomic_write(target, "wb") as fh:
+                torch.save({"state": trainer.optimizers[0].state_dict()["state"]}, fh)
+
+    return KeptOptimizerState()
+
+
 def train_round(datalist, workdir: str | os.PathLike, global_state: dict, cfg: dict, *, server_round: int,
                 lr: float, local_epochs: int, seed: int = 0, proximal_mu: float = 0.0,
-                cache_dir: str | os.PathLike | None = None, threads: int | None = None,
-                progress: bool | None = False) -> tuple[dict, dict]:
+                keep_optimizer_state: bool = False, cache_dir: str | os.PathLike | None = None,
+                threads: int | None = None, progress: bool | None = False) -> tuple[dict, dict]:
     """Train the global weights on this site's cases for one round; return (new state dict, metrics).
 
     ``workdir/round_<n>/`` holds the round's checkpoints: a site process killed in a round and asked for the
-    same round again (the same global weights) resumes there. ``metrics``: cases, epochs, last training
-    loss, seconds, energy (Wh, ``-1`` where it could not be measured)."""
+    same round again (the same global weights) resumes there. ``keep_optimizer_state``: the site's optimizer
+    (AdamW's moment estimates) goes on from where its last round left it instead of starting afresh each round;
+    it stays on the site, like its cases. ``metrics``: cases, epochs, last training loss, seconds, energy (Wh,
+    ``-1`` where it could not be measured)."""
     from theraflow.imaging.datalists import items as datalist_items
     from theraflow.imaging.datalists import read_datalist
     from theraflow.imaging.train import config_key, datasets, loader, make_module, recipe_for
@@ -84,10 +121,14 @@ def train_round(datalist, workdir: str | os.PathLike, global_state: dict, cfg: d
     if proximal_mu > 0:
         module.penalty = proximal(dict(module.net.named_parameters()), proximal_mu)
     started = time.perf_counter()
+    fingerprint = {"config": config_key(rcfg), "round": server_round, "global": state_digest(global_state),
+                   "proximal_mu": proximal_mu}
+    callbacks = []
+    if keep_optimizer_state:
+        fingerprint["keep_optimizer_state"] = True
+        callbacks.append(_kept_optimizer_state(workdir, server_round))
     result = fit(module, loader(train_ds, rcfg), None, workdir / f"round_{server_round:04d}",
-                 recipe=recipe_for(rcfg, validate=False),
-                 fingerprint={"config": config_key(rcfg), "round": server_round, "global": state_digest(global_state),
-                              "proximal_mu": proximal_mu},
+                 recipe=recipe_for(rcfg, validate=False), fingerprint=fingerprint, callbacks=callbacks,
                  progress=progress, history_file="history.tsv", log_every_n_steps=1)
     module.load_state_dict(result.state_dict)
     losses = [r.get("train_loss") for r in result.history if r.get("train_loss") is not None]

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 PLAN_FORMAT = "theraflow-federated/1"
 PLAN_DEFAULTS = {"strategy": "fedavg", "strategy_params": {}, "rounds": 10, "local_epochs": 1,
                  "round_timeout": 3600.0, "min_sites": 2, "heldout": None, "cache": None,
-                 "evaluate_site_models": False, "seed": 0, "dp": None}
+                 "evaluate_site_models": False, "seed": 0, "dp": None, "keep_optimizer_state": False}
 DP_KEYS = {"noise_multiplier", "clipping_norm", "delta"}
 
 
@@ -62,7 +62,8 @@ def read_plan(path: str | os.PathLike) -> dict:
 
 
 def _digest(plan: dict) -> str:
-    keep = {k: plan.get(k) for k in ("model", "strategy", "strategy_params", "local_epochs", "seed", "dp")}
+    keep = {k: plan.get(k) for k in ("model", "strategy", "strategy_params", "local_epochs", "seed", "dp",
+                                    "keep_optimizer_state")}
     return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -126,6 +127,7 @@ def _strategy_class(base):
             config["lr"] = round_lr(self.run.cfg, r, self.run.rounds)
             config["local-epochs"] = int(self.run.plan["local_epochs"])
             config["seed"] = int(self.run.plan["seed"])
+            config["keep-optimizer-state"] = int(bool(self.run.plan["keep_optimizer_state"]))
             config["model"] = json.dumps(self.run.cfg)
             self.run.round_started = time.perf_counter()
             log.info("round %d/%d: sending the global weights to the sites (lr %.2e, %d local epochs)", r,
