@@ -178,13 +178,14 @@ def main(argv=None) -> int:
     rows = []
     for model in args.models:
         print(f"{model}: {args.epochs} epochs of data ...", flush=True)
+        at_start = provenance()  # the code a run starts with (its site processes import it again each round)
         if model == "centralized":
             row = run_centralized(args, made, heldout)
         elif model == "site_alone":
             row = run_sites_alone(args, made, heldout)
         else:
             row = run_federated(args, made, heldout, model)
-        rows.append({**row, **provenance()})
+        rows.append({**row, **provenance(), "commit": at_start["commit"], "dirty": at_start["dirty"]})
         print(f"{model}: held-out Dice {row['dice_mean']:.4f} in {row['minutes']:.1f} min", flush=True)
         # each part is kept as soon as it is measured
         out = Path(args.json)
