@@ -13,6 +13,8 @@ VENV ?= .venv
 TORCH_VERSION ?= 2.13.0
 TORCH_INDEX_URL ?=
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test` (TEST_WORKERS=0: one process, as plain `pytest` runs)
+TEST_WORKERS ?= 2
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.theraflow-installed
 export PATH := $(abspath $(BIN)):$(PATH)
@@ -48,7 +50,7 @@ demo: venv
 	echo "demo finished in $$(( $$(date +%s) - start )) s (results/ with its logs in results/logs/, feature store in resources/)"
 
 test: venv
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 bench: venv
 	$(BIN)/python benchmarks/featurize.py

@@ -79,6 +79,10 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_gpu)
         if "shared_data" in item.keywords and not SHARED_DATA.is_dir():
             item.add_marker(skip_data)
+    # The long tests first, the longest (the group that runs on one worker) before them; the rest keeps its
+    # order. On `make test`'s two workers a long test started last would run alone at the end.
+    items.sort(key=lambda item: (item.get_closest_marker("xdist_group") is None,
+                                 item.get_closest_marker("slow") is None))
 
 
 @pytest.fixture(scope="session")

@@ -54,6 +54,7 @@ def test_the_plugin_task_reaches_the_cli_and_the_schema(work):
     assert "datasets" in schema["properties"]["similarity"]["properties"]
 
 
+@pytest.mark.slow
 def test_every_stage_through_the_cli(work):
     d = work / "cli"
     tf("similarity", "dataset", "--path", str(work / "pairs.csv"), "--outdir", str(d), cwd=work)
@@ -105,6 +106,7 @@ def test_every_stage_through_the_cli(work):
     assert set(s["molecule"]) == {"phenol", "ethylbenzoate"} and s["partner"].nunique() > 10
 
 
+@pytest.mark.slow
 def test_a_tiny_workflow_of_the_plugin_task(work, snakemake_cmd):
     config = {
         "plugins": [str(PLUGIN)],

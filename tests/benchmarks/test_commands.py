@@ -80,6 +80,7 @@ def _tiny_deepdta(root: Path) -> Path:
     return root
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_davis_benchmark_runs_a_tiny_config_from_a_fresh_shell(tmp_path):
     data = _tiny_deepdta(tmp_path / "data" / "tiny")
@@ -141,6 +142,7 @@ def test_davis_benchmark_runs_a_tiny_config_from_a_fresh_shell(tmp_path):
     assert ci["helps_on_validation"] == (valid["theraflow_pretrained"] > valid["theraflow"])
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_pair_table_benchmark_on_a_users_binary_table(tmp_path):
     """benchmarks/pair_table.py on a user's binary table shipped as train/valid/test files (its own column

@@ -16,6 +16,7 @@ import time
 
 import pandas as pd
 import pyarrow as pa
+import pytest
 
 from .conftest import cli, run_ok
 
@@ -38,6 +39,7 @@ TIMING_KEYS = {"shard_seconds", "shard_peak_rss_mb", "gather_seconds", "gather_p
                "index"}  # the library index: its folder (per screen) and build time; its counts are compared
 
 
+@pytest.mark.slow
 def test_score_run_killed_five_times_resumes_and_matches(tmp_path, nci_smi, tiny_model, start, theraflow_cmd):
     lines = [line for line in nci_smi.read_text().splitlines() if line.strip()][:N_RECORDS]
     lib = tmp_path / "lib.smi"

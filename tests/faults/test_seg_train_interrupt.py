@@ -62,6 +62,7 @@ def _weights(model_dir):
     return load_file(str(model_dir / "model.safetensors"))
 
 
+@pytest.mark.slow
 def test_seg_sigterm_then_kill9_resumes_identically(seg_inputs, tmp_path, start, theraflow_cmd):
     d = seg_inputs
     rng = random.Random(11)

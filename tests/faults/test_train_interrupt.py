@@ -79,6 +79,7 @@ def _weights(model_dir):
     return load_file(str(model_dir / "model.safetensors"))
 
 
+@pytest.mark.slow
 def test_sigterm_checkpoints_and_kill9_resumes_identically(train_inputs, tmp_path, start, theraflow_cmd):
     d = train_inputs
     rng = random.Random(6)

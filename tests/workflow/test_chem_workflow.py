@@ -4,6 +4,7 @@ import json
 import re
 
 import pandas as pd
+import pytest
 
 
 def test_lint_is_clean(tmp_path, snakemake):
@@ -52,6 +53,7 @@ def _summary(tmp_path, lib):
     return json.loads((tmp_path / "results" / "chem" / lib / "summary.json").read_text())
 
 
+@pytest.mark.slow
 def test_tiny_run_rerun_and_incremental(tmp_path, snakemake, nci_smi):
     lines = [line for line in nci_smi.read_text().splitlines() if line.strip()]
     base, extra = lines[:600], lines[600:606]  # 1 % more molecules

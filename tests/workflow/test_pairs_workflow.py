@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 
 REPO = Path(__file__).parents[2]
@@ -29,6 +30,7 @@ def _model(workdir: Path, name: str, **training) -> None:
     (workdir / "models" / name / "config.yaml").write_text(yaml.safe_dump(cfg))
 
 
+@pytest.mark.slow
 def test_tiny_dti_run_on_cpu(tmp_path, snakemake):
     config = {
         "dti": {
@@ -86,6 +88,7 @@ def _binary_table(workdir: Path) -> dict[str, str]:
     return files
 
 
+@pytest.mark.slow
 def test_tiny_binary_dti_run_with_calibration_and_screen(tmp_path, snakemake, nci_smi):
     lib = tmp_path / "lib.smi"
     lib.write_text("\n".join([line for line in nci_smi.read_text().splitlines() if line.strip()][:150]) + "\n")
@@ -146,6 +149,7 @@ def test_tiny_binary_dti_run_with_calibration_and_screen(tmp_path, snakemake, nc
     print(f"tiny binary DTI workflow with a screen: {elapsed:.0f} s")
 
 
+@pytest.mark.slow
 def test_tiny_ddi_run_on_cpu(tmp_path, snakemake, theraflow_cmd):
     _model(tmp_path, "ddi_demo", max_epochs=6, max_minutes=1)
     config = {"ddi": {"datasets": {"tiny": {"source": "demo"}}, "splits": [{"kind": "random"}],

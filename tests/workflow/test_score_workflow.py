@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 
+@pytest.mark.slow
 def test_score_workflow_and_api_agree(tmp_path, snakemake, nci_smi, capsys):
     lines = [line for line in nci_smi.read_text().splitlines() if line.strip()][:700]
     lib = tmp_path / "lib.smi"
