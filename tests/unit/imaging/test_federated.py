@@ -77,6 +77,17 @@ def test_the_coordinator_refuses_a_reply_that_carries_more_than_the_networks_ten
     assert "expected exactly arrays and metrics" in check_reply(with_paths, expected)
 
 
+def test_a_restarted_coordinator_knows_its_plan_by_what_changes_training():
+    """The digest a coordinator resumes under: kept optimizer state changes it, a plan written before the option
+    (no key) and one with it off have the same."""
+    from theraflow.imaging.federated.server import PLAN_DEFAULTS, _digest
+
+    plan = {**PLAN_DEFAULTS, "model": {"labels": {"0": "background"}}}
+    old = {k: v for k, v in plan.items() if k != "keep_optimizer_state"}
+    assert _digest(old) == _digest(plan) != _digest({**plan, "keep_optimizer_state": True})
+    assert _digest(plan) != _digest({**plan, "local_epochs": 3})
+
+
 def test_the_learning_rate_follows_the_configs_schedule_over_rounds():
     from theraflow.imaging.federated.server import round_lr
     from theraflow.imaging.modelconfig import resolve

@@ -62,8 +62,9 @@ def read_plan(path: str | os.PathLike) -> dict:
 
 
 def _digest(plan: dict) -> str:
-    keep = {k: plan.get(k) for k in ("model", "strategy", "strategy_params", "local_epochs", "seed", "dp",
-                                    "keep_optimizer_state")}
+    keep = {k: plan.get(k) for k in ("model", "strategy", "strategy_params", "local_epochs", "seed", "dp")}
+    if plan.get("keep_optimizer_state"):  # only when set: a run planned before the option keeps its digest
+        keep["keep_optimizer_state"] = True
     return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()
 
 
