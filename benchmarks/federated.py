@@ -44,8 +44,10 @@ from pathlib import Path
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
-MODELS = ("centralized", "site_alone", "fedavg", "fedprox", "fedavg_kept_state", "fedavg_dp")
-FEDERATED = ("fedavg", "fedprox", "fedavg_kept_state")  # without DP (its row reports its own cost)
+# federated rows: model -> (strategy, sites keep their optimizer state, differential privacy)
+FEDERATED = {"fedavg": ("fedavg", False, False), "fedprox": ("fedprox", False, False),
+             "fedavg_kept_state": ("fedavg", True, False), "fedavg_dp": ("fedavg", False, True)}
+MODELS = ("centralized", "site_alone", *FEDERATED)
 
 
 def measure(model_dir: Path, heldout: str, cache: Path) -> dict:
@@ -108,11 +110,10 @@ def run_federated(args, made, heldout, model: str) -> dict:
     local_epochs = args.epochs // args.rounds
     cfg = load_model_config(args.model_config)
     run = Path(args.workdir) / model
-    strategy = "fedavg" if model in ("fedavg_dp", "fedavg_kept_state") else model
-    kept = model == "fedavg_kept_state"
+    strategy, kept, private = FEDERATED[model]
     params = {"proximal_mu": args.proximal_mu} if strategy == "fedprox" else {}
     dp = ({"noise_multiplier": args.dp_noise_multiplier, "clipping_norm": args.dp_clipping_norm,
-           "delta": args.dp_delta} if model == "fedavg_dp" else None)
+           "delta": args.dp_delta} if private else None)
     path = plan(run, cfg, sites=len(made["sites"]), heldout=heldout, name=model, strategy=strategy,
                 strategy_params=params, rounds=args.rounds, local_epochs=local_epochs,
                 round_timeout=args.round_timeout, seed=0, dp=dp, cache=str(Path(args.cache).resolve()),
@@ -193,7 +194,7 @@ def main(argv=None) -> int:
         side = merge_rows(old.get("side_by_side", []), rows, ("model",))
         by = {r["model"]: r for r in side}
         comparison = None
-        fed = [by[m] for m in FEDERATED if m in by]
+        fed = [by[m] for m, (_, _, private) in FEDERATED.items() if m in by and not private]  # DP: its own cost
         if fed and "centralized" in by:
             best = max(fed, key=lambda r: r["dice_mean"])
             comparison = {"best_federated": best["model"], "best_federated_dice": best["dice_mean"],

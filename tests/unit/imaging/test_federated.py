@@ -141,9 +141,8 @@ def test_a_site_can_keep_its_optimizer_state_across_rounds(sites, tmp_path):
         return {int(v["step"]) for v in state.values()}
 
     w1, _ = train_round(datalist, tmp_path / "kept", start, cfg, server_round=1, lr=0.01, keep_optimizer_state=True, **kw)
-    first = steps(tmp_path / "kept" / "round_0001" / OPTIMIZER_STATE)
-    assert len(first) == 1 and first.pop() > 0
-    per_round = steps(tmp_path / "kept" / "round_0001" / OPTIMIZER_STATE).pop()
+    (per_round,) = steps(tmp_path / "kept" / "round_0001" / OPTIMIZER_STATE)  # one count for every parameter
+    assert per_round > 0
     kept, _ = train_round(datalist, tmp_path / "kept", w1, cfg, server_round=2, lr=0.005, keep_optimizer_state=True,
                           **kw)
     assert steps(tmp_path / "kept" / "round_0002" / OPTIMIZER_STATE) == {2 * per_round}  # went on
